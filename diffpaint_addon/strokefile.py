@@ -1,0 +1,240 @@
+"""The DiffPaint stroke file: the one definition shared by the backend and the Blender add-on.
+
+Standard library only, so the PyTorch backend and Blender's Python can both import it
+(``from diffpaint_addon.strokefile import load``) without pulling in torch or bpy.
+
+A stroke file is UTF-8 JSON. Coordinates are canvas pixels with the origin at the top-left
+corner and y pointing down; colours are display-referred sRGB in [0, 1], exactly as in the
+source image. ``docs/stroke-format.md`` is the prose specification of version 1.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+FORMAT_NAME = "diffpaint-strokes"
+FORMAT_VERSION = 1
+STROKE_KINDS = ("paint", "smudge")
+
+Vec2 = tuple[float, float]
+RGB = tuple[float, float, float]
+
+
+class StrokeFileError(ValueError):
+    """A stroke file is malformed, of the wrong version, or holds out-of-range values."""
+
+
+@dataclass(frozen=True)
+class Canvas:
+    width: int
+    height: int
+    background: RGB = (1.0, 1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class Stroke:
+    """One brush stroke: a quadratic Bézier with radius and colour linear in the curve parameter t."""
+
+    points: tuple[Vec2, Vec2, Vec2]  # start, control, end
+    radius: tuple[float, float]  # at t=0 and t=1
+    color: tuple[RGB, RGB]  # at t=0 and t=1; equal for a single-colour stroke
+    opacity: float = 1.0
+    kind: str = "paint"
+    level: int = 0
+    order: int = 0
+    style: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"name": "oil", ...params}
+    texture: str | None = None  # key into StrokeFile.textures
+
+
+@dataclass(frozen=True)
+class StrokeFile:
+    canvas: Canvas
+    strokes: tuple[Stroke, ...]
+    textures: Mapping[str, Any] = field(default_factory=dict)  # reserved for the style phase
+    metadata: Mapping[str, Any] = field(default_factory=dict)  # free-form provenance
+
+    @property
+    def levels(self) -> list[int]:
+        return sorted({s.level for s in self.strokes})
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def to_dict(doc: StrokeFile) -> dict[str, Any]:
+    return {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "canvas": {
+            "width": doc.canvas.width,
+            "height": doc.canvas.height,
+            "background": list(doc.canvas.background),
+        },
+        "metadata": dict(doc.metadata),
+        "textures": dict(doc.textures),
+        "strokes": [_stroke_to_dict(s) for s in doc.strokes],
+    }
+
+
+def _stroke_to_dict(s: Stroke) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "kind": s.kind,
+        "level": s.level,
+        "order": s.order,
+        "points": [list(p) for p in s.points],
+        "radius": list(s.radius),
+        "color": [list(c) for c in s.color],
+        "opacity": s.opacity,
+        "style": dict(s.style),
+    }
+    if s.texture is not None:
+        out["texture"] = s.texture
+    return out
+
+
+def dumps(doc: StrokeFile) -> str:
+    validate(doc)
+    return json.dumps(to_dict(doc), separators=(",", ":"), allow_nan=False)
+
+
+def save(doc: StrokeFile, path: str | os.PathLike[str]) -> None:
+    """Write atomically: a crash mid-write never leaves a truncated stroke file behind."""
+    text = dumps(doc)
+    tmp = f"{os.fspath(path)}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def loads(text: str | bytes) -> StrokeFile:
+    try:
+        raw = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise StrokeFileError(f"not a DiffPaint stroke file: invalid JSON ({e})") from None
+    return from_dict(raw)
+
+
+def load(path: str | os.PathLike[str]) -> StrokeFile:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise StrokeFileError(f"cannot read stroke file {os.fspath(path)!r}: {e.strerror}") from None
+    try:
+        return loads(data)
+    except StrokeFileError as e:
+        raise StrokeFileError(f"{os.fspath(path)}: {e}") from None
+
+
+def from_dict(raw: Any) -> StrokeFile:
+    obj = _mapping(raw, "file")
+    if obj.get("format") != FORMAT_NAME:
+        raise StrokeFileError(f"not a DiffPaint stroke file: 'format' must be {FORMAT_NAME!r}")
+    version = obj.get("version")
+    if version != FORMAT_VERSION:
+        raise StrokeFileError(
+            f"unsupported stroke file version {version!r}: this DiffPaint reads version {FORMAT_VERSION}"
+        )
+    c = _mapping(obj.get("canvas"), "canvas")
+    canvas = Canvas(
+        width=_int(c.get("width"), "canvas.width", lo=1, hi=65536),
+        height=_int(c.get("height"), "canvas.height", lo=1, hi=65536),
+        background=_rgb(c.get("background", [1.0, 1.0, 1.0]), "canvas.background"),
+    )
+    strokes_raw = obj.get("strokes")
+    if not isinstance(strokes_raw, list):
+        raise StrokeFileError("'strokes' must be a list")
+    strokes = tuple(_stroke_from_dict(s, f"strokes[{i}]") for i, s in enumerate(strokes_raw))
+    doc = StrokeFile(
+        canvas=canvas,
+        strokes=strokes,
+        textures=dict(_mapping(obj.get("textures", {}), "textures")),
+        metadata=dict(_mapping(obj.get("metadata", {}), "metadata")),
+    )
+    validate(doc)
+    return doc
+
+
+def _stroke_from_dict(raw: Any, where: str) -> Stroke:
+    s = _mapping(raw, where)
+    points = _seq(s.get("points"), f"{where}.points", 3)
+    radius = _seq(s.get("radius"), f"{where}.radius", 2)
+    color = _seq(s.get("color"), f"{where}.color", 2)
+    texture = s.get("texture")
+    if texture is not None and not isinstance(texture, str):
+        raise StrokeFileError(f"{where}.texture must be a string or absent")
+    return Stroke(
+        points=tuple(_vec2(p, f"{where}.points[{i}]") for i, p in enumerate(points)),  # type: ignore[arg-type]
+        radius=(_float(radius[0], f"{where}.radius[0]"), _float(radius[1], f"{where}.radius[1]")),
+        color=(_rgb(color[0], f"{where}.color[0]"), _rgb(color[1], f"{where}.color[1]")),
+        opacity=_float(s.get("opacity", 1.0), f"{where}.opacity"),
+        kind=s.get("kind", "paint"),
+        level=_int(s.get("level", 0), f"{where}.level", lo=0, hi=1 << 16),
+        order=_int(s.get("order", 0), f"{where}.order", lo=0, hi=1 << 31),
+        style=dict(_mapping(s.get("style", {}), f"{where}.style")),
+        texture=texture,
+    )
+
+
+def validate(doc: StrokeFile) -> None:
+    """Check the semantic rules the JSON schema alone cannot express."""
+    for i, s in enumerate(doc.strokes):
+        where = f"strokes[{i}]"
+        if s.kind not in STROKE_KINDS:
+            raise StrokeFileError(f"{where}.kind must be one of {STROKE_KINDS}, not {s.kind!r}")
+        if not all(r >= 0.0 for r in s.radius):
+            raise StrokeFileError(f"{where}.radius must be non-negative")
+        if not 0.0 <= s.opacity <= 1.0:
+            raise StrokeFileError(f"{where}.opacity must lie in [0, 1]")
+        if s.texture is not None and s.texture not in doc.textures:
+            raise StrokeFileError(f"{where}.texture {s.texture!r} is not defined in 'textures'")
+    orders = [s.order for s in doc.strokes]
+    if len(set(orders)) != len(orders):
+        raise StrokeFileError("stroke 'order' values must be unique")
+
+
+# --- field parsers: each names the offending field in its error --------------------------------
+
+
+def _mapping(v: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(v, Mapping):
+        raise StrokeFileError(f"{where} must be a JSON object")
+    return v
+
+
+def _seq(v: Any, where: str, n: int) -> Sequence[Any]:
+    if not isinstance(v, list) or len(v) != n:
+        raise StrokeFileError(f"{where} must be a list of {n} items")
+    return v
+
+
+def _float(v: Any, where: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        raise StrokeFileError(f"{where} must be a finite number, not {v!r}")
+    return float(v)
+
+
+def _int(v: Any, where: str, lo: int, hi: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise StrokeFileError(f"{where} must be an integer in [{lo}, {hi}], not {v!r}")
+    return v
+
+
+def _vec2(v: Any, where: str) -> Vec2:
+    x, y = _seq(v, where, 2)
+    return (_float(x, f"{where}[0]"), _float(y, f"{where}[1]"))
+
+
+def _rgb(v: Any, where: str) -> RGB:
+    r, g, b = (_float(c, f"{where}[{i}]") for i, c in enumerate(_seq(v, where, 3)))
+    if not all(0.0 <= c <= 1.0 for c in (r, g, b)):
+        raise StrokeFileError(f"{where} components must lie in [0, 1]")
+    return (r, g, b)
