@@ -1,0 +1,3 @@
+from diffpaint.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,44 @@
+"""Quadratic Bézier strokes sampled into chains of stamps."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def curve_parameters(num_samples: int, device: torch.device | None = None) -> Tensor:
+    """Evenly spaced curve parameters t in [0, 1], shape (K,)."""
+    return torch.linspace(0.0, 1.0, num_samples, device=device)
+
+
+def quadratic_bezier(points: Tensor, t: Tensor) -> Tensor:
+    """Evaluate quadratic Béziers at parameters t.
+
+    points: (N, 3, 2) start, control, end.  t: (K,).  Returns (N, K, 2).
+    """
+    t = t[None, :, None]
+    p0, p1, p2 = points[:, None, 0], points[:, None, 1], points[:, None, 2]
+    s = 1.0 - t
+    return s * s * p0 + 2.0 * s * t * p1 + t * t * p2
+
+
+def lerp_along(ends: Tensor, t: Tensor) -> Tensor:
+    """Linear interpolation of per-stroke end values along t.
+
+    ends: (N, 2, ...) values at t=0 and t=1.  t: (K,).  Returns (N, K, ...).
+    """
+    shape = (1, -1) + (1,) * (ends.dim() - 2)
+    t = t.view(shape)
+    return ends[:, :1] * (1.0 - t) + ends[:, 1:2] * t
+
+
+def bounding_boxes(points: Tensor, radius: Tensor, margin: float) -> Tensor:
+    """Axis-aligned boxes (x0, y0, x1, y1) that contain every stamp of each stroke.
+
+    A quadratic Bézier lies inside the convex hull of its control points, so the hull's box
+    grown by the largest radius (plus the soft-edge margin) bounds the painted area.
+    """
+    grow = radius.amax(dim=1, keepdim=True) + margin
+    lo = points.amin(dim=1) - grow
+    hi = points.amax(dim=1) + grow
+    return torch.cat([lo, hi], dim=1)

@@ -1,0 +1,39 @@
+""""Over" compositing of fragments in painting order, all strokes at once."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from diffpaint.render.raster import Fragments
+from diffpaint.render.tiles import TileGrid
+
+_MAX_ALPHA = 1.0 - 1e-6  # keeps log(1 - alpha) finite
+
+
+def composite_over(frags: Fragments, opacity: Tensor, background: Tensor, grid: TileGrid) -> tuple[Tensor, Tensor]:
+    """Composite fragments "over" a background in stroke order.
+
+    Sequential "over" C ← a·c + (1 − a)·C unrolls to C = Σ_s a_s c_s Π_{j>s}(1 − a_j) + bg Π_s(1 − a_s),
+    so each fragment's weight is its alpha times the transmittance of the strokes painted after it
+    on the same pixel: a suffix sum of log(1 − a) within its tile. Fragments are sorted by tile, then
+    by order, so one global reverse cumulative sum minus the part belonging to later tiles gives every
+    suffix at once. The sum runs in float64 because it spans all tiles.
+
+    opacity: (N,).  background: (H, W, 3).  Returns image (H, W, 3) and coverage alpha (H, W).
+    """
+    alpha = (frags.coverage * opacity[frags.stroke_index][:, None]).clamp(max=_MAX_ALPHA)
+    log_t = torch.log1p(-alpha)
+    log_t64 = log_t.double()
+    suffix = torch.flip(torch.cumsum(torch.flip(log_t64, [0]), 0), [0])  # inclusive, global
+    suffix = torch.cat([suffix, suffix.new_zeros(1, suffix.shape[1])])
+    next_tile_start = torch.searchsorted(frags.tile_index, frags.tile_index, right=True)
+    after = suffix[:-1] - log_t64 - suffix[next_tile_start]
+    weight = alpha * torch.exp(after).float()
+
+    tiles_rgb = background.new_zeros(grid.count, grid.tile**2, 3)
+    tiles_rgb = tiles_rgb.index_add(0, frags.tile_index, weight[..., None] * frags.color)
+    tiles_log_t = background.new_zeros(grid.count, grid.tile**2).index_add(0, frags.tile_index, log_t)
+    transmittance = torch.exp(tiles_log_t)[..., None]
+    image = tiles_rgb + transmittance * grid.to_tiles(background)
+    return grid.from_tiles(image), grid.from_tiles(1.0 - transmittance)[..., 0]

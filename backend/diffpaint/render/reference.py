@@ -1,0 +1,38 @@
+"""Sequential reference renderer: stroke by stroke, stamp by stamp, on the whole canvas.
+
+Slow and simple on purpose. It draws many discrete circular stamps per stroke (their union is the
+stroke's footprint; each pixel takes the colour of the stamp nearest to covering it), then blends
+each stroke "over" the canvas in order. Tests and benchmarks compare the parallel renderer with it.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from diffpaint.render.bezier import curve_parameters, lerp_along, quadratic_bezier
+from diffpaint.strokes import Strokes
+
+
+def render_sequential(strokes: Strokes, background: Tensor, stamps: int = 256, edge: float = 0.5) -> Tensor:
+    height, width = background.shape[:2]
+    ys = torch.arange(height, dtype=torch.float32) + 0.5
+    xs = torch.arange(width, dtype=torch.float32) + 0.5
+    py, px = torch.meshgrid(ys, xs, indexing="ij")
+    t = curve_parameters(stamps)
+    centres = quadratic_bezier(strokes.points, t)
+    radii = lerp_along(strokes.radius, t)
+    colours = lerp_along(strokes.color, t)
+    canvas = background.clone()
+    for s in range(len(strokes)):
+        nearest = torch.full((height, width), float("inf"))
+        colour = torch.zeros(height, width, 3)
+        for k in range(stamps):
+            cx, cy = centres[s, k]
+            signed = torch.sqrt((px - cx) ** 2 + (py - cy) ** 2) - radii[s, k]
+            closer = signed < nearest
+            nearest = torch.where(closer, signed, nearest)
+            colour[closer] = colours[s, k]
+        alpha = torch.sigmoid(-nearest / edge)[..., None] * strokes.opacity[s]
+        canvas = alpha * colour + (1.0 - alpha) * canvas
+    return canvas

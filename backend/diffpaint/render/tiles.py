@@ -1,0 +1,53 @@
+"""Square screen tiles: the unit of spatial culling for the parallel renderer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    height: int
+    width: int
+    tile: int = 16
+
+    @property
+    def rows(self) -> int:
+        return -(-self.height // self.tile)
+
+    @property
+    def cols(self) -> int:
+        return -(-self.width // self.tile)
+
+    @property
+    def count(self) -> int:
+        return self.rows * self.cols
+
+    def tile_origins(self, device: torch.device | None = None) -> Tensor:
+        """Top-left pixel corner (x, y) of every tile, row-major, shape (count, 2)."""
+        ty, tx = torch.meshgrid(
+            torch.arange(self.rows, device=device), torch.arange(self.cols, device=device), indexing="ij"
+        )
+        return torch.stack([tx.flatten(), ty.flatten()], dim=1).float() * self.tile
+
+    def local_pixel_centres(self, device: torch.device | None = None) -> Tensor:
+        """Pixel centres (x, y) inside one tile relative to its corner, shape (tile*tile, 2)."""
+        r = torch.arange(self.tile, device=device, dtype=torch.float32) + 0.5
+        y, x = torch.meshgrid(r, r, indexing="ij")
+        return torch.stack([x.flatten(), y.flatten()], dim=1)
+
+    def to_tiles(self, image: Tensor) -> Tensor:
+        """(H, W, C) image → (count, tile*tile, C), zero-padded at the right and bottom edges."""
+        t, c = self.tile, image.shape[-1]
+        pad = (0, 0, 0, self.cols * t - self.width, 0, self.rows * t - self.height)
+        padded = torch.nn.functional.pad(image, pad)
+        return padded.view(self.rows, t, self.cols, t, c).permute(0, 2, 1, 3, 4).reshape(self.count, t * t, c)
+
+    def from_tiles(self, tiles: Tensor) -> Tensor:
+        """Inverse of to_tiles: (count, tile*tile, C) → (H, W, C)."""
+        t, c = self.tile, tiles.shape[-1]
+        image = tiles.view(self.rows, self.cols, t, t, c).permute(0, 2, 1, 3, 4)
+        return image.reshape(self.rows * t, self.cols * t, c)[: self.height, : self.width]
