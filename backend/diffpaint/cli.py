@@ -1,0 +1,234 @@
+"""Command line: `python -m diffpaint reconstruct|render ...` (also installed as `diffpaint`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from diffpaint import __version__, samples
+from diffpaint.animation import process_frames, save_gif
+from diffpaint.imageio import ImageInputError, load_image, save_png
+from diffpaint.metrics import psnr
+from diffpaint.optimize import Progress, Settings, reconstruct
+from diffpaint.render import RasterSettings, render
+from diffpaint.strokes import from_stroke_file, to_stroke_file
+from diffpaint_addon import strokefile
+
+EPILOG = """\
+examples:
+  diffpaint reconstruct painting.jpg --out result/          # 256 strokes at 256 px, ~1 min on 2 CPU cores
+  diffpaint reconstruct painting.jpg --out r/ --strokes 512 --size 384 --levels 4
+  diffpaint render result/strokes.json --out big.png --scale 4
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (ImageInputError, strokefile.StrokeFileError, ValueError, FileNotFoundError) as e:
+        _fail(args, str(e))
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="diffpaint",
+        description="Reconstruct how a painting was painted, as an ordered list of editable brush strokes.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"diffpaint {__version__}")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    rec = sub.add_parser(
+        "reconstruct",
+        help="fit brush strokes to an image",
+        description="Fit brush strokes to an image, coarse to fine, and write the stroke file, the "
+        "backend's render, the target as fitted, a process animation and a report to --out.",
+    )
+    rec.add_argument("image", type=Path, help="painting or photo (PNG, JPEG, TIFF, WebP)")
+    rec.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
+    rec.add_argument("--strokes", type=_positive_int, default=256, help="stroke budget over all levels (default 256)")
+    rec.add_argument("--levels", type=_positive_int, default=3, help="coarse-to-fine grid levels 1×1…n×n (default 3)")
+    rec.add_argument("--size", type=_positive_int, default=256,
+                     help="long side in pixels the image is fitted at; larger images are downscaled (default 256)")
+    rec.add_argument("--iterations", type=_positive_int, default=Settings.iterations,
+                     help=f"optimiser steps per placement round (default {Settings.iterations})")
+    rec.add_argument("--rounds", type=_positive_int, default=Settings.rounds,
+                     help=f"placement rounds per level (default {Settings.rounds})")
+    rec.add_argument("--background", default="mean",
+                     help="canvas colour: 'mean' (of the image), 'white', or a hex colour like '#f0e8d8'")
+    rec.add_argument("--seed", type=int, default=0, help="random seed; runs on the CPU are deterministic")
+    rec.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: CUDA when present")
+    rec.add_argument("--gif-frames", type=_positive_int, default=48, help="frames in process.gif (default 48)")
+    rec.add_argument("--progress-json", action="store_true",
+                     help="print progress as JSON lines on stdout (for the Blender add-on) instead of a bar")
+    rec.set_defaults(run=_reconstruct)
+
+    ren = sub.add_parser("render", help="render a stroke file to PNG",
+                         description="Render a stroke file with the backend's renderer.")
+    ren.add_argument("strokes", type=Path, help="stroke file (.json)")
+    ren.add_argument("--out", type=Path, required=True, help="PNG to write")
+    ren.add_argument("--scale", type=float, default=1.0, help="resolution factor; strokes are vectors (default 1)")
+    ren.set_defaults(run=_render)
+
+    cmp = sub.add_parser("compare", help="PSNR between two images of the same size",
+                         description="Print the PSNR in dB between two images of the same size.")
+    cmp.add_argument("a", type=Path)
+    cmp.add_argument("b", type=Path)
+    cmp.set_defaults(run=_compare)
+
+    smp = sub.add_parser("samples", help="list the bundled CC0 Met Museum paintings",
+                         description="List the CC0 Met Museum paintings installed by the set-up, or print "
+                         "the path of one.")
+    smp.add_argument("--path", type=int, metavar="OBJECT_ID", help="print the image path of this painting")
+    smp.set_defaults(run=_samples)
+    return parser
+
+
+def _reconstruct(args: argparse.Namespace) -> int:
+    device = _device(args.device)
+    target, notice = load_image(args.image, args.size)
+    if notice:
+        print(notice, file=sys.stderr)
+    target = target.to(device)
+    background = _background(args.background, target)
+    settings = Settings(strokes=args.strokes, levels=args.levels, iterations=args.iterations,
+                        rounds=args.rounds, seed=args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    report_progress = _json_progress if args.progress_json else _BarProgress()
+    result = reconstruct(target, background, settings, report_progress)
+    if isinstance(report_progress, _BarProgress):
+        report_progress.close()
+
+    height, width = target.shape[:2]
+    blank = psnr(torch.tensor(background, device=device).expand_as(target), target)
+    metadata = {"source": args.image.name, "psnr": round(result.psnr, 3), "seconds": round(result.seconds, 2),
+                "settings": {"strokes": args.strokes, "levels": args.levels, "size": args.size, "seed": args.seed},
+                "generator": f"diffpaint {__version__}"}
+    doc = to_stroke_file(result.strokes, width, height, background, metadata)
+    strokes_path = args.out / "strokes.json"
+    strokefile.save(doc, strokes_path)
+    save_png(result.canvas, args.out / "render.png")
+    save_png(target, args.out / "target.png")
+    bg_image = torch.tensor(background, device=device).expand(height, width, 3).contiguous()
+    frames = process_frames(result.strokes, bg_image, args.gif_frames, RasterSettings())
+    save_gif(frames, args.out / "process.gif", seconds=6.0, hold=2.0)
+    report = {"image": str(args.image), "width": width, "height": height, "strokes": len(result.strokes),
+              "psnr": result.psnr, "blank_psnr": blank, "seconds": result.seconds, "device": str(device)}
+    (args.out / "report.json").write_text(json.dumps(report, indent=2))
+
+    summary = (f"{len(result.strokes)} strokes, PSNR {result.psnr:.2f} dB (blank canvas {blank:.2f} dB), "
+               f"{result.seconds:.1f} s on {device} → {args.out}")
+    if args.progress_json:
+        _emit({"event": "done", "strokes": str(strokes_path.resolve()), "psnr": result.psnr,
+               "seconds": result.seconds})
+    else:
+        print(summary)
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    if not 0 < args.scale <= 16:
+        raise ValueError("--scale must lie in (0, 16]")
+    doc = strokefile.load(args.strokes)
+    strokes = from_stroke_file(doc).scaled(args.scale)
+    width, height = round(doc.canvas.width * args.scale), round(doc.canvas.height * args.scale)
+    background = torch.tensor(doc.canvas.background).expand(height, width, 3).contiguous()
+    with torch.no_grad():
+        image = render(strokes, background).image
+    save_png(image, args.out)
+    print(f"{len(strokes)} strokes → {args.out} ({width}×{height})")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    a, _ = load_image(args.a, max_side=1 << 16)
+    b, _ = load_image(args.b, max_side=1 << 16)
+    if a.shape != b.shape:
+        raise ValueError(f"images differ in size: {tuple(a.shape[:2])} vs {tuple(b.shape[:2])}")
+    print(f"{psnr(a, b):.2f}")
+    return 0
+
+
+def _samples(args: argparse.Namespace) -> int:
+    if args.path is not None:
+        print(samples.painting(args.path).path)
+        return 0
+    for p in samples.paintings():
+        print(f"{p.object_id:>7}  {p.title[:48]:<48}  {p.artist[:28]:<28}  {p.medium[:40]}")
+    return 0
+
+
+class _BarProgress:
+    """A tqdm bar over the whole reconstruction (stderr), labelled with level and fit quality."""
+
+    def __init__(self) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=1000, unit="‰", mininterval=0.5, bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")
+
+    def __call__(self, p: Progress) -> None:
+        self.bar.set_description(f"{p.phase} level {p.level}/{p.levels}")
+        self.bar.set_postfix_str(f"loss {p.loss:.4f}  PSNR {p.psnr:.2f} dB", refresh=False)
+        self.bar.update(round(1000 * p.fraction) - self.bar.n)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+_last_emit = [0.0]
+
+
+def _json_progress(p: Progress) -> None:
+    now = time.monotonic()
+    if now - _last_emit[0] < 0.2 and p.fraction < 1.0:  # the add-on redraws a few times a second at most
+        return
+    _last_emit[0] = now
+    _emit({"event": "progress", "phase": p.phase, "level": p.level, "levels": p.levels, "iteration": p.iteration,
+           "iterations": p.iterations, "fraction": round(p.fraction, 4), "loss": p.loss, "psnr": p.psnr,
+           "elapsed": round(p.elapsed, 2)})
+
+
+def _emit(event: dict) -> None:
+    print(json.dumps(event), flush=True)
+
+
+def _fail(args: argparse.Namespace, message: str) -> None:
+    if getattr(args, "progress_json", False):
+        _emit({"event": "error", "message": message})
+    print(f"diffpaint: error: {message}", file=sys.stderr)
+
+
+def _device(choice: str) -> torch.device:
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for, but PyTorch sees no CUDA device")
+    if choice == "auto":
+        choice = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(choice)
+
+
+def _background(choice: str, target: torch.Tensor) -> tuple[float, float, float]:
+    if choice == "mean":
+        return tuple(target.mean(dim=(0, 1)).clamp(0, 1).tolist())  # type: ignore[return-value]
+    if choice == "white":
+        return (1.0, 1.0, 1.0)
+    h = choice.lstrip("#")
+    if len(h) != 6 or any(c not in "0123456789abcdefABCDEF" for c in h):
+        raise ValueError(f"--background must be 'mean', 'white' or a hex colour like '#f0e8d8', not {choice!r}")
+    return tuple(int(h[i : i + 2], 16) / 255.0 for i in (0, 2, 4))  # type: ignore[return-value]
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
