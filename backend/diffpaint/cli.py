@@ -174,7 +174,8 @@ class _BarProgress:
     def __init__(self) -> None:
         from tqdm import tqdm
 
-        self.bar = tqdm(total=1000, unit="‰", mininterval=0.5, bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")
+        fmt = "{l_bar}{bar}| {elapsed}<{remaining} {postfix}"
+        self.bar = tqdm(total=1000, unit="‰", mininterval=0.5, bar_format=fmt)
 
     def __call__(self, p: Progress) -> None:
         self.bar.set_description(f"{p.phase} level {p.level}/{p.levels}")

@@ -39,6 +39,12 @@ class Settings:
     seed: int = 0
     raster: RasterSettings = field(default_factory=RasterSettings)
 
+    def __post_init__(self) -> None:
+        for name in ("strokes", "levels", "rounds", "iterations"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        strokes_per_level(self.strokes, self.levels)  # raises when the budget cannot cover the levels
+
 
 @dataclass(frozen=True)
 class Progress:

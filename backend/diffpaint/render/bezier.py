@@ -6,9 +6,9 @@ import torch
 from torch import Tensor
 
 
-def curve_parameters(num_samples: int, device: torch.device | None = None) -> Tensor:
-    """Evenly spaced curve parameters t in [0, 1], shape (K,)."""
-    return torch.linspace(0.0, 1.0, num_samples, device=device)
+def curve_parameters(num_samples: int, like: Tensor) -> Tensor:
+    """Evenly spaced curve parameters t in [0, 1], shape (K,), on `like`'s device and dtype."""
+    return torch.linspace(0.0, 1.0, num_samples, device=like.device, dtype=like.dtype)
 
 
 def quadratic_bezier(points: Tensor, t: Tensor) -> Tensor:

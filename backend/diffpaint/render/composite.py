@@ -29,7 +29,7 @@ def composite_over(frags: Fragments, opacity: Tensor, background: Tensor, grid: 
     suffix = torch.cat([suffix, suffix.new_zeros(1, suffix.shape[1])])
     next_tile_start = torch.searchsorted(frags.tile_index, frags.tile_index, right=True)
     after = suffix[:-1] - log_t64 - suffix[next_tile_start]
-    weight = alpha * torch.exp(after).float()
+    weight = alpha * torch.exp(after).to(alpha.dtype)
 
     tiles_rgb = background.new_zeros(grid.count, grid.tile**2, 3)
     tiles_rgb = tiles_rgb.index_add(0, frags.tile_index, weight[..., None] * frags.color)

@@ -61,12 +61,11 @@ def rasterize(
 
     points (N, 3, 2), radius (N, 2), color (N, 2, 3), all in pixels / sRGB.
     """
-    device = points.device
     with torch.no_grad():
         boxes = bounding_boxes(points, radius, margin=6.0 * settings.edge)
         tile_index, stroke_index = bin_strokes(boxes, grid)
 
-    t = curve_parameters(settings.samples, device)
+    t = curve_parameters(settings.samples, points)
     centres = quadratic_bezier(points, t)  # (N, K, 2)
     radii = lerp_along(radius, t)  # (N, K)
     segments = settings.samples - 1
@@ -80,7 +79,7 @@ def rasterize(
     abx, aby = ab[..., 0][:, None], ab[..., 1][:, None]
 
     # Pixel centres per pair: (P, T*T, 1)
-    pix = grid.tile_origins(device)[tile_index][:, None] + grid.local_pixel_centres(device)[None]
+    pix = grid.tile_origins(points)[tile_index][:, None] + grid.local_pixel_centres(points)[None]
     px, py = pix[..., 0:1], pix[..., 1:2]
 
     # Signed distance to each swept segment, u = position along it: (P, T*T, S)

@@ -19,7 +19,7 @@ def render_sequential(strokes: Strokes, background: Tensor, stamps: int = 256, e
     ys = torch.arange(height, dtype=torch.float32) + 0.5
     xs = torch.arange(width, dtype=torch.float32) + 0.5
     py, px = torch.meshgrid(ys, xs, indexing="ij")
-    t = curve_parameters(stamps)
+    t = curve_parameters(stamps, strokes.points)
     centres = quadratic_bezier(strokes.points, t)
     radii = lerp_along(strokes.radius, t)
     colours = lerp_along(strokes.color, t)

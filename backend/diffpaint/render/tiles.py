@@ -26,16 +26,16 @@ class TileGrid:
     def count(self) -> int:
         return self.rows * self.cols
 
-    def tile_origins(self, device: torch.device | None = None) -> Tensor:
-        """Top-left pixel corner (x, y) of every tile, row-major, shape (count, 2)."""
+    def tile_origins(self, like: Tensor) -> Tensor:
+        """Top-left pixel corner (x, y) of every tile, row-major, shape (count, 2), dtype of `like`."""
         ty, tx = torch.meshgrid(
-            torch.arange(self.rows, device=device), torch.arange(self.cols, device=device), indexing="ij"
+            torch.arange(self.rows, device=like.device), torch.arange(self.cols, device=like.device), indexing="ij"
         )
-        return torch.stack([tx.flatten(), ty.flatten()], dim=1).float() * self.tile
+        return torch.stack([tx.flatten(), ty.flatten()], dim=1).to(like.dtype) * self.tile
 
-    def local_pixel_centres(self, device: torch.device | None = None) -> Tensor:
+    def local_pixel_centres(self, like: Tensor) -> Tensor:
         """Pixel centres (x, y) inside one tile relative to its corner, shape (tile*tile, 2)."""
-        r = torch.arange(self.tile, device=device, dtype=torch.float32) + 0.5
+        r = torch.arange(self.tile, device=like.device, dtype=like.dtype) + 0.5
         y, x = torch.meshgrid(r, r, indexing="ij")
         return torch.stack([x.flatten(), y.flatten()], dim=1)
 

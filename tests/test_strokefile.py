@@ -1,0 +1,87 @@
+import json
+import math
+
+import pytest
+
+from diffpaint_addon import strokefile as sf
+
+
+def _doc() -> sf.StrokeFile:
+    strokes = (
+        sf.Stroke(points=((1.0, 2.0), (3.5, 4.0), (10.0, 2.0)), radius=(2.0, 1.0),
+                  color=((1.0, 0.0, 0.0), (0.0, 0.0, 1.0)), opacity=0.8, level=0, order=0,
+                  style={"name": "oil", "bristles": 0.3}),
+        sf.Stroke(points=((5.0, 5.0), (6.0, 6.0), (7.0, 5.0)), radius=(1.5, 1.5),
+                  color=((0.2, 0.3, 0.4), (0.2, 0.3, 0.4)), kind="smudge", level=1, order=1,
+                  texture="oil-1"),
+    )
+    return sf.StrokeFile(canvas=sf.Canvas(32, 24, (0.9, 0.85, 0.8)), strokes=strokes,
+                         textures={"oil-1": {"image": "oil-1.png"}}, metadata={"source": "test"})
+
+
+def test_round_trip_is_exact(tmp_path):
+    doc = _doc()
+    path = tmp_path / "s.json"
+    sf.save(doc, path)
+    assert sf.load(path) == doc
+    assert sf.load(path).levels == [0, 1]
+    assert not (tmp_path / "s.json.tmp").exists()
+
+
+def _mutated(mutate) -> str:
+    raw = sf.to_dict(_doc())
+    mutate(raw)
+    return json.dumps(raw)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.update(format="something-else"), "not a DiffPaint stroke file"),
+        (lambda d: d.update(version=2), "unsupported stroke file version 2"),
+        (lambda d: d["canvas"].update(width=0), "canvas.width"),
+        (lambda d: d["canvas"].update(background=[1, 1]), "canvas.background must be a list of 3"),
+        (lambda d: d.update(strokes={}), "'strokes' must be a list"),
+        (lambda d: d["strokes"][0].pop("points"), "strokes[0].points must be a list of 3"),
+        (lambda d: d["strokes"][1]["points"][2].__setitem__(1, "x"), "strokes[1].points[2][1]"),
+        (lambda d: d["strokes"][0].update(radius=[1.0, -2.0]), "strokes[0].radius must be non-negative"),
+        (lambda d: d["strokes"][0].update(radius=[1.0, math.inf]), "strokes[0].radius[1] must be a finite"),
+        (lambda d: d["strokes"][0]["color"][1].__setitem__(0, 1.5), "strokes[0].color[1] components"),
+        (lambda d: d["strokes"][0].update(opacity=2), "strokes[0].opacity"),
+        (lambda d: d["strokes"][0].update(kind="glaze"), "strokes[0].kind"),
+        (lambda d: d["strokes"][1].update(order=0), "'order' values must be unique"),
+        (lambda d: d["strokes"][1].update(texture="missing"), "'missing' is not defined"),
+        (lambda d: d["strokes"][0].update(level=True), "strokes[0].level"),
+    ],
+)
+def test_malformed_files_raise_one_clear_error(mutate, message):
+    with pytest.raises(sf.StrokeFileError) as info:
+        sf.loads(_mutated(mutate))
+    assert message in str(info.value)
+
+
+def test_not_json_and_missing_file(tmp_path):
+    with pytest.raises(sf.StrokeFileError, match="invalid JSON"):
+        sf.loads("{strokes: [")
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(sf.StrokeFileError, match="bad.json"):
+        sf.load(bad)
+    with pytest.raises(sf.StrokeFileError, match="cannot read stroke file"):
+        sf.load(tmp_path / "absent.json")
+
+
+def test_writer_refuses_invalid_documents():
+    doc = _doc()
+    broken = sf.StrokeFile(doc.canvas, doc.strokes + (doc.strokes[0],), doc.textures)
+    with pytest.raises(sf.StrokeFileError, match="unique"):
+        sf.dumps(broken)
+
+
+def test_format_module_imports_neither_torch_nor_bpy():
+    import subprocess
+    import sys
+
+    code = "import sys, diffpaint_addon.strokefile; print('torch' in sys.modules, 'bpy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
