@@ -1,0 +1,68 @@
+"""Helpers for the add-on tests: real bpy, always in a child process.
+
+bpy is never imported into the pytest process: it would share the process with torch, and a
+render without working GL aborts the whole process instead of raising.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from diffpaint_addon.strokefile import Canvas, Stroke, StrokeFile, save
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULT_MARK = "@@RESULT@@ "
+
+
+def run_python(args: list[str], env: dict[str, str] | None = None, timeout: float = 120,
+               cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd, env={**os.environ, **(env or {})})
+
+
+def bpy_eval(code: str, env: dict[str, str] | None = None, timeout: float = 120) -> Any:
+    """Run ``code`` in a fresh Python with bpy and the repo importable; it assigns ``result``
+    (anything JSON can carry), which is returned. A failure raises with the child's stderr."""
+    script = "\n".join([
+        "import json, sys",
+        f"sys.path.insert(0, {str(ROOT)!r})",
+        textwrap.dedent(code),
+        f"print({RESULT_MARK!r} + json.dumps(result))",
+    ])
+    proc = run_python(["-c", script], env=env, timeout=timeout)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_MARK)]
+    if proc.returncode != 0 or not lines:
+        raise AssertionError(f"bpy child failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1][len(RESULT_MARK):])
+
+
+def srgb_to_linear(c: float) -> float:
+    """Written out independently of the add-on's numpy version, to check it."""
+    return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+
+def small_painting() -> StrokeFile:
+    """64x48 canvas: two levels, three strokes of distinct colours, in a deliberately shuffled file
+    order so tests see that layers and timing follow `order`, not list position."""
+    return StrokeFile(
+        canvas=Canvas(64, 48, (0.2, 0.4, 0.8)),
+        strokes=(
+            Stroke(points=((32, 6), (32, 24), (32, 42)), radius=(3, 3), color=((0.9, 0.8, 0.1),) * 2,
+                   level=2, order=7),
+            Stroke(points=((6, 12), (32, 12), (58, 12)), radius=(5, 2), color=((1.0, 0.0, 0.0), (0.0, 0.0, 1.0)),
+                   level=1, order=0),
+            Stroke(points=((8, 36), (32, 28), (56, 36)), radius=(4, 4), color=((0.0, 1.0, 0.0),) * 2,
+                   opacity=0.5, level=1, order=3),
+        ),
+    )
+
+
+def write_small_painting(path: Path) -> Path:
+    save(small_painting(), path)
+    return path
