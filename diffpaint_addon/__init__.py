@@ -5,13 +5,29 @@ bpy is imported by the submodules only, inside register(), so that the bpy-free
 """
 
 
-def register() -> None:
-    from . import ui
+def _classes() -> list[type]:
+    from . import operators, panels, preferences, properties
 
-    ui.register()
+    return [*properties.classes, *preferences.classes, *operators.classes, *panels.classes]
+
+
+def register() -> None:
+    import bpy
+
+    from . import panels, properties
+
+    for cls in _classes():
+        bpy.utils.register_class(cls)
+    properties.register_properties()
+    panels.register_menus()
 
 
 def unregister() -> None:
-    from . import ui
+    import bpy
 
-    ui.unregister()
+    from . import panels, properties
+
+    panels.unregister_menus()
+    properties.unregister_properties()
+    for cls in reversed(_classes()):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,228 @@
+"""Stroke file -> Grease Pencil v3: geometry, colours, layers, Build timing, and clean failure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from blender_helpers import bpy_eval, small_painting, srgb_to_linear, write_small_painting
+
+DURATION = 40
+
+DUMP = """
+import bpy
+from diffpaint_addon import gp_import
+from diffpaint_addon.strokefile import load
+
+bpy.ops.wm.read_factory_settings(use_empty=True)
+scene = bpy.context.scene
+obj = gp_import.import_strokes(load(PATH), scene, name="Painting", frame_start=1, duration=DURATION)
+
+def strokes_of(drawing):
+    out = []
+    for s in drawing.strokes:
+        out.append({
+            "material": s.material_index,
+            "cyclic": s.cyclic,
+            "points": [{"co": list(p.position), "radius": p.radius, "opacity": p.opacity,
+                        "color": list(p.vertex_color)} for p in s.points],
+        })
+    return out
+
+result = {
+    "type": obj.type,
+    "layers": [{"name": l.name, "use_lights": l.use_lights, "strokes": strokes_of(l.frames[0].drawing)}
+               for l in obj.data.layers],
+    "materials": [{"name": m.name, "stroke": m.grease_pencil.show_stroke, "fill": m.grease_pencil.show_fill,
+                   "color": list(m.grease_pencil.color), "fill_color": list(m.grease_pencil.fill_color)}
+                  for m in obj.data.materials],
+    "modifiers": [{"type": m.type, "layer": m.tree_node_filter, "mode": m.mode, "transition": m.transition,
+                   "time_mode": m.time_mode, "start_delay": m.start_delay, "length": m.length}
+                  for m in obj.modifiers],
+    "frame_range": [scene.frame_start, scene.frame_end],
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    path = write_small_painting(tmp_path_factory.mktemp("import") / "small.json")
+    return bpy_eval(f"PATH = {str(path)!r}\nDURATION = {DURATION}\n" + DUMP)
+
+
+def to_world(x: float, y: float) -> list[float]:
+    """The documented mapping for the 64x48 canvas: long side 2.0 world units, XZ plane, y down -> z up."""
+    s = 2.0 / 64
+    return [(x - 32) * s, 0.0, (24 - y) * s]
+
+
+def test_layers_one_per_level_above_the_canvas(imported: dict) -> None:
+    assert imported["type"] == "GREASEPENCIL"
+    # Bottom to top: Blender lists layers in draw order, the last drawn on top.
+    assert [layer["name"] for layer in imported["layers"]] == ["Canvas", "Level 1", "Level 2"]
+    assert [len(layer["strokes"]) for layer in imported["layers"]] == [1, 2, 1]
+    assert not any(layer["use_lights"] for layer in imported["layers"])
+
+
+def test_canvas_is_a_filled_rectangle_in_the_background_colour(imported: dict) -> None:
+    (rect,) = imported["layers"][0]["strokes"]
+    assert rect["cyclic"]
+    corners = [c for p in rect["points"] for c in p["co"]]
+    expected = [*to_world(0, 0), *to_world(64, 0), *to_world(64, 48), *to_world(0, 48)]
+    assert corners == pytest.approx(expected, abs=1e-6)
+    mat = imported["materials"][rect["material"]]
+    assert mat["fill"] and not mat["stroke"]
+    assert mat["fill_color"] == pytest.approx([srgb_to_linear(c) for c in (0.2, 0.4, 0.8)] + [1.0], abs=1e-6)
+
+
+def test_strokes_follow_painting_order_within_a_level(imported: dict) -> None:
+    first, second = imported["layers"][1]["strokes"]
+    assert first["points"][0]["co"] == pytest.approx(to_world(6, 12), abs=1e-6)  # order 0
+    assert second["points"][0]["co"] == pytest.approx(to_world(8, 36), abs=1e-6)  # order 3
+
+
+def test_points_radii_colours_map_from_the_file(imported: dict) -> None:
+    src = small_painting().strokes[1]  # red -> blue, radius 5 -> 2, at canvas (6,12)..(58,12)
+    stroke = imported["layers"][1]["strokes"][0]
+    pts = stroke["points"]
+    assert 8 <= len(pts) <= 32
+    assert pts[0]["co"] == pytest.approx(to_world(*src.points[0]), abs=1e-6)
+    assert pts[-1]["co"] == pytest.approx(to_world(*src.points[2]), abs=1e-6)
+    scale = 2.0 / 64
+    assert pts[0]["radius"] == pytest.approx(5 * scale, rel=1e-5)
+    assert pts[-1]["radius"] == pytest.approx(2 * scale, rel=1e-5)
+    radii = [p["radius"] for p in pts]
+    assert radii == sorted(radii, reverse=True)  # linear in t, so monotonic
+    assert pts[0]["color"] == pytest.approx([1.0, 0.0, 0.0, 1.0], abs=1e-6)
+    assert pts[-1]["color"] == pytest.approx([0.0, 0.0, 1.0, 1.0], abs=1e-6)
+    assert all(p["opacity"] == pytest.approx(1.0) for p in pts)
+    mat = imported["materials"][stroke["material"]]
+    assert mat["stroke"] and not mat["fill"] and mat["color"] == pytest.approx([1, 1, 1, 1])
+
+
+def test_colours_are_converted_to_linear_and_opacity_kept(imported: dict) -> None:
+    yellow = imported["layers"][2]["strokes"][0]["points"][0]
+    assert yellow["color"] == pytest.approx([srgb_to_linear(c) for c in (0.9, 0.8, 0.1)] + [1.0], abs=1e-6)
+    green = imported["layers"][1]["strokes"][1]["points"]
+    assert all(p["opacity"] == pytest.approx(0.5) for p in green)
+
+
+def test_build_modifiers_time_each_level_in_painting_order(imported: dict) -> None:
+    mods = imported["modifiers"]
+    assert [m["layer"] for m in mods] == ["Level 1", "Level 2"]
+    assert all(m["type"] == "GREASE_PENCIL_BUILD" and m["mode"] == "SEQUENTIAL" and m["transition"] == "GROW"
+               and m["time_mode"] == "FRAMES" for m in mods)
+    # Painting order ranks: Level 1 holds ranks 0-1, Level 2 rank 2, of 3 strokes over 40 frames.
+    assert mods[0]["start_delay"] == pytest.approx(0.0)
+    assert mods[0]["length"] == pytest.approx(DURATION * 2 / 3, rel=1e-5)
+    assert mods[1]["start_delay"] == pytest.approx(DURATION * 2 / 3, rel=1e-5)
+    assert mods[1]["length"] == pytest.approx(DURATION / 3, rel=1e-5)
+    assert imported["frame_range"][1] >= 1 + DURATION
+
+
+def test_scrubbing_replays_strokes_in_order(tmp_path: Path) -> None:
+    path = write_small_painting(tmp_path / "small.json")
+    counts = bpy_eval(f"""
+        import bpy
+        from diffpaint_addon import gp_import
+        from diffpaint_addon.strokefile import load
+
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        scene = bpy.context.scene
+        obj = gp_import.import_strokes(load({str(path)!r}), scene, frame_start=1, duration={DURATION})
+        result = {{}}
+        for frame in (1, 12, 30, 1 + {DURATION}, 1 + 2 * {DURATION}):
+            scene.frame_set(frame)
+            data = obj.evaluated_get(bpy.context.evaluated_depsgraph_get()).data
+            result[frame] = {{l.name: len(l.current_frame().drawing.strokes) for l in data.layers}}
+    """)
+    start, early, middle, end, hold = (counts[str(f)] for f in (1, 12, 30, 1 + DURATION, 1 + 2 * DURATION))
+    assert start == {"Canvas": 1, "Level 1": 0, "Level 2": 0}  # blank canvas
+    assert early == {"Canvas": 1, "Level 1": 1, "Level 2": 0}  # first stroke under way
+    assert middle == {"Canvas": 1, "Level 1": 2, "Level 2": 1}
+    assert end == hold == {"Canvas": 1, "Level 1": 2, "Level 2": 1}  # finished, and held
+
+
+def test_failed_import_leaves_nothing_behind(tmp_path: Path) -> None:
+    path = write_small_painting(tmp_path / "small.json")
+    result = bpy_eval(f"""
+        import bpy
+        from diffpaint_addon import gp_import
+        from diffpaint_addon.strokefile import load
+
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        def counts():
+            return [len(bpy.data.objects), len(gp_import.grease_pencil_datablocks()), len(bpy.data.materials)]
+        before = counts()
+
+        def boom(*args, **kwargs):
+            raise RuntimeError("late failure")
+        gp_import._add_build_modifiers = boom  # fail after layers, strokes and materials exist
+        try:
+            gp_import.import_strokes(load({str(path)!r}), bpy.context.scene)
+            raised = None
+        except RuntimeError as e:
+            raised = str(e)
+        result = {{"raised": raised, "before": before, "after": counts()}}
+    """)
+    assert result["raised"] == "late failure"
+    assert result["after"] == result["before"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "invalid JSON"),
+        (json.dumps({"format": "diffpaint-strokes", "version": 1, "canvas": {"width": 8, "height": 8},
+                     "strokes": [{"points": [[0, 0], [1, 1]], "radius": [1, 1], "color": [[0, 0, 0]] * 2}]}),
+         "strokes[0].points must be a list of 3 items"),
+    ],
+)
+def test_import_operator_reports_bad_files_and_creates_nothing(tmp_path: Path, content: str, message: str) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    result = bpy_eval(f"""
+        import bpy
+        import diffpaint_addon
+        from diffpaint_addon import gp_import
+
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        diffpaint_addon.register()
+        def counts():
+            return [len(bpy.data.objects), len(gp_import.grease_pencil_datablocks()), len(bpy.data.materials),
+                    len(bpy.data.cameras), len(bpy.data.worlds)]
+        before = counts()
+        try:
+            ret = sorted(bpy.ops.diffpaint.import_strokes(filepath={str(bad)!r}))
+            error = None
+        except RuntimeError as e:  # an operator's ERROR report surfaces as RuntimeError in Python
+            ret, error = None, str(e)
+        result = {{"ret": ret, "error": error, "before": before, "after": counts()}}
+    """)
+    assert result["error"] is not None and message in result["error"]
+    assert result["after"] == result["before"]
+
+
+def test_import_operator_imports_selects_and_sets_up_the_scene(tmp_path: Path) -> None:
+    path = write_small_painting(tmp_path / "small.json")
+    result = bpy_eval(f"""
+        import bpy
+        import diffpaint_addon
+
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        diffpaint_addon.register()
+        ret = bpy.ops.diffpaint.import_strokes(filepath={str(path)!r}, frame_start=5, frames=20)
+        scene = bpy.context.scene
+        obj = bpy.context.view_layer.objects.active
+        result = {{"ret": sorted(ret), "name": obj.name, "type": obj.type, "camera": scene.camera.data.type,
+                   "ortho_scale": scene.camera.data.ortho_scale,
+                   "resolution": [scene.render.resolution_x, scene.render.resolution_y],
+                   "view": scene.view_settings.view_transform, "frame_end": scene.frame_end}}
+    """)
+    assert result["ret"] == ["FINISHED"]
+    assert (result["name"], result["type"]) == ("small", "GREASEPENCIL")
+    assert result["camera"] == "ORTHO" and result["ortho_scale"] == pytest.approx(2.0)
+    assert result["resolution"] == [64, 48]
+    assert result["view"] == "Standard"
+    assert result["frame_end"] >= 25
