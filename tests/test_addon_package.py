@@ -1,0 +1,107 @@
+"""The extension as users get it: the built zip installs and enables in headless Blender, and the
+pieces of the UI that need no event loop behave."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+from blender_helpers import ROOT, bpy_eval, run_python
+from PIL import Image
+
+
+@pytest.fixture(scope="module")
+def extension_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    proc = run_python([str(ROOT / "build.py"), "--out-dir", str(out)])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out / "diffpaint-0.1.0.zip"
+
+
+def test_zip_root_is_the_package(extension_zip: Path) -> None:
+    names = set(zipfile.ZipFile(extension_zip).namelist())
+    assert {"blender_manifest.toml", "__init__.py", "strokefile.py", "gp_import.py", "operators.py"} <= names
+    assert not any("/" in n or n.endswith(".pyc") for n in names)
+
+
+def test_zip_installs_and_enables_in_headless_blender(extension_zip: Path, tmp_path: Path) -> None:
+    result = bpy_eval(f"""
+        import bpy
+        ret = bpy.ops.extensions.package_install_files(
+            filepath={str(extension_zip)!r}, repo="user_default", enable_on_install=True)
+        module = "bl_ext.user_default.diffpaint"
+        menu_entries = [f.__name__ for f in bpy.types.TOPBAR_MT_file_import._dyn_ui_initialize()]
+        result = {{
+            "ret": sorted(ret),
+            "enabled": module in bpy.context.preferences.addons,
+            "operators": [hasattr(bpy.ops.diffpaint, op) for op in ("import_strokes", "reconstruct",
+                                                                   "cancel_reconstruct")],
+            "panel": hasattr(bpy.types, "DIFFPAINT_PT_main"),
+            "menu": "menu_import" in menu_entries,
+            "python_path": bpy.context.preferences.addons[module].preferences.python_path,
+            "installed_in": bpy.utils.user_resource("EXTENSIONS"),
+        }}
+    """, env={"BLENDER_USER_RESOURCES": str(tmp_path)})
+    assert result["ret"] == ["FINISHED"]
+    assert result["enabled"]
+    assert result["operators"] == [True, True, True]
+    assert result["panel"] and result["menu"]
+    assert result["python_path"] == ""  # no guessed default: Blender's Python lacks the backend
+    assert Path(result["installed_in"]).is_relative_to(tmp_path)  # never the real user's config
+
+
+def test_stroke_format_and_process_driver_import_without_bpy() -> None:
+    proc = run_python(["-c", "import sys, diffpaint_addon, diffpaint_addon.strokefile, "
+                             "diffpaint_addon.backend_process; assert 'bpy' not in sys.modules"])
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_backend_python_comes_from_preferences_or_environment(tmp_path: Path) -> None:
+    code = """
+        import bpy
+        import diffpaint_addon
+        from diffpaint_addon.preferences import BackendNotConfigured, backend_python
+
+        diffpaint_addon.register()
+        try:
+            result = backend_python(bpy.context)
+        except BackendNotConfigured as e:
+            result = "error: " + str(e)
+    """
+    unset = bpy_eval(code, env={"DIFFPAINT_PYTHON": ""})
+    assert unset.startswith("error: Set the backend Python in preferences")
+    fake = tmp_path / "python3"
+    fake.write_text("")
+    assert bpy_eval(code, env={"DIFFPAINT_PYTHON": str(fake)}).startswith(str(fake))
+    missing = bpy_eval(code, env={"DIFFPAINT_PYTHON": str(tmp_path / "nope")})
+    assert "does not exist" in missing
+
+
+def test_images_reach_the_backend_as_files(tmp_path: Path) -> None:
+    on_disk = tmp_path / "on_disk.png"
+    Image.new("RGB", (6, 4), (10, 200, 30)).save(on_disk)
+    copies = {name: tmp_path / name for name in ("packed", "generated")}
+    for d in copies.values():
+        d.mkdir()
+    result = bpy_eval(f"""
+        import bpy, numpy as np
+        from diffpaint_addon.operators import image_file_for_backend
+
+        saved = bpy.data.images.load({str(on_disk)!r})
+        packed = bpy.data.images.load({str(on_disk)!r}, check_existing=False)
+        packed.pack()
+        generated = bpy.data.images.new("generated", 5, 3)
+        px = np.zeros((3, 5, 4), np.float32); px[..., 2] = 1.0; px[..., 3] = 1.0
+        generated.pixels.foreach_set(px.ravel())
+        result = {{
+            "saved": image_file_for_backend(saved, {str(tmp_path)!r}),
+            "packed": image_file_for_backend(packed, {str(copies["packed"])!r}),
+            "generated": image_file_for_backend(generated, {str(copies["generated"])!r}),
+            "generated_filepath": generated.filepath,
+        }}
+    """)
+    assert result["saved"] == str(on_disk)  # used in place, no copy
+    assert Image.open(result["packed"]).convert("RGB").getpixel((0, 0)) == (10, 200, 30)
+    assert Image.open(result["generated"]).convert("RGB").getpixel((0, 0)) == (0, 0, 255)
+    assert result["generated_filepath"] == ""  # the copy did not repoint the image
