@@ -165,11 +165,11 @@ def _write_strokes(
     drawing.tag_positions_changed()
 
 
-def _stroke_material(name: str) -> bpy.types.Material:
+def _stroke_material(name: str, hide: bool = False) -> bpy.types.Material:
     mat = bpy.data.materials.new(name)
     bpy.data.materials.create_gpencil_data(mat)
     gp = mat.grease_pencil
-    gp.show_stroke, gp.show_fill = True, False
+    gp.show_stroke, gp.show_fill, gp.hide = True, False, hide
     gp.color = (1.0, 1.0, 1.0, 1.0)  # white: vertex colours (alpha 1) replace it entirely
     return mat
 
@@ -232,7 +232,9 @@ def import_strokes(
         materials = {
             "canvas": _canvas_material(srgb_to_linear(doc.canvas.background)),
             "paint": _stroke_material(STROKE_MATERIAL),
-            "smudge": _stroke_material(SMUDGE_MATERIAL),
+            # Smudges move paint rather than lay it down; like the backend's renderer, which skips
+            # them, keep them out of the picture (unhide the material to see where they went).
+            "smudge": _stroke_material(SMUDGE_MATERIAL, hide=True),
         }
         created.extend(materials.values())
         for mat in materials.values():

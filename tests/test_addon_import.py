@@ -35,6 +35,7 @@ result = {
     "layers": [{"name": l.name, "use_lights": l.use_lights, "strokes": strokes_of(l.frames[0].drawing)}
                for l in obj.data.layers],
     "materials": [{"name": m.name, "stroke": m.grease_pencil.show_stroke, "fill": m.grease_pencil.show_fill,
+                   "hide": m.grease_pencil.hide,
                    "color": list(m.grease_pencil.color), "fill_color": list(m.grease_pencil.fill_color)}
                   for m in obj.data.materials],
     "modifiers": [{"type": m.type, "layer": m.tree_node_filter, "mode": m.mode, "transition": m.transition,
@@ -61,7 +62,7 @@ def test_layers_one_per_level_above_the_canvas(imported: dict) -> None:
     assert imported["type"] == "GREASEPENCIL"
     # Bottom to top: Blender lists layers in draw order, the last drawn on top.
     assert [layer["name"] for layer in imported["layers"]] == ["Canvas", "Level 1", "Level 2"]
-    assert [len(layer["strokes"]) for layer in imported["layers"]] == [1, 2, 1]
+    assert [len(layer["strokes"]) for layer in imported["layers"]] == [1, 2, 2]
     assert not any(layer["use_lights"] for layer in imported["layers"])
 
 
@@ -99,6 +100,14 @@ def test_points_radii_colours_map_from_the_file(imported: dict) -> None:
     assert all(p["opacity"] == pytest.approx(1.0) for p in pts)
     mat = imported["materials"][stroke["material"]]
     assert mat["stroke"] and not mat["fill"] and mat["color"] == pytest.approx([1, 1, 1, 1])
+    assert not mat["hide"]
+
+
+def test_smudge_strokes_are_kept_but_hidden_like_in_the_backend(imported: dict) -> None:
+    smudge = imported["layers"][2]["strokes"][1]  # order 9: last in Level 2
+    assert smudge["points"][0]["co"] == pytest.approx(to_world(10, 20), abs=1e-6)
+    mat = imported["materials"][smudge["material"]]
+    assert mat["name"].startswith("DiffPaint Smudge") and mat["hide"]
 
 
 def test_colours_are_converted_to_linear_and_opacity_kept(imported: dict) -> None:
@@ -113,11 +122,11 @@ def test_build_modifiers_time_each_level_in_painting_order(imported: dict) -> No
     assert [m["layer"] for m in mods] == ["Level 1", "Level 2"]
     assert all(m["type"] == "GREASE_PENCIL_BUILD" and m["mode"] == "SEQUENTIAL" and m["transition"] == "GROW"
                and m["time_mode"] == "FRAMES" for m in mods)
-    # Painting order ranks: Level 1 holds ranks 0-1, Level 2 rank 2, of 3 strokes over 40 frames.
+    # Painting order ranks: Level 1 holds ranks 0-1, Level 2 ranks 2-3, of 4 strokes over 40 frames.
     assert mods[0]["start_delay"] == pytest.approx(0.0)
-    assert mods[0]["length"] == pytest.approx(DURATION * 2 / 3, rel=1e-5)
-    assert mods[1]["start_delay"] == pytest.approx(DURATION * 2 / 3, rel=1e-5)
-    assert mods[1]["length"] == pytest.approx(DURATION / 3, rel=1e-5)
+    assert mods[0]["length"] == pytest.approx(DURATION / 2, rel=1e-5)
+    assert mods[1]["start_delay"] == pytest.approx(DURATION / 2, rel=1e-5)
+    assert mods[1]["length"] == pytest.approx(DURATION / 2, rel=1e-5)
     assert imported["frame_range"][1] >= 1 + DURATION
 
 
@@ -132,16 +141,16 @@ def test_scrubbing_replays_strokes_in_order(tmp_path: Path) -> None:
         scene = bpy.context.scene
         obj = gp_import.import_strokes(load({str(path)!r}), scene, frame_start=1, duration={DURATION})
         result = {{}}
-        for frame in (1, 12, 30, 1 + {DURATION}, 1 + 2 * {DURATION}):
+        for frame in (1, 6, 30, 1 + {DURATION}, 1 + 2 * {DURATION}):
             scene.frame_set(frame)
             data = obj.evaluated_get(bpy.context.evaluated_depsgraph_get()).data
             result[frame] = {{l.name: len(l.current_frame().drawing.strokes) for l in data.layers}}
     """)
-    start, early, middle, end, hold = (counts[str(f)] for f in (1, 12, 30, 1 + DURATION, 1 + 2 * DURATION))
+    start, early, middle, end, hold = (counts[str(f)] for f in (1, 6, 30, 1 + DURATION, 1 + 2 * DURATION))
     assert start == {"Canvas": 1, "Level 1": 0, "Level 2": 0}  # blank canvas
     assert early == {"Canvas": 1, "Level 1": 1, "Level 2": 0}  # first stroke under way
-    assert middle == {"Canvas": 1, "Level 1": 2, "Level 2": 1}
-    assert end == hold == {"Canvas": 1, "Level 1": 2, "Level 2": 1}  # finished, and held
+    assert middle == {"Canvas": 1, "Level 1": 2, "Level 2": 1}  # third stroke under way
+    assert end == hold == {"Canvas": 1, "Level 1": 2, "Level 2": 2}  # finished, and held
 
 
 def test_failed_import_leaves_nothing_behind(tmp_path: Path) -> None:

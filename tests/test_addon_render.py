@@ -18,13 +18,16 @@ RED, GREEN, YELLOW = (0.9, 0.1, 0.1), (0.1, 0.7, 0.3), (0.95, 0.85, 0.2)
 
 def painting() -> StrokeFile:
     """64x64: a wide red stroke across the top, a green one below, and a yellow one painted last
-    (higher level) crossing the red one; all opaque, constant radius and colour."""
+    (higher level) crossing the red one; all opaque, constant radius and colour. A black smudge
+    stroke must not show: smudges are not rendered (as in the backend)."""
     return StrokeFile(
         canvas=Canvas(64, 64, BACKGROUND),
         strokes=(
             Stroke(points=((8, 16), (32, 16), (56, 16)), radius=(5, 5), color=(RED, RED), level=0, order=0),
             Stroke(points=((8, 48), (32, 48), (56, 48)), radius=(4, 4), color=(GREEN, GREEN), level=0, order=1),
             Stroke(points=((40, 6), (40, 20), (40, 34)), radius=(3, 3), color=(YELLOW, YELLOW), level=1, order=2),
+            Stroke(points=((6, 32), (16, 32), (26, 32)), radius=(3, 3), color=((0, 0, 0), (0, 0, 0)), kind="smudge",
+                   level=1, order=3),
         ),
     )
 
@@ -56,7 +59,7 @@ def test_render_has_the_canvas_size(rendered: Path) -> None:
     assert Image.open(rendered / "final.png").size == (64, 64)
 
 
-@pytest.mark.parametrize("xy", [(2, 2), (61, 2), (2, 61), (61, 61), (32, 32)])
+@pytest.mark.parametrize("xy", [(2, 2), (61, 2), (2, 61), (61, 61), (32, 32), (16, 32)])
 def test_background_matches_the_canvas_colour(rendered: Path, xy: tuple[int, int]) -> None:
     assert np.abs(pixel(rendered / "final.png", *xy) - expect(BACKGROUND)).max() <= 2
 
@@ -109,3 +112,18 @@ def test_bad_stroke_file_fails_cleanly(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "not a DiffPaint stroke file" in proc.stderr
     assert not (tmp_path / "x.blend").exists()
+
+
+@pytest.mark.parametrize("size", [(40, 64), (64, 40)])
+def test_non_square_canvases_are_framed_exactly(tmp_path: Path, size: tuple[int, int]) -> None:
+    """A stroke hugging the bottom-right corner lands there whichever side is the long one."""
+    w, h = size
+    doc = StrokeFile(canvas=Canvas(w, h, BACKGROUND), strokes=(
+        Stroke(points=((w - 20, h - 5), (w - 12, h - 5), (w - 4, h - 5)), radius=(3, 3), color=(RED, RED)),
+    ))
+    save(doc, tmp_path / "s.json")
+    blend_job(str(tmp_path / "s.json"), "--png", str(tmp_path / "r.png"), "--frames", "10")
+    assert Image.open(tmp_path / "r.png").size == (w, h)
+    assert np.abs(pixel(tmp_path / "r.png", w - 12, h - 5) - expect(RED)).max() <= 3
+    assert np.abs(pixel(tmp_path / "r.png", w - 12, h - 10) - expect(BACKGROUND)).max() <= 2
+    assert np.abs(pixel(tmp_path / "r.png", w - 26, h - 5) - expect(BACKGROUND)).max() <= 2
