@@ -8,15 +8,16 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from diffpaint import samples
 
-# Guo Xi, "Old Trees, Level Distance" (ink and colour on silk): small, so fast to fit.
-SMALL_PAINTING = 39668
+# Van Gogh, "Wheat Field with Cypresses" (oil): high contrast, so image comparisons discriminate.
+FIXTURE_PAINTING = 436535
 
 
 @pytest.fixture(scope="session")
 def painting_path() -> Path:
-    return samples.painting(SMALL_PAINTING).path
+    return samples.painting(FIXTURE_PAINTING).path
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,8 @@
-"""Differentiable stroke renderer: rasteriser (stamp chains → fragments) + "over" compositor."""
+"""Differentiable stroke renderer: rasteriser (stamp chains → fragments) + "over" compositor.
+
+Colours are interpolated along strokes in sRGB, as the stroke file defines them, and blended in
+linear light, as Blender's Grease Pencil does (see `color`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
+from diffpaint.render.color import linear_to_srgb, srgb_to_linear
 from diffpaint.render.composite import composite_over
 from diffpaint.render.raster import RasterSettings, rasterize
 from diffpaint.render.tiles import TileGrid
@@ -19,13 +24,14 @@ class Rendered:
 
 
 def render(strokes: Strokes, background: Tensor, settings: RasterSettings | None = None) -> Rendered:
-    """Paint strokes in order over a background image (H, W, 3)."""
+    """Paint strokes in order over a background image (H, W, 3); colours in and out are sRGB."""
     settings = settings or RasterSettings()
     height, width = background.shape[:2]
     grid = TileGrid(height, width, settings.tile)
     frags = rasterize(strokes.points, strokes.radius, strokes.color, grid, settings)
-    image, alpha = composite_over(frags, strokes.opacity, background, grid)
-    return Rendered(image, alpha)
+    frags.color = srgb_to_linear(frags.color)  # interpolated along the stroke in sRGB, blended in linear
+    image, alpha = composite_over(frags, strokes.opacity, srgb_to_linear(background), grid)
+    return Rendered(linear_to_srgb(image), alpha)
 
 
 __all__ = ["RasterSettings", "Rendered", "render"]

@@ -2,7 +2,8 @@
 
 Slow and simple on purpose. It draws many discrete circular stamps per stroke (their union is the
 stroke's footprint; each pixel takes the colour of the stamp nearest to covering it), then blends
-each stroke "over" the canvas in order. Tests and benchmarks compare the parallel renderer with it.
+each stroke "over" the canvas in order, in linear light like the parallel renderer. Tests and
+benchmarks compare the parallel renderer with it.
 """
 
 from __future__ import annotations
@@ -11,10 +12,14 @@ import torch
 from torch import Tensor
 
 from diffpaint.render.bezier import curve_parameters, lerp_along, quadratic_bezier
+from diffpaint.render.color import linear_to_srgb, srgb_to_linear
+from diffpaint.render.raster import RasterSettings
 from diffpaint.strokes import Strokes
 
 
-def render_sequential(strokes: Strokes, background: Tensor, stamps: int = 256, edge: float = 0.5) -> Tensor:
+def render_sequential(
+    strokes: Strokes, background: Tensor, stamps: int = 256, edge: float = RasterSettings.edge
+) -> Tensor:
     height, width = background.shape[:2]
     ys = torch.arange(height, dtype=torch.float32) + 0.5
     xs = torch.arange(width, dtype=torch.float32) + 0.5
@@ -22,8 +27,8 @@ def render_sequential(strokes: Strokes, background: Tensor, stamps: int = 256, e
     t = curve_parameters(stamps, strokes.points)
     centres = quadratic_bezier(strokes.points, t)
     radii = lerp_along(strokes.radius, t)
-    colours = lerp_along(strokes.color, t)
-    canvas = background.clone()
+    colours = srgb_to_linear(lerp_along(strokes.color, t))
+    canvas = srgb_to_linear(background)
     for s in range(len(strokes)):
         nearest = torch.full((height, width), float("inf"))
         colour = torch.zeros(height, width, 3)
@@ -35,4 +40,4 @@ def render_sequential(strokes: Strokes, background: Tensor, stamps: int = 256, e
             colour[closer] = colours[s, k]
         alpha = torch.sigmoid(-nearest / edge)[..., None] * strokes.opacity[s]
         canvas = alpha * colour + (1.0 - alpha) * canvas
-    return canvas
+    return linear_to_srgb(canvas)

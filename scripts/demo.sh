@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The main job: set up (if needed), reconstruct Van Gogh's "Wheat Field with Cypresses" (Met 436535,
+# CC0) as brush strokes, then build the animated Grease Pencil painting in Blender.
+# Usage: scripts/demo.sh [OUTPUT_DIR] [extra `diffpaint reconstruct` options…]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bash "$ROOT/scripts/setup.sh"
+PY="$ROOT/.venv/bin/python"
+OUT="${1:-$ROOT/out/wheat-field}"
+shift || true
+
+IMAGE="$("$PY" -m diffpaint samples --path 436535)"
+echo "[demo] reconstructing $IMAGE"
+"$PY" -m diffpaint reconstruct "$IMAGE" --out "$OUT" "$@"
+echo "[demo] building the Grease Pencil painting in Blender"
+"$PY" -m diffpaint_addon.blend_job "$OUT/strokes.json" --blend "$OUT/painting.blend" --png "$OUT/blender.png"
+echo "[demo] Blender render vs backend render: PSNR $("$PY" -m diffpaint compare "$OUT/blender.png" "$OUT/render.png") dB"
+echo "[demo] done: $OUT"
+ls -1 "$OUT"
