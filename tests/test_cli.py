@@ -4,10 +4,10 @@ import sys
 
 import pytest
 import torch
-from diffpaint.imageio import load_image
-from diffpaint.metrics import psnr
 from PIL import Image
 
+from diffpaint.imageio import load_image
+from diffpaint.metrics import psnr
 from diffpaint_addon import strokefile
 
 

@@ -1,5 +1,6 @@
 import pytest
 import torch
+
 from diffpaint.imageio import load_image
 from diffpaint.metrics import psnr
 from diffpaint.optimize import Settings, reconstruct, strokes_per_level
