@@ -184,7 +184,7 @@ def _canvas_material(background_linear: np.ndarray) -> bpy.types.Material:
 
 
 def _new_layer(gp_data: bpy.types.GreasePencil, name: str, frame: int) -> bpy.types.GreasePencilDrawing:
-    layer = gp_data.layers.new(name, set_active=True)
+    layer = gp_data.layers.new(name)
     layer.use_lights = False  # unlit: rendered colours must equal the file's colours
     drawing = layer.frames.new(frame).drawing
     assert drawing is not None  # a new frame always owns a new drawing
@@ -316,7 +316,8 @@ def _add_build_modifiers(obj: bpy.types.Object, windows: Sequence[LayerWindow], 
     the finished layer afterwards. The Canvas layer has no modifier: it is there from the start."""
     for w in windows:
         mod = obj.modifiers.new(f"Build {w.layer}", "GREASE_PENCIL_BUILD")
-        mod.tree_node_filter = w.layer
+        # The layer-name filter is 'tree_node_filter' since 4.5, 'layer_filter' in 4.3/4.4.
+        setattr(mod, "tree_node_filter" if hasattr(mod, "tree_node_filter") else "layer_filter", w.layer)
         mod.mode = "SEQUENTIAL"
         mod.transition = "GROW"
         mod.time_mode = "FRAMES"
