@@ -19,6 +19,7 @@ from .scene_setup import setup_scene_for_canvas
 from .strokefile import StrokeFileError, load
 
 Status = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
+BACKEND_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP"}  # what `diffpaint reconstruct` reads
 POLL_INTERVAL = 0.2  # seconds between checks on the backend: responsive, yet no busy UI
 
 
@@ -77,7 +78,9 @@ def _image_from_context(context: bpy.types.Context) -> bpy.types.Image | None:
     chosen = context.scene.diffpaint.image
     if chosen is not None:
         return chosen
-    spaces = [context.space_data] + [a.spaces.active for a in context.screen.areas] if context.screen else []
+    spaces = [context.space_data]
+    if context.screen is not None:
+        spaces += [area.spaces.active for area in context.screen.areas]
     for space in spaces:
         if space is not None and space.type == "IMAGE_EDITOR" and getattr(space, "image", None) is not None:
             return space.image  # type: ignore[attr-defined]  # a SpaceImageEditor
@@ -86,8 +89,10 @@ def _image_from_context(context: bpy.types.Context) -> bpy.types.Image | None:
 
 def image_file_for_backend(image: bpy.types.Image, tmp_dir: str) -> str:
     """A file the backend can read holding the image's current pixels: the image's own file when
-    it is unmodified on disk, else a PNG copy (packed, generated or edited images)."""
-    if image.source == "FILE" and image.packed_file is None and not image.is_dirty:
+    it is unmodified on disk in a format the backend reads, else a PNG copy (packed, generated,
+    edited, or e.g. OpenEXR images)."""
+    if (image.source == "FILE" and image.packed_file is None and not image.is_dirty
+            and image.file_format in BACKEND_FORMATS):
         path = bpy.path.abspath(image.filepath, library=image.library)
         if os.path.isfile(path):
             return path

@@ -81,7 +81,7 @@ def test_backend_python_comes_from_preferences_or_environment(tmp_path: Path) ->
 def test_images_reach_the_backend_as_files(tmp_path: Path) -> None:
     on_disk = tmp_path / "on_disk.png"
     Image.new("RGB", (6, 4), (10, 200, 30)).save(on_disk)
-    copies = {name: tmp_path / name for name in ("packed", "generated")}
+    copies = {name: tmp_path / name for name in ("packed", "generated", "exr")}
     for d in copies.values():
         d.mkdir()
     result = bpy_eval(f"""
@@ -94,10 +94,16 @@ def test_images_reach_the_backend_as_files(tmp_path: Path) -> None:
         generated = bpy.data.images.new("generated", 5, 3)
         px = np.zeros((3, 5, 4), np.float32); px[..., 2] = 1.0; px[..., 3] = 1.0
         generated.pixels.foreach_set(px.ravel())
+        to_exr = bpy.data.images.new("to_exr", 5, 3, float_buffer=True)
+        to_exr.pixels.foreach_set(px.ravel())
+        to_exr.filepath_raw, to_exr.file_format = {str(tmp_path / "float.exr")!r}, "OPEN_EXR"
+        to_exr.save()
+        exr = bpy.data.images.load({str(tmp_path / "float.exr")!r})
         result = {{
             "saved": image_file_for_backend(saved, {str(tmp_path)!r}),
             "packed": image_file_for_backend(packed, {str(copies["packed"])!r}),
             "generated": image_file_for_backend(generated, {str(copies["generated"])!r}),
+            "exr": image_file_for_backend(exr, {str(copies["exr"])!r}),  # on disk, but unreadable for PIL
             "generated_filepath": generated.filepath,
         }}
     """)
@@ -105,3 +111,5 @@ def test_images_reach_the_backend_as_files(tmp_path: Path) -> None:
     assert Image.open(result["packed"]).convert("RGB").getpixel((0, 0)) == (10, 200, 30)
     assert Image.open(result["generated"]).convert("RGB").getpixel((0, 0)) == (0, 0, 255)
     assert result["generated_filepath"] == ""  # the copy did not repoint the image
+    assert result["exr"].endswith(".png")
+    assert Image.open(result["exr"]).convert("RGB").getpixel((0, 0)) == (0, 0, 255)
