@@ -219,7 +219,7 @@ def _device(choice: str) -> torch.device:
 
 def _background(choice: str, target: torch.Tensor) -> tuple[float, float, float]:
     if choice == "mean":
-        return tuple(target.mean(dim=(0, 1)).clamp(0, 1).tolist())  # type: ignore[return-value]
+        return tuple(target.mean(dim=(0, 1)).clamp(0, 1).tolist())
     if choice == "white":
         return (1.0, 1.0, 1.0)
     h = choice.lstrip("#")

@@ -77,7 +77,7 @@ def to_stroke_file(
             )
         )
     canvas = strokefile.Canvas(width=width, height=height, background=background)
-    return strokefile.StrokeFile(canvas=canvas, strokes=tuple(items), metadata=metadata)  # type: ignore[arg-type]
+    return strokefile.StrokeFile(canvas=canvas, strokes=tuple(items), metadata=metadata)
 
 
 def from_stroke_file(doc: strokefile.StrokeFile, device: torch.device | None = None) -> Strokes:
