@@ -178,7 +178,7 @@ class _BarProgress:
         self.bar = tqdm(total=1000, unit="‰", mininterval=0.5, bar_format=fmt)
 
     def __call__(self, p: Progress) -> None:
-        self.bar.set_description(f"{p.phase} level {p.level}/{p.levels}")
+        self.bar.set_description(f"{p.phase} level {p.level}/{p.levels}", refresh=False)
         self.bar.set_postfix_str(f"loss {p.loss:.4f}  PSNR {p.psnr:.2f} dB", refresh=False)
         self.bar.update(round(1000 * p.fraction) - self.bar.n)
 
