@@ -12,7 +12,7 @@ from torch import Tensor
 
 from diffpaint.render.color import linear_to_srgb, srgb_to_linear
 from diffpaint.render.composite import composite_over
-from diffpaint.render.raster import RasterSettings, rasterize
+from diffpaint.render.raster import Fragments, RasterSettings, rasterize
 from diffpaint.render.tiles import TileGrid
 from diffpaint.strokes import Strokes
 
@@ -21,6 +21,8 @@ from diffpaint.strokes import Strokes
 class Rendered:
     image: Tensor  # (H, W, 3) sRGB
     alpha: Tensor  # (H, W) combined stroke coverage
+    fragments: Fragments  # per-(tile, stroke) coverage, for losses that look at strokes one by one
+    grid: TileGrid
 
 
 def render(strokes: Strokes, background: Tensor, settings: RasterSettings | None = None) -> Rendered:
@@ -31,7 +33,7 @@ def render(strokes: Strokes, background: Tensor, settings: RasterSettings | None
     frags = rasterize(strokes.points, strokes.radius, strokes.color, grid, settings)
     frags.color = srgb_to_linear(frags.color)  # interpolated along the stroke in sRGB, blended in linear
     image, alpha = composite_over(frags, strokes.opacity, srgb_to_linear(background), grid)
-    return Rendered(linear_to_srgb(image), alpha)
+    return Rendered(linear_to_srgb(image), alpha, frags, grid)
 
 
-__all__ = ["RasterSettings", "Rendered", "render"]
+__all__ = ["Fragments", "RasterSettings", "Rendered", "TileGrid", "render"]
