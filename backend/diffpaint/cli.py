@@ -90,6 +90,10 @@ def _parser() -> argparse.ArgumentParser:
                          "the path of one.")
     smp.add_argument("--path", type=int, metavar="OBJECT_ID", help="print the image path of this painting")
     smp.set_defaults(run=_samples)
+
+    from diffpaint.server.command import add_serve_parser  # `serve`: the HTTP job service (diffpaint/server/)
+
+    add_serve_parser(sub)
     return parser
 
 

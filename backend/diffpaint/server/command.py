@@ -1,0 +1,118 @@
+"""The ``diffpaint serve`` subcommand. Importing this module imports neither FastAPI nor torch."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import secrets
+import shlex
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from diffpaint.server.config import Limits, ServerConfig
+
+TOKEN_ENV = "DIFFPAINT_TOKEN"
+WORKER_ENV = "DIFFPAINT_WORKER"  # tests only: a stand-in for the per-job worker command
+
+
+def add_serve_parser(sub: Any) -> None:
+    d = Limits()
+    srv = sub.add_parser(
+        "serve",
+        help="run the HTTP job service the Blender add-on talks to",
+        description="Serve the reconstruction as an HTTP job API (OpenAPI schema at /openapi.json). Every "
+        f"request needs 'Authorization: Bearer TOKEN'; the token comes from --token or ${TOKEN_ENV}, or is "
+        "generated and printed. Prints one JSON line {\"event\": \"listening\", \"url\": …} on stdout once "
+        "it accepts connections.",
+    )
+    srv.add_argument("--host", default="127.0.0.1",
+                     help="address to bind (default 127.0.0.1: this machine only; use 0.0.0.0 for a remote "
+                     "GPU server, behind TLS)")
+    srv.add_argument("--port", type=int, default=8765, help="port; 0 picks a free one (default 8765)")
+    srv.add_argument("--token", help=f"bearer token clients must send (default ${TOKEN_ENV}, else generated)")
+    srv.add_argument("--work-dir", type=Path,
+                     help="where jobs keep their files (default: a temporary folder removed at exit)")
+    srv.add_argument("--max-upload-mb", type=float, default=d.max_upload_bytes / 2**20,
+                     help=f"largest accepted upload (default {d.max_upload_bytes // 2**20} MiB)")
+    srv.add_argument("--max-megapixels", type=float, default=d.max_pixels / 1e6,
+                     help=f"largest accepted image (default {d.max_pixels / 1e6:.0f} MP)")
+    for name, default in (("strokes", d.max_strokes), ("levels", d.max_levels), ("size", d.max_size),
+                          ("iterations", d.max_iterations), ("rounds", d.max_rounds), ("queued", d.max_queued)):
+        srv.add_argument(f"--max-{name}", type=int, default=default, help=f"default {default}")
+    srv.add_argument("--stop-on-stdin-eof", action="store_true",
+                     help="exit when standard input closes (the add-on holds it open, so the server goes "
+                     "when Blender goes, even if Blender crashes)")
+    srv.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
+    srv.set_defaults(run=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from diffpaint.server.app import create_app
+
+    token = args.token or os.environ.get(TOKEN_ENV) or ""
+    if not token:
+        token = secrets.token_urlsafe(24)
+        print(f"diffpaint serve: generated token (send 'Authorization: Bearer {token}')", file=sys.stderr)
+    limits = Limits(max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=int(args.max_megapixels * 1e6),
+                    max_strokes=args.max_strokes, max_levels=args.max_levels, max_size=args.max_size,
+                    max_iterations=args.max_iterations, max_rounds=args.max_rounds, max_queued=args.max_queued)
+    own_work_dir = args.work_dir is None
+    work_dir = Path(tempfile.mkdtemp(prefix="diffpaint-serve-")) if own_work_dir else args.work_dir
+    worker = os.environ.get(WORKER_ENV)
+    config = ServerConfig(token=token, work_dir=work_dir, limits=limits)
+    if worker:
+        config = dataclasses.replace(config, worker_command=tuple(shlex.split(worker)))
+    sock = _bind(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    server = uvicorn.Server(uvicorn.Config(create_app(config), log_level=args.log_level, access_log=False,
+                                           timeout_graceful_shutdown=5))
+    threading.Thread(target=_announce, args=(server, host, port), daemon=True).start()
+    if args.stop_on_stdin_eof:
+        threading.Thread(target=_exit_on_stdin_eof, args=(server,), daemon=True).start()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        if own_work_dir:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    return 0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind first, then hand the socket to uvicorn: with --port 0 the chosen port is known for sure."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as e:
+        sock.close()
+        raise ValueError(f"cannot listen on {host}:{port}: {e.strerror or e}; choose another --port") from None
+    return sock
+
+
+def _announce(server: Any, host: str, port: int) -> None:
+    while not server.started:
+        if server.should_exit:
+            return
+        time.sleep(0.02)
+    shown = f"[{host}]" if ":" in host else host
+    print(json.dumps({"event": "listening", "url": f"http://{shown}:{port}"}), flush=True)
+
+
+def _exit_on_stdin_eof(server: Any) -> None:
+    try:
+        while sys.stdin.buffer.read(4096):
+            pass
+    except (OSError, ValueError):
+        pass
+    server.should_exit = True

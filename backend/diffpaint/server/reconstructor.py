@@ -1,0 +1,57 @@
+"""Adapts the optimiser's callbacks to what a job publishes: progress, live canvas, per-level strokes.
+
+Today ``optimize.reconstruct`` reports only ``Progress`` (numbers). The adapter already handles two
+richer hooks, and uses each as soon as the optimiser offers it, with no change here:
+
+- ``Progress.canvas`` — the image rendered at that iteration, ``(h, w, 3)`` sRGB in [0, 1], detached
+  (at the level's working resolution); it becomes the live preview.
+- ``reconstruct(..., on_level=callback)`` — ``callback(level: int, strokes: Strokes, canvas: Tensor)``
+  after each completed level: 1-based level, every stroke painted so far (full-resolution canvas
+  pixels), and their render over the background at full resolution. It becomes ``level-N.json``,
+  which survives a cancel, and a preview.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from torch import Tensor
+
+from diffpaint import optimize
+from diffpaint.optimize import Progress, Reconstruction, Settings
+from diffpaint.strokes import Strokes
+
+
+class JobSink(Protocol):
+    def progress(self, p: Progress) -> None: ...
+
+    def canvas(self, image: Tensor) -> None: ...
+
+    def level(self, level: int, strokes: Strokes, canvas: Tensor) -> None: ...
+
+
+ReconstructFn = Callable[..., Reconstruction]
+
+
+class Reconstructor:
+    def __init__(self, reconstruct: ReconstructFn | None = None):
+        self._reconstruct = reconstruct or optimize.reconstruct
+
+    @property
+    def reports_levels(self) -> bool:
+        return "on_level" in inspect.signature(self._reconstruct).parameters
+
+    def run(self, target: Tensor, background: tuple[float, float, float], settings: Settings,
+            sink: JobSink) -> Reconstruction:
+        def on_progress(p: Progress) -> None:
+            sink.progress(p)
+            image = getattr(p, "canvas", None)
+            if image is not None:
+                sink.canvas(image)
+
+        kwargs: dict[str, Any] = {}
+        if self.reports_levels:
+            kwargs["on_level"] = sink.level
+        return self._reconstruct(target, background, settings, on_progress, **kwargs)

@@ -1,0 +1,257 @@
+"""Talk to a ``diffpaint serve`` backend over HTTP, with the standard library only (runs in Blender).
+
+``Client`` is one call per method; ``HttpJob`` runs a whole reconstruction in a background thread
+and hands the caller events through ``poll()``, like ``BackendJob``: ``progress`` (the server's
+progress fields, plus ``queue_position`` while queued), ``preview`` (a newer preview PNG was
+saved), then exactly one of ``done`` (with ``strokes``, the downloaded stroke file), ``error``
+(with ``message``) or ``cancelled`` (with ``partial`` and ``level`` when a completed level was
+saved). Nothing in the caller's thread ever waits on the network, except ``cancel()``, which waits
+a bounded time for the server to confirm.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+import queue
+import secrets
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from typing import Any
+
+Event = dict[str, Any]
+
+
+class BackendError(RuntimeError):
+    """A request failed; the message is the server's own explanation when it gave one."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+def encode_multipart(fields: Mapping[str, object], files: Mapping[str, tuple[str, bytes]]) -> tuple[bytes, str]:
+    """A multipart/form-data body and its Content-Type; files are name -> (filename, data)."""
+    boundary = "diffpaint-" + secrets.token_hex(12)
+    parts: list[bytes] = []
+    for name, value in fields.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+    for name, (filename, data) in files.items():
+        ctype = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        safe = filename.replace('"', "_").replace("\r", "_").replace("\n", "_")
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{safe}"\r\n'
+                     f"Content-Type: {ctype}\r\n\r\n".encode() + data + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+class Client:
+    def __init__(self, url: str, token: str, timeout: float = 15.0):
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    def request(self, method: str, path: str, body: bytes | None = None, content_type: str | None = None,
+                timeout: float | None = None) -> tuple[int, Mapping[str, str], bytes]:
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json, image/png"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        req = urllib.request.Request(self.url + path, data=body, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout or self.timeout) as resp:
+                return resp.status, dict(resp.headers.items()), resp.read()
+        except urllib.error.HTTPError as e:
+            raise BackendError(_explain(e.code, e.read()), e.code) from None
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise BackendError(f"cannot reach the DiffPaint backend at {self.url}: {reason}") from None
+
+    def _json(self, method: str, path: str, **kw: Any) -> Any:
+        _, _, data = self.request(method, path, **kw)
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise BackendError(f"{self.url}{path} did not answer with JSON; is this a DiffPaint backend?") from None
+
+    def health(self) -> dict[str, Any]:
+        return self._json("GET", "/health")
+
+    def info(self) -> dict[str, Any]:
+        return self._json("GET", "/info")
+
+    def submit(self, image_path: str, settings: Mapping[str, object]) -> dict[str, Any]:
+        with open(image_path, "rb") as f:
+            data = f.read()
+        body, ctype = encode_multipart(settings, {"image": (os.path.basename(image_path), data)})
+        return self._json("POST", "/jobs", body=body, content_type=ctype, timeout=max(self.timeout, 120.0))
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/jobs/{_quote(job_id)}")
+
+    def preview(self, job_id: str) -> tuple[bytes, str]:
+        """The preview PNG and what it shows: 'target', 'canvas' or 'result'."""
+        _, headers, data = self.request("GET", f"/jobs/{_quote(job_id)}/preview")
+        kind = next((v for k, v in headers.items() if k.lower() == "x-diffpaint-preview"), "")
+        return data, kind
+
+    def strokes(self, job_id: str) -> bytes:
+        return self.request("GET", f"/jobs/{_quote(job_id)}/strokes", timeout=max(self.timeout, 120.0))[2]
+
+    def level(self, job_id: str, level: int) -> bytes:
+        return self.request("GET", f"/jobs/{_quote(job_id)}/levels/{int(level)}", timeout=max(self.timeout, 120.0))[2]
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        return self._json("POST", f"/jobs/{_quote(job_id)}/cancel")
+
+    def delete(self, job_id: str) -> None:
+        self.request("DELETE", f"/jobs/{_quote(job_id)}")
+
+
+def _quote(part: str) -> str:
+    return urllib.parse.quote(part, safe="")
+
+
+def _explain(status: int, body: bytes) -> str:
+    detail = ""
+    try:
+        parsed = json.loads(body)
+        detail = str(parsed.get("detail", "")) if isinstance(parsed, dict) else ""
+    except ValueError:
+        pass
+    if status == 401:
+        return "the backend refused the token: check the token in the DiffPaint preferences"
+    return detail or f"the backend answered HTTP {status}"
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    tmp = f"{path}.part"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+class HttpJob:
+    """One reconstruction on a backend server, driven from a background thread."""
+
+    def __init__(self, connect: Callable[[], Client], image_path: str, settings: Mapping[str, object],
+                 out_dir: str, poll_interval: float = 0.25, preview_interval: float = 1.0):
+        self._connect = connect
+        self.image_path = image_path
+        self.settings = dict(settings)
+        self.out_dir = out_dir
+        self.poll_interval = poll_interval
+        self.preview_interval = preview_interval
+        self.job_id: str | None = None
+        self.finished = False  # the terminal event has been handed out by poll()
+        self.cancelled = False
+        self._events: queue.Queue[Event] = queue.Queue()
+        self._cancel = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="diffpaint-http-job", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def poll(self) -> list[Event]:
+        events: list[Event] = []
+        while not self.finished:
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                break
+            events.append(event)
+            if event["event"] in ("done", "error", "cancelled"):
+                self.finished = True
+        return events
+
+    def cancel(self, timeout: float = 15.0) -> None:
+        """Ask the server to stop the job and wait (at most ``timeout``) until it has, and the last
+        completed level, if any, is saved; poll() then returns the ``cancelled`` event."""
+        if self.finished:
+            return
+        self.cancelled = True
+        self._cancel.set()
+        self._thread.join(timeout)
+
+    # --- the background thread --------------------------------------------------------------
+
+    def _emit(self, **event: Any) -> None:
+        self._events.put(event)
+
+    def _run(self) -> None:
+        client: Client | None = None
+        try:
+            client = self._connect()
+            if self._cancel.is_set():
+                self._emit(event="cancelled")
+                return
+            status = client.submit(self.image_path, self.settings)
+            self.job_id = str(status["id"])
+            self._follow(client, status)
+        except BackendError as e:
+            self._emit(event="error", message=str(e))
+        except Exception as e:  # never let the UI wait for a terminal event that will not come
+            self._emit(event="error", message=f"{type(e).__name__}: {e}")
+        finally:
+            if client is not None and self.job_id is not None:
+                try:
+                    client.delete(self.job_id)  # its files are with us now, or not wanted
+                except BackendError:
+                    pass
+
+    def _follow(self, client: Client, status: dict[str, Any]) -> None:
+        assert self.job_id is not None
+        shown_preview, last_fetch = 0, 0.0
+        while True:
+            if self._cancel.is_set():
+                self._finish_cancelled(client)
+                return
+            state = status.get("state")
+            if state == "queued":
+                self._emit(event="progress", phase="queued", fraction=0.0, queue_position=status.get("queue_position"))
+            elif status.get("progress"):
+                self._emit(event="progress", **status["progress"])
+            version = int(status.get("preview_version") or 0)
+            now = time.monotonic()
+            if (version != shown_preview and now - last_fetch >= self.preview_interval) or (
+                    shown_preview == 0 and last_fetch == 0.0):
+                self._save_preview(client)
+                shown_preview, last_fetch = version, now
+            if state == "done":
+                path = os.path.join(self.out_dir, "strokes.json")
+                write_atomic(path, client.strokes(self.job_id))
+                self._save_preview(client)
+                self._emit(event="done", strokes=path, psnr=(status.get("result") or {}).get("psnr"))
+                return
+            if state == "failed":
+                self._emit(event="error", message=str(status.get("error") or "the reconstruction failed"))
+                return
+            if state == "cancelled":
+                self._emit(event="error", message="the job was cancelled on the server")
+                return
+            self._cancel.wait(self.poll_interval)
+            if not self._cancel.is_set():
+                status = client.job(self.job_id)
+
+    def _save_preview(self, client: Client) -> None:
+        assert self.job_id is not None
+        data, kind = client.preview(self.job_id)
+        path = os.path.join(self.out_dir, "preview.png")
+        write_atomic(path, data)
+        self._emit(event="preview", path=path, kind=kind)
+
+    def _finish_cancelled(self, client: Client) -> None:
+        assert self.job_id is not None
+        status = client.cancel(self.job_id)
+        levels = sorted(status.get("levels_done") or [])
+        if not levels:
+            self._emit(event="cancelled")
+            return
+        level = levels[-1]
+        path = os.path.join(self.out_dir, f"level-{level}.json")
+        write_atomic(path, client.level(self.job_id, level))
+        self._emit(event="cancelled", partial=path, level=level, levels=status["settings"]["levels"])

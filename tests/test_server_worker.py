@@ -1,0 +1,69 @@
+"""The job worker's adapter to the optimiser: today's progress-only optimiser, and the richer hooks
+(live canvas on Progress, per-level strokes) it is ready for."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from diffpaint.optimize import Progress, Reconstruction, Settings
+from diffpaint.server.reconstructor import Reconstructor
+from diffpaint.server.worker import JobFiles
+from diffpaint.strokes import Strokes
+from diffpaint_addon import strokefile
+
+
+@dataclass(frozen=True)
+class ProgressWithCanvas(Progress):
+    canvas: torch.Tensor | None = None
+
+
+def strokes(n: int) -> Strokes:
+    return Strokes(points=torch.tensor([[[2.0, 2.0], [8.0, 4.0], [14.0, 10.0]]] * n),
+                   radius=torch.full((n, 2), 2.0), color=torch.full((n, 2, 3), 0.5), opacity=torch.ones(n),
+                   level=torch.arange(n))
+
+
+def events(capsys: pytest.CaptureFixture[str]) -> list[dict]:
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_richer_optimiser_hooks_become_previews_and_level_files(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    canvas = torch.rand(12, 16, 3)
+
+    def reconstruct(target, background, settings, on_progress=None, on_level=None) -> Reconstruction:
+        for level in (1, 2):
+            on_progress(ProgressWithCanvas("paint", level, 2, 1, 1, level / 2, 0.1, 20.0, 0.5, canvas=canvas))
+            on_level(level, strokes(level), canvas)
+        return Reconstruction(strokes(2), canvas, background, 21.0, 1.0)
+
+    adapter = Reconstructor(reconstruct)
+    assert adapter.reports_levels
+    files = JobFiles(tmp_path, 16, 12, (0.5, 0.5, 0.5), {"source": "x.png"})
+    result = adapter.run(torch.zeros(12, 16, 3), (0.5, 0.5, 0.5), Settings(strokes=4, levels=2), files)
+    assert result.psnr == 21.0
+    kinds = [e["event"] for e in events(capsys)]
+    assert kinds.count("level") == 2 and "preview" in kinds and "progress" in kinds
+    doc = strokefile.load(tmp_path / "level-2.json")
+    assert len(doc.strokes) == 2 and doc.metadata["level"] == 2 and doc.metadata["source"] == "x.png"
+    with Image.open(tmp_path / "preview.png") as im:
+        assert im.size == (16, 12)
+    assert not list(tmp_path.glob("*.tmp*"))  # written by rename, never half a file
+
+
+def test_todays_optimiser_reports_progress_through_the_adapter(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    target = torch.zeros(16, 16, 3)
+    target[4:12, 4:12] = torch.tensor([0.9, 0.2, 0.1])
+    files = JobFiles(tmp_path, 16, 16, (0.5, 0.5, 0.5), {})
+    result = Reconstructor().run(target, (0.5, 0.5, 0.5), Settings(strokes=2, levels=1, iterations=2, rounds=1),
+                                 files)
+    assert 1 <= len(result.strokes) <= 2
+    progress = [e for e in events(capsys) if e["event"] == "progress"]
+    assert progress and progress[-1]["fraction"] == 1.0
