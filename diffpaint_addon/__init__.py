@@ -25,7 +25,9 @@ def register() -> None:
 def unregister() -> None:
     import bpy
 
-    from . import panels, properties
+    from . import local_server, panels, properties
+
+    local_server.stop_local_server()  # also stopped at exit (atexit), or by its stdin closing if Blender dies
 
     panels.unregister_menus()
     properties.unregister_properties()

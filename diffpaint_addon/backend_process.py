@@ -36,8 +36,11 @@ def progress_fraction(event: Event) -> float:
 
 
 def describe_progress(event: Event) -> str:
-    """One status line, e.g. 'Level 1/3 · paint 10/150 · PSNR 20.1 dB'; fields the backend left
-    out are skipped."""
+    """One status line, e.g. 'Level 1/3 · paint 10/150 · PSNR 20.1 dB · ~2 min left'; fields the
+    backend left out are skipped."""
+    if event.get("phase") == "queued":
+        position = event.get("queue_position")
+        return f"Queued on the backend (position {position})" if isinstance(position, int) else "Queued"
     parts = []
     if isinstance(event.get("level"), int) and isinstance(event.get("levels"), int):
         parts.append(f"Level {event['level']}/{event['levels']}")
@@ -48,6 +51,9 @@ def describe_progress(event: Event) -> str:
         parts.append(step)
     if isinstance(event.get("psnr"), int | float):
         parts.append(f"PSNR {event['psnr']:.1f} dB")
+    eta = event.get("eta")
+    if isinstance(eta, int | float) and eta > 0:
+        parts.append(f"~{eta:.0f} s left" if eta < 90 else f"~{eta / 60:.0f} min left")
     return " · ".join(parts)
 
 

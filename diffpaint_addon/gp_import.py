@@ -27,6 +27,7 @@ from .strokefile import Canvas, Stroke, StrokeFile
 
 CANVAS_LONG_SIDE = 2.0  # world units spanned by the canvas's longer side
 CANVAS_LAYER = "Canvas"
+SINGLE_LAYER = "Strokes"  # the one stroke layer when levels are not split into layers
 STROKE_MATERIAL = "DiffPaint Stroke"
 SMUDGE_MATERIAL = "DiffPaint Smudge"
 CANVAS_MATERIAL = "DiffPaint Canvas"
@@ -216,11 +217,13 @@ def import_strokes(
     collection: bpy.types.Collection | None = None,
     frame_start: int = 1,
     duration: int = DEFAULT_DURATION,
+    layer_per_level: bool = True,
 ) -> bpy.types.Object:
     """Create a Grease Pencil object painting ``doc`` from ``frame_start`` (blank canvas) to
     ``frame_start + duration`` (finished painting), linked into ``collection`` (default: the
-    scene's master collection). The scene's frame range is widened to cover the animation.
-    On any error nothing of the import is left behind."""
+    scene's master collection). The scene's frame range is widened to cover the animation. With
+    ``layer_per_level`` off, all strokes go to one layer. On any error nothing of the import is left
+    behind."""
     if duration < 1:
         raise ValueError("the animation must last at least one frame")
     mapping = CanvasMapping(doc.canvas.width, doc.canvas.height)
@@ -242,7 +245,7 @@ def import_strokes(
         slot = {key: i for i, key in enumerate(materials)}
 
         _add_canvas(gp_data, doc.canvas, mapping, frame_start, slot["canvas"])
-        windows = _add_levels(gp_data, doc, mapping, frame_start, slot)
+        windows = _add_levels(gp_data, doc, mapping, frame_start, slot, layer_per_level)
         _add_build_modifiers(obj, windows, duration)
 
         (collection or scene.collection).objects.link(obj)
@@ -283,19 +286,24 @@ def _add_levels(
     mapping: CanvasMapping,
     frame: int,
     slot: dict[str, int],
+    layer_per_level: bool = True,
 ) -> list[LayerWindow]:
-    """One layer per level, coarse below fine; strokes in painting order. Returns each layer's build
-    window: the span of the painting order (as global ranks) its strokes occupy."""
+    """One layer per level, coarse below fine (or one layer for all); strokes in painting order.
+    Returns each layer's build window: the span of the painting order (as global ranks) its strokes
+    occupy."""
     by_order = sorted(doc.strokes, key=lambda s: s.order)
     rank = {s.order: i for i, s in enumerate(by_order)}
     total = max(len(by_order), 1)
+    if layer_per_level:
+        groups = [(level_layer_name(i), [s for s in by_order if s.level == level])
+                  for i, level in enumerate(doc.levels)]
+    else:
+        groups = [(SINGLE_LAYER, by_order)] if by_order else []
     windows = []
-    for level_rank, level in enumerate(doc.levels):
-        strokes = [s for s in by_order if s.level == level]
+    for name, strokes in groups:
         sampled = sample_strokes(strokes, points_per_stroke(strokes))
         k, n = len(strokes), sampled.n
         rgba = np.concatenate([srgb_to_linear(sampled.srgb), np.ones((k, n, 1))], axis=-1)
-        name = level_layer_name(level_rank)
         _write_strokes(
             _new_layer(gp_data, name, frame),
             positions=mapping.to_world(sampled.xy),

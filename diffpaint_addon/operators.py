@@ -1,30 +1,44 @@
 # mypy: disable-error-code="union-attr"
 # (fake-bpy-module types every context member and RNA pointer as Optional; inside Blender they are set.)
-"""Operators: import a stroke file, and run a reconstruction in the background then import it."""
+"""Operators: import a stroke file; run a reconstruction on the backend server without blocking
+Blender, then import it; set up and test the backend."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
-from typing import Literal
+import threading
+from typing import Any, Literal
 
 import bpy
 from bpy_extras.io_utils import ImportHelper
 
-from .backend_process import BackendJob, Event, describe_progress, progress_fraction, reconstruct_argv
+from . import backend_setup
+from .backend_process import Event, describe_progress, progress_fraction
+from .client import BackendError, Client, HttpJob
 from .gp_import import DEFAULT_DURATION, import_strokes
-from .preferences import BackendNotConfigured, backend_python
+from .local_server import stop_local_server
+from .preferences import (
+    BackendNotConfigured,
+    UiState,
+    addon_preferences,
+    backend_connection,
+    describe_info,
+)
+from .presets import QUALITY
 from .scene_setup import setup_scene_for_canvas
 from .strokefile import StrokeFileError, load
 
 Status = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
 BACKEND_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP"}  # what `diffpaint reconstruct` reads
 POLL_INTERVAL = 0.2  # seconds between checks on the backend: responsive, yet no busy UI
+PREVIEW_IMAGE = "DiffPaint Preview"
 
 
 def import_stroke_file(
-    context: bpy.types.Context, path: str, frame_start: int, frames: int, setup_scene: bool
+    context: bpy.types.Context, path: str, frame_start: int, frames: int, setup_scene: bool,
+    layer_per_level: bool = True,
 ) -> bpy.types.Object:
     """Load, import and select a stroke file; raises StrokeFileError for a bad file."""
     doc = load(path)
@@ -32,7 +46,7 @@ def import_stroke_file(
     assert scene is not None
     name = os.path.splitext(os.path.basename(path))[0] or "DiffPaint"
     obj = import_strokes(doc, scene, name=name, collection=context.collection,
-                         frame_start=frame_start, duration=frames)
+                         frame_start=frame_start, duration=frames, layer_per_level=layer_per_level)
     if setup_scene:
         setup_scene_for_canvas(scene, doc.canvas, obj)
     for other in context.view_layer.objects.selected:
@@ -62,19 +76,27 @@ class DIFFPAINT_OT_import_strokes(bpy.types.Operator, ImportHelper):  # type: ig
         name="Set Up Camera and Render", default=True,
         description="Add an orthographic camera framing the canvas and match the render size and colours",
     )
+    layer_per_level: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Layer per Level", default=True,
+        description="Put each detail level on its own Grease Pencil layer (else all strokes on one layer)",
+    )
 
     def execute(self, context: bpy.types.Context) -> Status:
         try:
             import_stroke_file(context, self.filepath, self.frame_start, self.frames,  # type: ignore[attr-defined]
-                               self.setup_scene)
+                               self.setup_scene, self.layer_per_level)
         except StrokeFileError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
         return {"FINISHED"}
 
 
-def _image_from_context(context: bpy.types.Context) -> bpy.types.Image | None:
-    """The panel's chosen image, else the image of the current (or any visible) Image Editor."""
+def _image_from_context(context: bpy.types.Context, editor_first: bool = False) -> bpy.types.Image | None:
+    """The panel's chosen image, else the image of the current (or any visible) Image Editor; with
+    ``editor_first`` (the Image Editor's panel), the current Image Editor's image comes first."""
+    space = context.space_data
+    if editor_first and space is not None and space.type == "IMAGE_EDITOR" and getattr(space, "image", None):
+        return space.image  # type: ignore[attr-defined]
     chosen = context.scene.diffpaint.image
     if chosen is not None:
         return chosen
@@ -106,21 +128,55 @@ def image_file_for_backend(image: bpy.types.Image, tmp_dir: str) -> str:
     return path
 
 
+
 def _redraw_panels(context: bpy.types.Context) -> None:
     for window in context.window_manager.windows:
         for area in window.screen.areas:
-            if area.type == "VIEW_3D":
+            if area.type in ("VIEW_3D", "IMAGE_EDITOR", "PREFERENCES"):
                 area.tag_redraw()
 
 
+def job_settings(settings: Any) -> dict[str, object]:
+    """The panel's settings as the server's form fields."""
+    quality = QUALITY[settings.quality]
+    return {"strokes": settings.strokes, "levels": settings.levels, "size": quality.size,
+            "iterations": quality.iterations, "rounds": quality.rounds, "seed": settings.seed,
+            "device": settings.device.lower(), "style": settings.style.lower()}
+
+
+def show_preview(path: str) -> bpy.types.Image:
+    """Load (or reload) the live preview PNG into the 'DiffPaint Preview' image datablock."""
+    image = bpy.data.images.get(PREVIEW_IMAGE)
+    if image is None or bpy.path.abspath(image.filepath) != path:
+        if image is not None:
+            bpy.data.images.remove(image)
+        image = bpy.data.images.load(path, check_existing=False)
+        image.name = PREVIEW_IMAGE
+    else:
+        image.reload()
+    return image
+
+
+def remove_preview() -> None:
+    image = bpy.data.images.get(PREVIEW_IMAGE)
+    if image is not None:
+        bpy.data.images.remove(image)
+
+
 class DIFFPAINT_OT_reconstruct(bpy.types.Operator):
-    """Fit brush strokes to the image with the DiffPaint backend, then import them (Esc cancels)"""
+    """Fit brush strokes to the image on the DiffPaint backend, then import them as an animated
+    Grease Pencil painting (Esc cancels)"""
 
     bl_idname = "diffpaint.reconstruct"
     bl_label = "Reconstruct Strokes"
     bl_options = {"REGISTER", "UNDO"}
 
-    _job: BackendJob | None = None
+    editor_image: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Use Image Editor's Image", default=False, options={"HIDDEN", "SKIP_SAVE"},
+        description="Reconstruct the image shown in this Image Editor rather than the panel's chosen image",
+    )
+
+    _job: HttpJob | None = None
     _timer: bpy.types.Timer | None = None
     _out_dir: str = ""
 
@@ -137,36 +193,39 @@ class DIFFPAINT_OT_reconstruct(bpy.types.Operator):
         return {"RUNNING_MODAL"}
 
     def start_job(self, context: bpy.types.Context) -> bool:
-        """Launch the backend on the chosen image; False (with the reason reported) if it can't."""
+        """Submit the chosen image to the backend; False (with the reason reported) if it can't."""
+        wm = context.window_manager
         try:
-            python = backend_python(context)
+            where, connect = backend_connection(context)
         except BackendNotConfigured as e:
-            self.report({"ERROR"}, str(e))
-            return False
-        image = _image_from_context(context)
+            return self._refuse(context, str(e))
+        image = _image_from_context(context, editor_first=getattr(self, "editor_image", False))
         if image is None:
-            self.report({"ERROR"}, "Choose an image in the DiffPaint panel or open one in an Image Editor")
-            return False
+            return self._refuse(context, "Choose an image in the DiffPaint panel or open one in an Image Editor")
         self._out_dir = tempfile.mkdtemp(prefix="diffpaint-")
         try:
             image_path = image_file_for_backend(image, self._out_dir)
-            self._job = BackendJob(reconstruct_argv(python, image_path, self._out_dir,
-                                                    context.scene.diffpaint.strokes))
-            self._job.start()
-        except (OSError, RuntimeError) as e:  # RuntimeError: Blender could not save the image copy
+        except RuntimeError as e:  # Blender could not save the image copy
             shutil.rmtree(self._out_dir, ignore_errors=True)
-            self.report({"ERROR"}, f"Could not start the reconstruction: {e}")
-            return False
-        wm = context.window_manager
+            return self._refuse(context, f"Could not hand the image to the backend: {e}")
+        self._job = HttpJob(connect, image_path, job_settings(context.scene.diffpaint), self._out_dir)
+        self._job.start()
         wm.diffpaint.running, wm.diffpaint.cancel_requested = True, False
-        wm.diffpaint.progress, wm.diffpaint.status = 0.0, "Starting the backend…"
+        wm.diffpaint.state, wm.diffpaint.message = "RUNNING", ""
+        wm.diffpaint.partial_path = wm.diffpaint.partial_label = ""
+        wm.diffpaint.progress, wm.diffpaint.status = 0.0, f"Connecting to the {where}…"
         wm.progress_begin(0.0, 1.0)
         return True
+
+    def _refuse(self, context: bpy.types.Context, message: str) -> bool:
+        runtime = context.window_manager.diffpaint
+        runtime.state, runtime.message = "FAILED", message
+        self.report({"ERROR"}, message)
+        return False
 
     def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> Status:
         if event.type == "ESC" or context.window_manager.diffpaint.cancel_requested:
             self.cancel(context)
-            self.report({"WARNING"}, "Reconstruction cancelled")
             return {"CANCELLED"}
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
@@ -174,11 +233,15 @@ class DIFFPAINT_OT_reconstruct(bpy.types.Operator):
         for ev in self._job.poll():
             if ev["event"] == "progress":
                 self._show_progress(context, ev)
+            elif ev["event"] == "preview":
+                show_preview(str(ev["path"]))
+                _redraw_image_editors(context)
             elif ev["event"] == "done":
                 return self._import_result(context, str(ev["strokes"]))
             else:
-                self._stop(context, keep_output=False)
-                self.report({"ERROR"}, f"Reconstruction failed: {ev.get('message', 'unknown error')}")
+                message = f"Reconstruction failed: {ev.get('message', 'unknown error')}"
+                self._stop(context, keep_output=False, state="FAILED", message=message)
+                self.report({"ERROR"}, message)
                 return {"CANCELLED"}
         return {"PASS_THROUGH"}
 
@@ -191,22 +254,37 @@ class DIFFPAINT_OT_reconstruct(bpy.types.Operator):
 
     def _import_result(self, context: bpy.types.Context, strokes_path: str) -> Status:
         settings = context.scene.diffpaint
-        self._stop(context, keep_output=True)
         try:
-            obj = import_stroke_file(context, strokes_path, context.scene.frame_start, settings.frames, True)
+            obj = import_stroke_file(context, strokes_path, context.scene.frame_start, settings.frames, True,
+                                     settings.layer_per_level)
         except StrokeFileError as e:
+            self._stop(context, keep_output=False, state="FAILED", message=str(e))
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
-        self.report({"INFO"}, f"Imported {obj.name}; backend output kept in {self._out_dir}")
+        message = f"Imported {obj.name}; backend output kept in {self._out_dir}"
+        self._stop(context, keep_output=True, state="DONE", message=message)
+        self.report({"INFO"}, message)
         return {"FINISHED"}
 
     def cancel(self, context: bpy.types.Context) -> None:
-        """Esc, the Cancel button, or Blender tearing the operator down (file load, quit)."""
+        """Esc, the Cancel button, or Blender tearing the operator down (file load, quit). Nothing is
+        imported; a completed level, if the backend had one, is kept for 'Import Last Level'."""
+        partial: Event | None = None
         if self._job is not None:
             self._job.cancel()
-        self._stop(context, keep_output=False)
+            partial = next((e for e in self._job.poll() if e["event"] == "cancelled" and e.get("partial")), None)
+        if partial is not None:
+            label = f"level {partial['level']} of {partial['levels']}"
+            self._stop(context, keep_output=True, state="CANCELLED",
+                       message=f"Reconstruction cancelled; {label} is kept")
+            runtime = context.window_manager.diffpaint
+            runtime.partial_path, runtime.partial_label = str(partial["partial"]), label
+            self.report({"WARNING"}, f"Reconstruction cancelled; {label} is kept: 'Import Last Level' in the panel")
+        else:
+            self._stop(context, keep_output=False, state="CANCELLED", message="Reconstruction cancelled")
+            self.report({"WARNING"}, "Reconstruction cancelled")
 
-    def _stop(self, context: bpy.types.Context, keep_output: bool) -> None:
+    def _stop(self, context: bpy.types.Context, keep_output: bool, state: str, message: str) -> None:
         wm = context.window_manager
         if self._timer is not None:
             wm.event_timer_remove(self._timer)
@@ -214,13 +292,23 @@ class DIFFPAINT_OT_reconstruct(bpy.types.Operator):
         wm.progress_end()
         wm.diffpaint.running = wm.diffpaint.cancel_requested = False
         wm.diffpaint.status = ""
+        wm.diffpaint.state, wm.diffpaint.message = state, message
+        if state != "DONE":
+            remove_preview()  # nothing half-made stays behind
         if not keep_output:
             shutil.rmtree(self._out_dir, ignore_errors=True)
         _redraw_panels(context)
 
 
+def _redraw_image_editors(context: bpy.types.Context) -> None:
+    for window in context.window_manager.windows:
+        for area in window.screen.areas:
+            if area.type == "IMAGE_EDITOR":
+                area.tag_redraw()
+
+
 class DIFFPAINT_OT_cancel_reconstruct(bpy.types.Operator):
-    """Stop the running reconstruction; nothing is imported"""
+    """Stop the running reconstruction; nothing is imported (a completed level is kept to import)"""
 
     bl_idname = "diffpaint.cancel_reconstruct"
     bl_label = "Cancel Reconstruction"
@@ -235,4 +323,179 @@ class DIFFPAINT_OT_cancel_reconstruct(bpy.types.Operator):
         return {"FINISHED"}
 
 
-classes = (DIFFPAINT_OT_import_strokes, DIFFPAINT_OT_reconstruct, DIFFPAINT_OT_cancel_reconstruct)
+class DIFFPAINT_OT_import_last_level(bpy.types.Operator):
+    """Import the strokes of the last level a cancelled reconstruction completed"""
+
+    bl_idname = "diffpaint.import_last_level"
+    bl_label = "Import Last Level"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        runtime = context.window_manager.diffpaint
+        return not runtime.running and bool(runtime.partial_path) and os.path.isfile(runtime.partial_path)
+
+    def execute(self, context: bpy.types.Context) -> Status:
+        runtime, settings = context.window_manager.diffpaint, context.scene.diffpaint
+        try:
+            obj = import_stroke_file(context, runtime.partial_path, context.scene.frame_start, settings.frames, True,
+                                     settings.layer_per_level)
+        except StrokeFileError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Imported {obj.name} ({runtime.partial_label})")
+        runtime.partial_path = runtime.partial_label = ""
+        return {"FINISHED"}
+
+
+class _BackgroundTask:
+    """Runs ``work`` in a thread; a modal operator's timer collects the result without blocking."""
+
+    def __init__(self, work: Any):
+        self.result: Any = None
+        self.error: str = ""
+        self.done = threading.Event()
+
+        def run() -> None:
+            try:
+                self.result = work()
+            except BackendError as e:
+                self.error = str(e)
+            except Exception as e:  # shown to the user, never a traceback in the console only
+                self.error = f"{type(e).__name__}: {e}"
+            finally:
+                self.done.set()
+
+        threading.Thread(target=run, daemon=True).start()
+
+
+def check_connection(connect: Any) -> dict[str, Any]:
+    client: Client = connect()
+    return client.info()
+
+
+class DIFFPAINT_OT_test_connection(bpy.types.Operator):
+    """Connect to the DiffPaint backend (starting the local one if needed) and report its device and version"""
+
+    bl_idname = "diffpaint.test_connection"
+    bl_label = "Test Connection"
+    bl_options = {"REGISTER"}
+
+    _task: _BackgroundTask | None = None
+    _timer: bpy.types.Timer | None = None
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> Status:
+        try:
+            where, connect = backend_connection(context)
+        except BackendNotConfigured as e:
+            UiState.connection, UiState.connection_ok = str(e), False
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        UiState.connection, UiState.connection_ok = f"Connecting to the {where}…", False
+        self._task = _BackgroundTask(lambda: check_connection(connect))
+        self._timer = context.window_manager.event_timer_add(POLL_INTERVAL, window=context.window)
+        context.window_manager.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> Status:
+        assert self._task is not None
+        if event.type != "TIMER" or not self._task.done.is_set():
+            return {"PASS_THROUGH"}
+        if self._timer is not None:
+            context.window_manager.event_timer_remove(self._timer)
+        if self._task.error:
+            UiState.connection, UiState.connection_ok = self._task.error, False
+            self.report({"ERROR"}, f"DiffPaint backend: {self._task.error}")
+        else:
+            UiState.connection, UiState.connection_ok = describe_info(self._task.result), True
+            self.report({"INFO"}, UiState.connection)
+        _redraw_panels(context)
+        return {"FINISHED"}
+
+
+def setup_job_for(context: bpy.types.Context) -> backend_setup.SetupJob:
+    """The set-up steps for this Blender: a venv in the extension's user folder, made with Blender's
+    own Python (or the chosen one, if it is not a venv of ours), with the backend source installed."""
+    import sys
+
+    prefs = addon_preferences(context)
+    source = backend_setup.find_backend_source(prefs.backend_source if prefs is not None else "")
+    if source is None:
+        raise BackendNotConfigured("Backend source not found: set 'Backend Source' in the DiffPaint preferences "
+                                   "to a DiffPaint folder (the one with pyproject.toml)")
+    try:
+        user_dir = bpy.utils.extension_path_user(__package__, create=True)
+    except (ValueError, RuntimeError):  # not installed as an extension (e.g. a development checkout)
+        user_dir = os.path.join(bpy.utils.user_resource("SCRIPTS", path="diffpaint", create=True))
+    venv = os.path.join(user_dir, backend_setup.VENV_NAME)
+    base = sys.executable
+    steps = backend_setup.setup_commands(base, venv, source)
+    return backend_setup.SetupJob(steps, backend_setup.venv_python(venv))
+
+
+class DIFFPAINT_OT_setup_backend(bpy.types.Operator):
+    """Create a private Python environment for the backend in the extension's folder and install the
+    backend and PyTorch into it (several minutes; progress shows in the preferences)"""
+
+    bl_idname = "diffpaint.setup_backend"
+    bl_label = "Set Up Backend"
+    bl_options = {"REGISTER"}
+
+    _timer: bpy.types.Timer | None = None
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return UiState.setup is None or UiState.setup.state != "running"
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> Status:
+        try:
+            job = setup_job_for(context)
+        except BackendNotConfigured as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        UiState.setup = job
+        job.start()
+        self._timer = context.window_manager.event_timer_add(0.5, window=context.window)
+        context.window_manager.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> Status:
+        job = UiState.setup
+        if event.type != "TIMER" or job is None:
+            return {"PASS_THROUGH"}
+        _redraw_panels(context)
+        if job.state == "running":
+            return {"PASS_THROUGH"}
+        if self._timer is not None:
+            context.window_manager.event_timer_remove(self._timer)
+        if job.state == "done":
+            prefs = addon_preferences(context)
+            if prefs is not None:
+                prefs.python_path = job.python
+                prefs.backend = "LOCAL"
+            self.report({"INFO"}, f"DiffPaint backend installed: {job.python}")
+            return {"FINISHED"}
+        self.report({"ERROR"}, f"Backend set-up failed: {job.error}")
+        return {"CANCELLED"}
+
+    def cancel(self, context: bpy.types.Context) -> None:
+        if UiState.setup is not None:
+            UiState.setup.cancel()
+
+
+class DIFFPAINT_OT_stop_local_server(bpy.types.Operator):
+    """Stop the backend this Blender started (it starts again when needed)"""
+
+    bl_idname = "diffpaint.stop_local_server"
+    bl_label = "Stop Local Backend"
+    bl_options = {"REGISTER"}
+
+    def execute(self, context: bpy.types.Context) -> Status:
+        stop_local_server()
+        _redraw_panels(context)
+        return {"FINISHED"}
+
+
+classes = (DIFFPAINT_OT_import_strokes, DIFFPAINT_OT_reconstruct, DIFFPAINT_OT_cancel_reconstruct,
+           DIFFPAINT_OT_import_last_level, DIFFPAINT_OT_test_connection, DIFFPAINT_OT_setup_backend,
+           DIFFPAINT_OT_stop_local_server)

@@ -1,10 +1,16 @@
-"""Settings the panel edits (saved with the scene) and run state (per session, never saved)."""
+"""Settings the panels edit (saved with the scene) and run state (per session, never saved)."""
 
 from __future__ import annotations
 
 import bpy
 
 from .gp_import import DEFAULT_DURATION
+from .presets import QUALITIES, STYLES, describe_duration, estimate_seconds
+
+
+def _quality_items() -> list[tuple[str, str, str]]:
+    return [(q.key, q.label, f"{q.description} ({describe_duration(estimate_seconds(q.key, 256, 3))} for 256 "
+             "strokes on a CPU; much faster on CUDA)") for q in QUALITIES]
 
 
 class DiffPaintSettings(bpy.types.PropertyGroup):
@@ -13,14 +19,46 @@ class DiffPaintSettings(bpy.types.PropertyGroup):
         type=bpy.types.Image,
         description="Painting to reconstruct; when empty, the image shown in an Image Editor",
     )
+    style: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="Medium",
+        items=[(key, label, "Plain strokes" if ok else "Not implemented by the backend yet")
+               for key, label, ok in STYLES],
+        default="DIGITAL",
+        description="Stroke style / painting medium",
+    )
     strokes: bpy.props.IntProperty(  # type: ignore[valid-type]
         name="Stroke Budget", default=256, min=1, soft_max=4096,
         description="Number of brush strokes to fit, over all levels",
+    )
+    levels: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="Detail Levels", default=3, min=1, max=6,
+        description="Coarse-to-fine levels: 1×1 … n×n grids of ever smaller strokes",
+    )
+    quality: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="Quality", items=_quality_items(), default="STANDARD",
+        description="Resolution and optimiser effort: time against fidelity",
+    )
+    seed: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="Seed", default=0, min=0, description="Random seed; CPU runs with the same seed give the same strokes",
+    )
+    device: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="Device",
+        items=[("AUTO", "Auto", "CUDA when the backend has it, else the CPU"),
+               ("CPU", "CPU", "Run on the CPU"), ("CUDA", "CUDA", "Run on an NVIDIA GPU")],
+        default="AUTO",
     )
     frames: bpy.props.IntProperty(  # type: ignore[valid-type]
         name="Animation Length", default=DEFAULT_DURATION, min=1,
         description="Frames from the blank canvas to the finished painting",
     )
+    layer_per_level: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Layer per Level", default=True,
+        description="Put each detail level on its own Grease Pencil layer (else all strokes on one layer)",
+    )
+
+
+RUN_STATES = [("IDLE", "Idle", ""), ("RUNNING", "Running", ""), ("DONE", "Done", ""), ("FAILED", "Failed", ""),
+              ("CANCELLED", "Cancelled", "")]
 
 
 class DiffPaintRuntime(bpy.types.PropertyGroup):
@@ -30,6 +68,10 @@ class DiffPaintRuntime(bpy.types.PropertyGroup):
     cancel_requested: bpy.props.BoolProperty()  # type: ignore[valid-type]
     progress: bpy.props.FloatProperty(subtype="FACTOR", min=0.0, max=1.0)  # type: ignore[valid-type]
     status: bpy.props.StringProperty()  # type: ignore[valid-type]
+    state: bpy.props.EnumProperty(items=RUN_STATES, default="IDLE")  # type: ignore[valid-type]
+    message: bpy.props.StringProperty()  # type: ignore[valid-type]  # the last run's outcome, for the panel
+    partial_path: bpy.props.StringProperty(subtype="FILE_PATH")  # type: ignore[valid-type]
+    partial_label: bpy.props.StringProperty()  # type: ignore[valid-type]
 
 
 classes = (DiffPaintSettings, DiffPaintRuntime)

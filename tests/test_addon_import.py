@@ -235,3 +235,19 @@ def test_import_operator_imports_selects_and_sets_up_the_scene(tmp_path: Path) -
     assert result["resolution"] == [64, 48]
     assert result["view"] == "Standard"
     assert result["frame_end"] >= 25
+
+
+def test_one_layer_for_all_levels_when_asked(tmp_path: Path) -> None:
+    path = write_small_painting(tmp_path / "small.json")
+    result = bpy_eval(f"""
+        import bpy
+        from diffpaint_addon import gp_import
+        from diffpaint_addon.strokefile import load
+
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        obj = gp_import.import_strokes(load({str(path)!r}), bpy.context.scene, duration=40, layer_per_level=False)
+        result = {{"layers": [[l.name, len(l.frames[0].drawing.strokes)] for l in obj.data.layers],
+                   "builds": [[m.start_delay, m.length] for m in obj.modifiers]}}
+    """)
+    assert result["layers"] == [["Canvas", 1], ["Strokes", len(small_painting().strokes)]]
+    assert result["builds"] == [[0.0, 40.0]]  # the whole painting order, over the whole animation

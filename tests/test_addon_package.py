@@ -113,3 +113,21 @@ def test_images_reach_the_backend_as_files(tmp_path: Path) -> None:
     assert result["generated_filepath"] == ""  # the copy did not repoint the image
     assert result["exr"].endswith(".png")
     assert Image.open(result["exr"]).convert("RGB").getpixel((0, 0)) == (0, 0, 255)
+
+
+def test_set_up_backend_builds_its_venv_in_the_extension_user_folder(extension_zip: Path, tmp_path: Path) -> None:
+    result = bpy_eval(f"""
+        import bpy, sys
+        bpy.ops.extensions.package_install_files(
+            filepath={str(extension_zip)!r}, repo="user_default", enable_on_install=True)
+        ops = sys.modules["bl_ext.user_default.diffpaint.operators"]
+        job = ops.setup_job_for(bpy.context)
+        result = {{"steps": [argv for _, argv in job.steps], "python": job.python,
+                  "user_dir": bpy.utils.extension_path_user("bl_ext.user_default.diffpaint"),
+                  "blender_python": sys.executable}}
+    """, env={"BLENDER_USER_RESOURCES": str(tmp_path), "DIFFPAINT_BACKEND_SOURCE": str(ROOT)})
+    venv = str(Path(result["user_dir"]) / "backend-venv")
+    assert Path(result["user_dir"]).is_relative_to(tmp_path)
+    assert result["steps"][0] == [result["blender_python"], "-m", "venv", venv]
+    assert result["steps"][2][-1] == str(ROOT)
+    assert result["python"] == str(Path(venv) / "bin" / "python")

@@ -1,31 +1,31 @@
-"""The Reconstruct operator's glue, driven step by step: headless Blender has no event loop to run a
-modal operator, so the test calls its start_job/modal methods itself with TIMER events, against a
-stand-in backend interpreter that speaks the JSON-lines protocol."""
+"""The Reconstruct operator against a real `diffpaint serve` on 127.0.0.1. Headless Blender has no
+event loop to run a modal operator, so the test calls its start_job/modal/cancel methods itself
+with TIMER events. Most tests use a remote-style server running the stand-in worker; the last one
+lets the add-on launch its own local backend and fit a tiny image for real."""
 
 from __future__ import annotations
 
-import json
 import os
-import stat
 import sys
-import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from blender_helpers import bpy_eval, write_small_painting
+from blender_helpers import bpy_eval
+from server_helpers import Server, running_server, write_png
 
 DRIVE = """
 import os, time
 import bpy
 import diffpaint_addon
-from diffpaint_addon.operators import DIFFPAINT_OT_reconstruct as Op
+from diffpaint_addon.operators import DIFFPAINT_OT_reconstruct as Op, PREVIEW_IMAGE
 
 bpy.ops.wm.read_factory_settings(use_empty=True)
 diffpaint_addon.register()
 
 class Driver:  # the operator's own methods, on a stand-in for the operator instance
-    _job, _timer, _out_dir = None, None, ""
-    start_job, modal, cancel = Op.start_job, Op.modal, Op.cancel
+    _job, _timer, _out_dir, editor_image = None, None, "", False
+    start_job, modal, cancel, _refuse = Op.start_job, Op.modal, Op.cancel, Op._refuse
     _stop, _show_progress, _import_result = Op._stop, Op._show_progress, Op._import_result
     def __init__(self):
         self.reports = []
@@ -37,110 +37,150 @@ class Event:
         self.type = type
 
 wm = bpy.context.window_manager
-bpy.context.scene.diffpaint.image = bpy.data.images.new("target", 8, 8)
-bpy.context.scene.diffpaint.strokes = 7
-bpy.context.scene.diffpaint.frames = 12
+settings = bpy.context.scene.diffpaint
+settings.image = bpy.data.images.load(IMAGE)
+settings.strokes, settings.levels, settings.quality, settings.frames = 6, 2, "DRAFT", 12
 objects_before = len(bpy.data.objects)
 op = Driver()
 started = op.start_job(bpy.context)
-statuses, ret = [], {"PASS_THROUGH"}
-deadline = time.time() + 60
+statuses, ret, saw_preview = [], {"PASS_THROUGH"}, False
+deadline = time.time() + 120
 while started and ret == {"PASS_THROUGH"} and time.time() < deadline:
-    if CANCEL_AFTER_PROGRESS and statuses:
+    if CANCEL_AFTER_LEVEL and op._job.job_id and op._job._connect().job(op._job.job_id)["levels_done"]:
         wm.diffpaint.cancel_requested = True
     ret = op.modal(bpy.context, Event("TIMER"))
+    saw_preview = saw_preview or bpy.data.images.get(PREVIEW_IMAGE) is not None
     if wm.diffpaint.status and wm.diffpaint.status not in statuses:
         statuses.append(wm.diffpaint.status)
-    time.sleep(0.02)
+    time.sleep(0.05)
 obj = bpy.context.view_layer.objects.active
 result = {
     "started": started, "ret": sorted(ret), "reports": op.reports, "statuses": statuses,
-    "running": wm.diffpaint.running, "out_dir_exists": os.path.isdir(op._out_dir),
+    "running": wm.diffpaint.running, "state": wm.diffpaint.state, "message": wm.diffpaint.message,
+    "out_dir_exists": os.path.isdir(op._out_dir),
     "new_objects": len(bpy.data.objects) - objects_before,
-    "active": [obj.name, obj.type] if obj else None,
+    "active": [obj.name, obj.type, [l.name for l in obj.data.layers]] if obj else None,
     "frame_end": bpy.context.scene.frame_end,
-    "argv": op._job.argv if op._job else None,
-    "backend_exit": op._job.returncode if op._job else None,
+    "saw_preview": saw_preview, "preview_left": bpy.data.images.get(PREVIEW_IMAGE) is not None,
+    "partial": [wm.diffpaint.partial_path, wm.diffpaint.partial_label],
 }
+if wm.diffpaint.partial_path:
+    result["import_last_level"] = sorted(bpy.ops.diffpaint.import_last_level())
+    result["after_import"] = [len(bpy.data.objects) - objects_before, bpy.context.view_layer.objects.active.name]
 """
 
 
-def fake_interpreter(tmp_path: Path, body: str) -> Path:
-    """An executable standing in for the backend's Python: it gets the operator's full argv
-    (`-m diffpaint reconstruct IMAGE --out DIR --strokes N --progress-json`)."""
-    exe = tmp_path / "fake-python"
-    exe.write_text(f"#!{sys.executable}\n" + textwrap.dedent("""
-        import json, os, sys, time
-        args = sys.argv[1:]
-        out = args[args.index("--out") + 1]
-        def emit(**e):
-            print(json.dumps(e), flush=True)
-    """) + textwrap.dedent(body))
-    exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
-    return exe
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    with running_server() as s:
+        yield s
 
 
-def drive(tmp_path: Path, body: str, cancel_after_progress: bool = False) -> dict:
-    exe = fake_interpreter(tmp_path, body)
-    code = f"CANCEL_AFTER_PROGRESS = {cancel_after_progress}\n" + DRIVE
-    return bpy_eval(code, env={"DIFFPAINT_PYTHON": str(exe)})
+def drive(server: Server | None, image: Path, cancel_after_level: bool = False, token: str | None = None,
+          env: dict[str, str] | None = None) -> dict:
+    code = f"IMAGE = {str(image)!r}\nCANCEL_AFTER_LEVEL = {cancel_after_level}\n" + DRIVE
+    if server is not None:
+        env = {"DIFFPAINT_SERVER_URL": server.url, "DIFFPAINT_TOKEN": token or server.token, **(env or {})}
+    return bpy_eval(code, env=env, timeout=240)
 
 
-@pytest.mark.skipif(os.name != "posix", reason="the stand-in interpreter is a #! script")
-def test_done_imports_the_strokes(tmp_path: Path) -> None:
-    strokes = write_small_painting(tmp_path / "result.json")
-    result = drive(tmp_path, f"""
-        import shutil
-        emit(event="progress", phase="paint", level=1, levels=2, iteration=5, iterations=10,
-             fraction=0.25, loss=0.1, psnr=20.14)
-        time.sleep(0.3)
-        shutil.copy({str(strokes)!r}, os.path.join(out, "strokes.json"))
-        emit(event="done", strokes=os.path.join(out, "strokes.json"))
-    """)
-    assert result["started"] and result["ret"] == ["FINISHED"]
-    argv = result["argv"]
-    assert argv[1:4] == ["-m", "diffpaint", "reconstruct"]
-    assert argv[argv.index("--strokes") + 1] == "7" and "--progress-json" in argv
-    assert os.path.isfile(argv[4])  # the generated image was handed over as a file
-    assert "Level 1/2 · paint 5/10 · PSNR 20.1 dB" in result["statuses"]
-    assert result["active"] == ["strokes", "GREASEPENCIL"]
+def test_done_imports_the_strokes(server: Server, tmp_path: Path) -> None:
+    result = drive(server, write_png(tmp_path / "painting.png"))
+    assert result["started"] and result["ret"] == ["FINISHED"], result
+    assert result["statuses"][0].startswith("Connecting to the server http://127.0.0.1:")
+    assert any(s.startswith("Level ") and "/2 · paint" in s and " dB" in s for s in result["statuses"]), result
+    assert result["saw_preview"] and result["preview_left"]  # the final render stays as the preview
+    assert result["active"][:2] == ["strokes", "GREASEPENCIL"]
+    assert result["active"][2] == ["Canvas", "Level 1", "Level 2"]
     assert result["new_objects"] == 2  # the painting and its camera
     assert result["frame_end"] >= 1 + 12
-    assert not result["running"]
+    assert not result["running"] and result["state"] == "DONE"
     assert result["out_dir_exists"]  # the backend's output is kept for the user
     assert result["reports"][-1][0] == "INFO"
 
 
-@pytest.mark.skipif(os.name != "posix", reason="the stand-in interpreter is a #! script")
-def test_backend_error_is_reported_and_nothing_imported(tmp_path: Path) -> None:
-    result = drive(tmp_path, """
-        emit(event="error", message="out of memory")
-        sys.exit(1)
-    """)
+def test_backend_error_is_reported_and_nothing_imported(server: Server, tmp_path: Path) -> None:
+    result = drive(server, write_png(tmp_path / "fail.png"))
     assert result["ret"] == ["CANCELLED"]
-    assert result["reports"] == [["ERROR", "Reconstruction failed: out of memory"]]
+    assert result["reports"] == [["ERROR", "Reconstruction failed: the fake worker was told to fail"]]
+    assert result["state"] == "FAILED" and result["message"] == result["reports"][0][1]
     assert result["new_objects"] == 0 and not result["running"] and not result["out_dir_exists"]
+    assert not result["preview_left"]
 
 
-@pytest.mark.skipif(os.name != "posix", reason="the stand-in interpreter is a #! script")
-def test_cancel_kills_the_backend_and_imports_nothing(tmp_path: Path) -> None:
-    result = drive(tmp_path, """
-        emit(event="progress", fraction=0.1)
-        time.sleep(60)
-        emit(event="done", strokes="never")
-    """, cancel_after_progress=True)
+def test_cancel_imports_nothing_and_offers_the_last_completed_level(server: Server, tmp_path: Path) -> None:
+    result = drive(server, write_png(tmp_path / "slow.png"), cancel_after_level=True)
     assert result["ret"] == ["CANCELLED"]
-    assert result["reports"] == [["WARNING", "Reconstruction cancelled"]]
-    assert result["backend_exit"] is not None  # stopped, not left running
-    assert result["new_objects"] == 0 and not result["running"] and not result["out_dir_exists"]
+    assert result["reports"] == [["WARNING", "Reconstruction cancelled; level 1 of 2 is kept: "
+                                             "'Import Last Level' in the panel"]]
+    assert result["new_objects"] == 0 and not result["running"] and result["state"] == "CANCELLED"
+    assert not result["preview_left"]  # the live preview goes with the run
+    assert result["partial"][1] == "level 1 of 2" and result["partial"][0].endswith("level-1.json")
+    assert result["import_last_level"] == ["FINISHED"]  # offered, and importable
+    assert result["after_import"] == [2, "level-1"]
 
 
-def test_progress_events_from_the_real_backend_format_nicely() -> None:
+def test_wrong_token_is_reported_in_words(server: Server, tmp_path: Path) -> None:
+    result = drive(server, write_png(tmp_path / "p.png"), token="wrong")
+    assert result["reports"] == [["ERROR", "Reconstruction failed: the backend refused the token: check the "
+                                           "token in the DiffPaint preferences"]]
+    assert result["new_objects"] == 0
+
+
+def test_missing_backend_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    result = drive(None, write_png(tmp_path / "p.png"), env={"DIFFPAINT_PYTHON": "", "DIFFPAINT_SERVER_URL": ""})
+    assert not result["started"] and result["state"] == "FAILED"
+    assert result["reports"][0][1].startswith("Set the backend Python in preferences")
+
+
+def test_local_backend_is_launched_and_reconstructs_for_real(tmp_path: Path) -> None:
+    """The default set-up: the add-on starts `diffpaint serve` itself with the chosen Python and a
+    fresh token, the real optimiser fits a tiny image, and the server goes when Blender does."""
+    pid_file = tmp_path / "server.pid"
+    code = DRIVE + f"""
+from diffpaint_addon import local_server
+server = local_server.current_local_server()
+open({str(pid_file)!r}, "w").write(str(server._proc.pid))
+result["token_len"] = len(server.token)
+"""
+    env = {"DIFFPAINT_PYTHON": sys.executable, "DIFFPAINT_SERVER_URL": "", "DIFFPAINT_TOKEN": ""}
+    env.pop("DIFFPAINT_WORKER", None)
+    result = bpy_eval(f"IMAGE = {str(write_png(tmp_path / 'tiny.png'))!r}\nCANCEL_AFTER_LEVEL = False\n" + code,
+                      env=env, timeout=240)
+    assert result["ret"] == ["FINISHED"], result
+    assert result["statuses"][0] == "Connecting to the local backend…"
+    assert result["active"][1] == "GREASEPENCIL" and result["token_len"] >= 32
+    pid = int(pid_file.read_text())
+    try:
+        os.kill(pid, 0)
+        alive = True
+    except ProcessLookupError:
+        alive = False
+    assert not alive, "the local backend outlived Blender"
+
+
+def test_progress_events_format_nicely() -> None:
+    import json
+
     from diffpaint_addon.backend_process import describe_progress, progress_fraction
 
     event = json.loads('{"event":"progress","phase":"paint","level":1,"levels":3,"iteration":10,'
                        '"iterations":150,"fraction":0.12,"loss":0.1,"psnr":20.1}')
     assert describe_progress(event) == "Level 1/3 · paint 10/150 · PSNR 20.1 dB"
+    assert describe_progress({**event, "eta": 42.4}) == "Level 1/3 · paint 10/150 · PSNR 20.1 dB · ~42 s left"
+    assert describe_progress({**event, "eta": 600}).endswith("· ~10 min left")
+    assert describe_progress({"event": "progress", "phase": "queued", "queue_position": 2}) == (
+        "Queued on the backend (position 2)")
     assert progress_fraction(event) == pytest.approx(0.12)
     assert describe_progress({"event": "progress"}) == ""
     assert progress_fraction({"event": "progress", "fraction": 3}) == 1.0
+
+
+def test_quality_presets_have_ordered_time_estimates() -> None:
+    from diffpaint_addon.presets import QUALITIES, describe_duration, estimate_seconds
+
+    cpu = [estimate_seconds(q.key, 256, 3) for q in QUALITIES]
+    assert cpu == sorted(cpu) and [q.key for q in QUALITIES] == ["DRAFT", "STANDARD", "FINAL"]
+    assert estimate_seconds("STANDARD", 256, 3, "cuda") < cpu[1] / 5
+    assert estimate_seconds("STANDARD", 1024, 3) > cpu[1]
+    assert [describe_duration(s) for s in (3, 42, 250, 7200)] == ["~5 s", "~40 s", "~4 min", "~2.0 h"]

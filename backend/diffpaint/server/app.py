@@ -393,7 +393,8 @@ def _file(path: Path, media_type: str) -> Response:
 def _store_image(upload: UploadFile, job_dir: Path, limits: Limits, size: int) -> tuple[str, tuple[int, int]]:
     """Save the upload, check it is an image DiffPaint can fit, write target.png (the image as it
     will be fitted). Returns the saved name and the fitted size; 413/422 with what to fix."""
-    name = "input" + (Path(upload.filename or "").suffix.lower()[:8] if upload.filename else "")
+    suffix = "".join(c for c in Path(upload.filename or "").suffix.lower() if c.isascii() and c.isalnum())[:8]
+    name = f"input.{suffix}" if suffix else "input"
     path = job_dir / name
     total = 0
     with path.open("wb") as out:
