@@ -26,6 +26,14 @@ def test_parallel_renderer_agrees_with_sequential_stamp_reference():
     assert diff.max() < 0.08  # only at the few pixels where sampled stamps and swept segments part
 
 
+def test_discrete_stamp_mode_equals_the_sequential_renderer_at_any_stamp_count():
+    strokes = _random_strokes(16, 48, seed=4)
+    background = torch.tensor([0.2, 0.3, 0.4]).expand(48, 48, 3)
+    for stamps in (3, 10, 40):
+        parallel = render(strokes, background, RasterSettings(samples=stamps, sweep=False)).image
+        assert torch.allclose(parallel, render_sequential(strokes, background, stamps=stamps), atol=1e-3)
+
+
 def test_tiling_and_off_canvas_strokes_do_not_change_the_image():
     strokes = _random_strokes(30, 80, seed=2)
     strokes.points[0] += 60.0  # partly off canvas

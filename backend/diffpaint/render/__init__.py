@@ -30,8 +30,7 @@ def render(strokes: Strokes, background: Tensor, settings: RasterSettings | None
     settings = settings or RasterSettings()
     height, width = background.shape[:2]
     grid = TileGrid(height, width, settings.tile)
-    frags = rasterize(strokes.points, strokes.radius, strokes.color, grid, settings)
-    frags.color = srgb_to_linear(frags.color)  # interpolated along the stroke in sRGB, blended in linear
+    frags = rasterize(strokes.points, strokes.radius, strokes.color, grid, settings, blend_space=srgb_to_linear)
     image, alpha = composite_over(frags, strokes.opacity, srgb_to_linear(background), grid)
     return Rendered(linear_to_srgb(image), alpha, frags, grid)
 

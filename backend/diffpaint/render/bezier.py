@@ -31,14 +31,3 @@ def lerp_along(ends: Tensor, t: Tensor) -> Tensor:
     t = t.view(shape)
     return ends[:, :1] * (1.0 - t) + ends[:, 1:2] * t
 
-
-def bounding_boxes(points: Tensor, radius: Tensor, margin: float) -> Tensor:
-    """Axis-aligned boxes (x0, y0, x1, y1) that contain every stamp of each stroke.
-
-    A quadratic Bézier lies inside the convex hull of its control points, so the hull's box
-    grown by the largest radius (plus the soft-edge margin) bounds the painted area.
-    """
-    grow = radius.amax(dim=1, keepdim=True) + margin
-    lo = points.amin(dim=1) - grow
-    hi = points.amax(dim=1) + grow
-    return torch.cat([lo, hi], dim=1)

@@ -1,29 +1,32 @@
 """Soft rasterisation of stroke stamp chains into per-(tile, stroke) fragments.
 
-A stroke is a chain of stamps along its Bézier. Between consecutive curve samples the stamp is
-swept continuously (a capsule whose radius varies linearly), which is the limit of infinitely
-dense circular stamps and matches how Grease Pencil draws a stroke between its points. Coverage
+A stroke is a chain of stamps along its Bézier. By default, between consecutive curve samples the
+stamp is swept continuously (a capsule whose radius varies linearly), which is the limit of
+infinitely dense circular stamps and matches how Grease Pencil draws a stroke between its points;
+`sweep=False` keeps the discrete circular stamps instead (the paper's renderer). Coverage
 is a sigmoid of the signed distance to that chain, so positions and radii receive gradients
 through the soft edge. Every (tile, stroke) pair is evaluated at once; only tiles that a
-stroke's bounding box touches are evaluated, so cost follows covered area.
+segment's bounding box touches are evaluated, so cost follows covered area.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from diffpaint.render.bezier import bounding_boxes, curve_parameters, lerp_along, quadratic_bezier
+from diffpaint.render.bezier import curve_parameters, lerp_along, quadratic_bezier
 from diffpaint.render.tiles import TileGrid
 
 
 @dataclass(frozen=True)
 class RasterSettings:
-    samples: int = 9  # curve samples per stroke (samples - 1 swept segments)
+    samples: int = 9  # curve samples (stamps) per stroke
+    sweep: bool = True  # sweep the stamp between samples, or keep discrete stamps
     edge: float = 0.25  # sigmoid scale in px: 10–90 % over ~0.55 px, like Grease Pencil's anti-aliased edge
-    tile: int = 16
+    tile: int = 8
 
 
 @dataclass
@@ -33,11 +36,11 @@ class Fragments:
     tile_index: Tensor  # (P,) long
     stroke_index: Tensor  # (P,) long
     coverage: Tensor  # (P, tile*tile) in [0, 1], before stroke opacity
-    color: Tensor  # (P, tile*tile, 3)
+    color: Tensor  # (P, tile*tile, 3), in the renderer's blend space
 
 
-def bin_strokes(boxes: Tensor, grid: TileGrid) -> tuple[Tensor, Tensor]:
-    """All (tile, stroke) pairs whose tile meets the stroke's box, sorted by (tile, stroke)."""
+def bin_boxes(boxes: Tensor, grid: TileGrid) -> tuple[Tensor, Tensor]:
+    """All (tile, box) pairs whose tile meets the box, sorted by (tile, box index)."""
     t = grid.tile
     x0 = (boxes[:, 0] / t).floor().long().clamp(0, grid.cols - 1)
     y0 = (boxes[:, 1] / t).floor().long().clamp(0, grid.rows - 1)
@@ -46,52 +49,115 @@ def bin_strokes(boxes: Tensor, grid: TileGrid) -> tuple[Tensor, Tensor]:
     on_canvas = (boxes[:, 2] >= 0) & (boxes[:, 3] >= 0) & (boxes[:, 0] < grid.width) & (boxes[:, 1] < grid.height)
     span_x = x1 - x0 + 1
     counts = span_x * (y1 - y0 + 1) * on_canvas
-    stroke = torch.repeat_interleave(torch.arange(len(boxes), device=boxes.device), counts)
+    box = torch.repeat_interleave(torch.arange(len(boxes), device=boxes.device), counts)
     first = torch.cumsum(counts, 0) - counts
-    local = torch.arange(len(stroke), device=boxes.device) - first[stroke]
-    tile = (y0[stroke] + local // span_x[stroke]) * grid.cols + x0[stroke] + local % span_x[stroke]
-    order = torch.argsort(tile * len(boxes) + stroke)
-    return tile[order], stroke[order]
+    local = torch.arange(len(box), device=boxes.device) - first[box]
+    tile = (y0[box] + local // span_x[box]) * grid.cols + x0[box] + local % span_x[box]
+    order = torch.argsort(tile * len(boxes) + box)
+    return tile[order], box[order]
 
 
 def rasterize(
-    points: Tensor, radius: Tensor, color: Tensor, grid: TileGrid, settings: RasterSettings
+    points: Tensor,
+    radius: Tensor,
+    color: Tensor,
+    grid: TileGrid,
+    settings: RasterSettings,
+    blend_space: Callable[[Tensor], Tensor] = lambda c: c,
 ) -> Fragments:
     """Soft coverage and colour of every stroke on every tile it touches.
 
-    points (N, 3, 2), radius (N, 2), color (N, 2, 3), all in pixels / sRGB.
+    points (N, 3, 2) px, radius (N, 2) px, color (N, 2, 3). Colour is linear in t between the two
+    end colours at each curve sample, mapped by `blend_space` there, and linear between samples
+    (as a Grease Pencil stroke's vertex colours are), so the mapping costs per sample, not per pixel.
     """
-    with torch.no_grad():
-        boxes = bounding_boxes(points, radius, margin=6.0 * settings.edge)
-        tile_index, stroke_index = bin_strokes(boxes, grid)
-
     t = curve_parameters(settings.samples, points)
     centres = quadratic_bezier(points, t)  # (N, K, 2)
     radii = lerp_along(radius, t)  # (N, K)
-    segments = settings.samples - 1
+    colours = blend_space(lerp_along(color, t))  # (N, K, 3)
+    # Segment i runs from sample i to sample i + step; a discrete stamp is a segment of length zero.
+    step = 1 if settings.sweep else 0
+    segments = settings.samples - step
 
-    # Segment endpoints per pair: (P, 1, S)
-    a = centres[stroke_index, :-1]
-    ab = centres[stroke_index, 1:] - a
-    ra = radii[stroke_index, :-1][:, None]
-    dr = (radii[stroke_index, 1:] - radii[stroke_index, :-1])[:, None]
-    ax, ay = a[..., 0][:, None], a[..., 1][:, None]
-    abx, aby = ab[..., 0][:, None], ab[..., 1][:, None]
+    # The union of segments is a min over them, whose gradient reaches only the nearest one. So find
+    # that segment without autograd, looking only at segments whose box meets the tile, then evaluate
+    # just it differentiably: the graph kept for backward shrinks by the number of segments, with
+    # identical gradients.
+    with torch.no_grad():
+        c, r = centres.detach(), radii.detach()
+        ends = (c[:, :segments], c[:, step:], r[:, :segments], r[:, step:])
+        tile_index, stroke_index, nearest = _nearest_segments(*ends, grid, margin=6.0 * settings.edge)
 
-    # Pixel centres per pair: (P, T*T, 1)
-    pix = grid.tile_origins(points)[tile_index][:, None] + grid.local_pixel_centres(points)[None]
-    px, py = pix[..., 0:1], pix[..., 1:2]
+    pix = grid.tile_origins(points)[tile_index][:, None] + grid.local_pixel_centres(points)[None]  # (P, T*T, 2)
 
-    # Signed distance to each swept segment, u = position along it: (P, T*T, S)
+    # index_select + gather: their backward passes are plain scatter-adds, unlike advanced indexing.
+    def pick(per_sample: Tensor, offset: int) -> Tensor:
+        per_pair = per_sample.index_select(0, stroke_index)
+        index = nearest + offset
+        if per_pair.dim() == 3:
+            index = index[..., None].expand(-1, -1, per_pair.shape[-1])
+        return per_pair.gather(1, index)
+
+    u, signed = _segment_signed_distance(pix, pick(centres, 0), pick(centres, step), pick(radii, 0), pick(radii, step))
+    coverage = torch.sigmoid(-signed / settings.edge)
+    ca, cb = pick(colours, 0), pick(colours, step)
+    frag_color = ca + u[..., None] * (cb - ca)
+    return Fragments(tile_index, stroke_index, coverage, frag_color)
+
+
+def _segment_signed_distance(p: Tensor, a: Tensor, b: Tensor, ra: Tensor, rb: Tensor) -> tuple[Tensor, Tensor]:
+    """Signed distance from points p to the swept stamp from (a, ra) to (b, rb), and the position u along it.
+
+    p, a, b hold (x, y) in their last dimension, which is split off once: reductions over a
+    dimension of size 2 are far slower than elementwise arithmetic on the two components.
+    """
+    px, py = p.unbind(-1)
+    ax, ay = a.unbind(-1)
+    abx, aby = b[..., 0] - ax, b[..., 1] - ay
     apx, apy = px - ax, py - ay
     u = ((apx * abx + apy * aby) / (abx * abx + aby * aby + 1e-8)).clamp(0.0, 1.0)
     dx, dy = apx - u * abx, apy - u * aby
-    signed = torch.sqrt(dx * dx + dy * dy + 1e-8) - (ra + u * dr)
+    return u, torch.sqrt(dx * dx + dy * dy + 1e-8) - (ra + u * (rb - ra))
 
-    nearest, seg = signed.min(dim=-1)  # the stroke is the union of its segments
-    t_near = (seg + u.gather(-1, seg[..., None]).squeeze(-1)) / segments
-    coverage = torch.sigmoid(-nearest / settings.edge)
-    c0 = color[stroke_index, 0][:, None]
-    c1 = color[stroke_index, 1][:, None]
-    frag_color = c0 + t_near[..., None] * (c1 - c0)
-    return Fragments(tile_index, stroke_index, coverage, frag_color)
+
+def _nearest_segments(
+    a: Tensor, b: Tensor, ra: Tensor, rb: Tensor, grid: TileGrid, margin: float, chunk_elements: int = 1 << 22
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Every (tile, stroke) pair a stroke reaches, and per pixel the stroke's nearest segment there.
+
+    a, b (N, S, 2) and ra, rb (N, S) are each stroke's segment ends. Segments, not whole strokes, are
+    binned to tiles, so a tile evaluates only the few segments that can reach it: cost follows the
+    area the stamps cover. Returns tile_index (P,), stroke_index (P,) sorted by (tile, stroke), and
+    nearest (P, T*T), the segment index with the smallest signed distance.
+    """
+    n, s = a.shape[:2]
+    grow = torch.maximum(ra, rb) + margin
+    boxes = torch.cat([torch.minimum(a, b) - grow[..., None], torch.maximum(a, b) + grow[..., None]], dim=-1)
+    entry_tile, entry = bin_boxes(boxes.reshape(n * s, 4), grid)  # sorted by (tile, stroke, segment)
+    entry_stroke, entry_segment = entry // s, entry % s
+
+    # Entries of one (tile, stroke) pair are consecutive: number the pairs.
+    new_pair = torch.ones_like(entry_tile, dtype=torch.bool)
+    new_pair[1:] = (entry_tile[1:] != entry_tile[:-1]) | (entry_stroke[1:] != entry_stroke[:-1])
+    pair = torch.cumsum(new_pair, 0) - 1
+    tile_index, stroke_index = entry_tile[new_pair], entry_stroke[new_pair]
+
+    local = grid.local_pixel_centres(a)
+    origins = grid.tile_origins(a)
+    signed = torch.empty(len(entry), local.shape[0], dtype=a.dtype, device=a.device)
+    chunk = max(1, chunk_elements // local.shape[0])
+    for lo in range(0, len(entry), chunk):
+        e, seg = entry_stroke[lo : lo + chunk], entry_segment[lo : lo + chunk]
+        pix = origins[entry_tile[lo : lo + chunk]][:, None] + local[None]
+        _, signed[lo : lo + chunk] = _segment_signed_distance(
+            pix, a[e, seg][:, None], b[e, seg][:, None], ra[e, seg][:, None], rb[e, seg][:, None]
+        )
+
+    # Segmented argmin: the minimum per pair and pixel, then the lowest segment that attains it.
+    pixels = local.shape[0]
+    best = signed.new_full((len(tile_index), pixels), float("inf"))
+    best = best.scatter_reduce(0, pair[:, None].expand(-1, pixels), signed, "amin")
+    candidate = torch.where(signed == best[pair], entry_segment[:, None], s)
+    nearest = torch.full_like(best, s, dtype=torch.long)
+    nearest = nearest.scatter_reduce(0, pair[:, None].expand(-1, pixels), candidate, "amin")
+    return tile_index, stroke_index, nearest
