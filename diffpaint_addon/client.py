@@ -175,7 +175,9 @@ class HttpJob:
             return
         self.cancelled = True
         self._cancel.set()
-        self._thread.join(timeout)
+        # Still connecting (a local server starting) or uploading: don't hold the UI for that; the
+        # thread cancels and deletes the job on the server itself as soon as it has an id.
+        self._thread.join(timeout if self.job_id is not None else min(timeout, 0.5))
 
     # --- the background thread --------------------------------------------------------------
 

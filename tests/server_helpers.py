@@ -53,8 +53,8 @@ def running_server(*args: str, fake_worker: bool = True, token: str = TOKEN) -> 
             raise AssertionError(f"server did not start: {proc.stderr.read() if proc.stderr else ''}")
         yield Server(json.loads(line)["url"], token, proc)
     finally:
-        assert proc.stdin is not None
-        proc.stdin.close()
+        if proc.stdin is not None and not proc.stdin.closed:
+            proc.stdin.close()
         proc.terminate()
         try:
             proc.wait(15)

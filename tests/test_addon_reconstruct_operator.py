@@ -39,7 +39,7 @@ class Event:
 wm = bpy.context.window_manager
 settings = bpy.context.scene.diffpaint
 settings.image = bpy.data.images.load(IMAGE)
-settings.strokes, settings.levels, settings.quality, settings.frames = 6, 2, "DRAFT", 12
+settings.strokes, settings.levels, settings.quality, settings.frames = 6, LEVELS, "DRAFT", 12
 objects_before = len(bpy.data.objects)
 op = Driver()
 started = op.start_job(bpy.context)
@@ -78,7 +78,7 @@ def server() -> Iterator[Server]:
 
 def drive(server: Server | None, image: Path, cancel_after_level: bool = False, token: str | None = None,
           env: dict[str, str] | None = None) -> dict:
-    code = f"IMAGE = {str(image)!r}\nCANCEL_AFTER_LEVEL = {cancel_after_level}\n" + DRIVE
+    code = f"IMAGE = {str(image)!r}\nCANCEL_AFTER_LEVEL = {cancel_after_level}\nLEVELS = 2\n" + DRIVE
     if server is not None:
         env = {"DIFFPAINT_SERVER_URL": server.url, "DIFFPAINT_TOKEN": token or server.token, **(env or {})}
     return bpy_eval(code, env=env, timeout=240)
@@ -145,7 +145,8 @@ result["token_len"] = len(server.token)
 """
     env = {"DIFFPAINT_PYTHON": sys.executable, "DIFFPAINT_SERVER_URL": "", "DIFFPAINT_TOKEN": ""}
     env.pop("DIFFPAINT_WORKER", None)
-    result = bpy_eval(f"IMAGE = {str(write_png(tmp_path / 'tiny.png'))!r}\nCANCEL_AFTER_LEVEL = False\n" + code,
+    result = bpy_eval(f"IMAGE = {str(write_png(tmp_path / 'tiny.png', 24, 18))!r}\nCANCEL_AFTER_LEVEL = False\nLEVELS = 1\n"
+                      + code,
                       env=env, timeout=240)
     assert result["ret"] == ["FINISHED"], result
     assert result["statuses"][0] == "Connecting to the local backend…"
@@ -184,3 +185,16 @@ def test_quality_presets_have_ordered_time_estimates() -> None:
     assert estimate_seconds("STANDARD", 256, 3, "cuda") < cpu[1] / 5
     assert estimate_seconds("STANDARD", 1024, 3) > cpu[1]
     assert [describe_duration(s) for s in (3, 42, 250, 7200)] == ["~5 s", "~40 s", "~4 min", "~2.0 h"]
+
+
+def test_test_connection_reports_version_and_device(server: Server) -> None:
+    result = bpy_eval("""
+        import bpy, diffpaint_addon
+        from diffpaint_addon.operators import check_connection
+        from diffpaint_addon.preferences import backend_connection, describe_info
+        diffpaint_addon.register()
+        where, connect = backend_connection(bpy.context)
+        result = [where, describe_info(check_connection(connect))]
+    """, env={"DIFFPAINT_SERVER_URL": server.url, "DIFFPAINT_TOKEN": server.token})
+    assert result[0] == f"server {server.url}"
+    assert result[1].startswith("Connected: diffpaint 0.1.0 on ") and ("CPU" in result[1] or "CUDA" in result[1])

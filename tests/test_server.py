@@ -234,3 +234,30 @@ def test_real_worker_fits_a_tiny_image(tmp_path: Path) -> None:
         doc = strokefile.loads(client.strokes(job["id"]).decode())
         assert 1 <= len(doc.strokes) <= 6 and doc.metadata["source"] == "tiny.png"
         assert client.preview(job["id"])[1] == "result"
+
+
+def test_server_exits_when_its_stdin_closes() -> None:
+    """How the add-on's local server follows Blender out, even when Blender crashes."""
+    with running_server("--stop-on-stdin-eof") as s:
+        assert s.client().health() == {"status": "ok"}
+        assert s.proc.stdin is not None
+        s.proc.stdin.close()
+        assert s.proc.wait(15) == 0
+
+
+def test_http_job_cancel_while_still_connecting_returns_at_once(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    release = threading.Event()
+
+    def slow_connect() -> Client:  # like a local server still importing torch
+        release.wait(30)
+        raise BackendError("never connected")
+
+    job = HttpJob(slow_connect, str(write_png(tmp_path / "p.png")), SMALL, str(tmp_path))
+    job.start()
+    t0 = time.monotonic()
+    job.cancel()
+    assert time.monotonic() - t0 < 2
+    release.set()
