@@ -145,9 +145,8 @@ result["token_len"] = len(server.token)
 """
     env = {"DIFFPAINT_PYTHON": sys.executable, "DIFFPAINT_SERVER_URL": "", "DIFFPAINT_TOKEN": ""}
     env.pop("DIFFPAINT_WORKER", None)
-    result = bpy_eval(f"IMAGE = {str(write_png(tmp_path / 'tiny.png', 24, 18))!r}\nCANCEL_AFTER_LEVEL = False\nLEVELS = 1\n"
-                      + code,
-                      env=env, timeout=240)
+    image = write_png(tmp_path / "tiny.png", 24, 18)
+    result = bpy_eval(f"IMAGE = {str(image)!r}\nCANCEL_AFTER_LEVEL = False\nLEVELS = 1\n" + code, env=env, timeout=240)
     assert result["ret"] == ["FINISHED"], result
     assert result["statuses"][0] == "Connecting to the local backend…"
     assert result["active"][1] == "GREASEPENCIL" and result["token_len"] >= 32
