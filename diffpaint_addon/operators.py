@@ -250,6 +250,7 @@ class DIFFPAINT_OT_reconstruct(bpy.types.Operator):
         wm.diffpaint.progress = progress_fraction(ev)
         wm.diffpaint.status = describe_progress(ev)
         wm.progress_update(wm.diffpaint.progress)
+        _status_bar(context, f"DiffPaint: {wm.diffpaint.status}  (Esc to cancel)" if wm.diffpaint.status else None)
         _redraw_panels(context)
 
     def _import_result(self, context: bpy.types.Context, strokes_path: str) -> Status:
@@ -290,6 +291,7 @@ class DIFFPAINT_OT_reconstruct(bpy.types.Operator):
             wm.event_timer_remove(self._timer)
             self._timer = None
         wm.progress_end()
+        _status_bar(context, None)
         wm.diffpaint.running = wm.diffpaint.cancel_requested = False
         wm.diffpaint.status = ""
         wm.diffpaint.state, wm.diffpaint.message = state, message
@@ -298,6 +300,13 @@ class DIFFPAINT_OT_reconstruct(bpy.types.Operator):
         if not keep_output:
             shutil.rmtree(self._out_dir, ignore_errors=True)
         _redraw_panels(context)
+
+
+def _status_bar(context: bpy.types.Context, text: str | None) -> None:
+    """The run's status line in the status bar (None restores Blender's own); no workspace headless."""
+    workspace = getattr(context, "workspace", None)
+    if workspace is not None:
+        workspace.status_text_set(text)
 
 
 def _redraw_image_editors(context: bpy.types.Context) -> None:
