@@ -26,7 +26,7 @@ from .preferences import (
     backend_connection,
     describe_info,
 )
-from .presets import QUALITY
+from .presets import effort
 from .scene_setup import setup_scene_for_canvas
 from .strokefile import StrokeFileError, load
 
@@ -138,9 +138,9 @@ def _redraw_panels(context: bpy.types.Context) -> None:
 
 def job_settings(settings: Any) -> dict[str, object]:
     """The panel's settings as the server's form fields."""
-    quality = QUALITY[settings.quality]
-    return {"strokes": settings.strokes, "levels": settings.levels, "size": quality.size,
-            "iterations": quality.iterations, "rounds": quality.rounds, "seed": settings.seed,
+    size, iterations, rounds = effort(settings.quality, (settings.size, settings.iterations, settings.rounds))
+    return {"strokes": settings.strokes, "levels": settings.levels, "size": size,
+            "iterations": iterations, "rounds": rounds, "seed": settings.seed,
             "device": settings.device.lower(), "style": settings.style.lower()}
 
 

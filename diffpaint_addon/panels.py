@@ -9,7 +9,7 @@ from typing import Any
 import bpy
 
 from .operators import PREVIEW_IMAGE, DIFFPAINT_OT_import_strokes
-from .presets import STYLES, describe_duration, estimate_seconds
+from .presets import CUSTOM, STYLES, describe_duration, estimate_seconds
 
 IMPLEMENTED_STYLES = {key for key, _, ok in STYLES if ok}
 
@@ -36,8 +36,14 @@ def draw_reconstruct(layout: bpy.types.UILayout, context: bpy.types.Context, in_
     settings_col.prop(settings, "strokes")
     settings_col.prop(settings, "levels")
     settings_col.prop(settings, "quality")
+    if settings.quality == CUSTOM:
+        custom = settings_col.column(align=True)
+        custom.prop(settings, "size")
+        custom.prop(settings, "iterations")
+        custom.prop(settings, "rounds")
     estimate = estimate_seconds(settings.quality, settings.strokes, settings.levels,
-                                "cuda" if settings.device == "CUDA" else "cpu")
+                                "cuda" if settings.device == "CUDA" else "cpu",
+                                (settings.size, settings.iterations, settings.rounds))
     settings_col.label(text=f"Estimated time: {describe_duration(estimate)}"
                        f"{'' if settings.device == 'CUDA' else ' on a CPU'}", icon="TIME")
     row = settings_col.row(align=True)

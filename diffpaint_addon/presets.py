@@ -39,15 +39,30 @@ STYLES = (
 )
 
 
-def estimate_seconds(quality: str, strokes: int, levels: int, device: str = "cpu") -> float:
+CUSTOM = "CUSTOM"  # the panel's own size / iterations / rounds
+
+
+def estimate_seconds(quality: str, strokes: int, levels: int, device: str = "cpu",
+                     custom: tuple[int, int, int] | None = None) -> float:
     """A rough running time: linear in steps, in pixels and (mildly) in strokes, scaled from the
-    measured Standard run."""
-    q, ref = QUALITY[quality], QUALITY["STANDARD"]
-    steps = (q.iterations * q.rounds * levels) / (ref.iterations * ref.rounds * 3)
-    pixels = (q.size / ref.size) ** 2
+    measured Standard run. ``custom`` is (size, iterations, rounds) for the CUSTOM quality."""
+    ref = QUALITY["STANDARD"]
+    size, iterations, rounds = effort(quality, custom)
+    steps = (iterations * rounds * levels) / (ref.iterations * ref.rounds * 3)
+    pixels = (size / ref.size) ** 2
     stroke_cost = (0.5 + strokes / 512) / (0.5 + 256 / 512)
     seconds = CPU_SECONDS_STANDARD * steps * (FIXED_SHARE + (1 - FIXED_SHARE) * pixels) * stroke_cost
     return seconds / CUDA_SPEEDUP if device == "cuda" else seconds
+
+
+def effort(quality: str, custom: tuple[int, int, int] | None = None) -> tuple[int, int, int]:
+    """(size, iterations, rounds) of a preset, or ``custom`` for CUSTOM."""
+    if quality == CUSTOM:
+        if custom is None:
+            raise ValueError("the custom quality needs its size, iterations and rounds")
+        return custom
+    q = QUALITY[quality]
+    return q.size, q.iterations, q.rounds
 
 
 def describe_duration(seconds: float) -> str:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import bpy
 
 from .gp_import import DEFAULT_DURATION
-from .presets import QUALITIES, STYLES, describe_duration, estimate_seconds
+from .presets import CUSTOM, QUALITIES, STYLES, describe_duration, estimate_seconds
 
 
 def _quality_items() -> list[tuple[str, str, str]]:
-    return [(q.key, q.label, f"{q.description} ({describe_duration(estimate_seconds(q.key, 256, 3))} for 256 "
-             "strokes on a CPU; much faster on CUDA)") for q in QUALITIES]
+    items = [(q.key, q.label, f"{q.description} ({describe_duration(estimate_seconds(q.key, 256, 3))} for 256 "
+              "strokes on a CPU; much faster on CUDA)") for q in QUALITIES]
+    return [*items, (CUSTOM, "Custom", "Choose the resolution and optimiser effort yourself")]
 
 
 class DiffPaintSettings(bpy.types.PropertyGroup):
@@ -37,6 +38,17 @@ class DiffPaintSettings(bpy.types.PropertyGroup):
     quality: bpy.props.EnumProperty(  # type: ignore[valid-type]
         name="Quality", items=_quality_items(), default="STANDARD",
         description="Resolution and optimiser effort: time against fidelity",
+    )
+    size: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="Resolution", default=256, min=8, soft_max=1024, subtype="PIXEL",
+        description="Long side the image is fitted at (Custom quality); larger images are downscaled",
+    )
+    iterations: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="Steps", default=80, min=1, soft_max=500,
+        description="Optimiser steps per placement round (Custom quality)",
+    )
+    rounds: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="Rounds", default=2, min=1, max=8, description="Placement rounds per level (Custom quality)",
     )
     seed: bpy.props.IntProperty(  # type: ignore[valid-type]
         name="Seed", default=0, min=0, description="Random seed; CPU runs with the same seed give the same strokes",

@@ -86,11 +86,13 @@ for name, values in STATES.items():
     for key, value in values.items():
         setattr(wm, key, value)
     settings.style = "OIL" if name == "failed" else "DIGITAL"
+    settings.quality = "CUSTOM" if name == "done" else "STANDARD"
     for where, ctx in (("view3d", Ctx()), ("image_editor", Ctx(Space(image)))):
         log = []
         draw_reconstruct(Layout(log), ctx, in_image_editor=where == "image_editor")
         result[f"{name}/{where}"] = {"calls": [c[0] for c in log], "texts": texts(log),
-                                     "icons": [kw.get("icon", "") for _, kw in log]}
+                                     "icons": [kw.get("icon", "") for _, kw in log],
+                                     "props": [kw.get("property", "") for _, kw in log]}
 '''
 
 
@@ -127,6 +129,8 @@ def test_failed_panel_explains_and_flags_unimplemented_style(panels: dict) -> No
 
 def test_done_and_cancelled_panels(panels: dict) -> None:
     assert "CHECKMARK" in panels["done/view3d"]["icons"]
+    assert {"size", "iterations", "rounds"} <= set(panels["done/view3d"]["props"])  # Custom quality
+    assert "size" not in panels["idle/view3d"]["props"]
     cancelled = panels["cancelled/image_editor"]
     assert "Import Last Level (level 2 of 3)" in cancelled["texts"]
 

@@ -39,7 +39,8 @@ class Event:
 wm = bpy.context.window_manager
 settings = bpy.context.scene.diffpaint
 settings.image = bpy.data.images.load(IMAGE)
-settings.strokes, settings.levels, settings.quality, settings.frames = 6, LEVELS, "DRAFT", 12
+settings.strokes, settings.levels, settings.quality, settings.frames = 6, LEVELS, QUALITY, 12
+settings.size, settings.iterations, settings.rounds = 32, 3, 1  # CUSTOM: a toy fit
 objects_before = len(bpy.data.objects)
 op = Driver()
 started = op.start_job(bpy.context)
@@ -78,7 +79,7 @@ def server() -> Iterator[Server]:
 
 def drive(server: Server | None, image: Path, cancel_after_level: bool = False, token: str | None = None,
           env: dict[str, str] | None = None) -> dict:
-    code = f"IMAGE = {str(image)!r}\nCANCEL_AFTER_LEVEL = {cancel_after_level}\nLEVELS = 2\n" + DRIVE
+    code = f"IMAGE = {str(image)!r}\nCANCEL_AFTER_LEVEL = {cancel_after_level}\nLEVELS = 2\nQUALITY = 'DRAFT'\n" + DRIVE
     if server is not None:
         env = {"DIFFPAINT_SERVER_URL": server.url, "DIFFPAINT_TOKEN": token or server.token, **(env or {})}
     return bpy_eval(code, env=env, timeout=240)
@@ -146,7 +147,8 @@ result["token_len"] = len(server.token)
     env = {"DIFFPAINT_PYTHON": sys.executable, "DIFFPAINT_SERVER_URL": "", "DIFFPAINT_TOKEN": ""}
     env.pop("DIFFPAINT_WORKER", None)
     image = write_png(tmp_path / "tiny.png", 24, 18)
-    result = bpy_eval(f"IMAGE = {str(image)!r}\nCANCEL_AFTER_LEVEL = False\nLEVELS = 1\n" + code, env=env, timeout=240)
+    prelude = f"IMAGE = {str(image)!r}\nCANCEL_AFTER_LEVEL = False\nLEVELS = 1\nQUALITY = 'CUSTOM'\n"
+    result = bpy_eval(prelude + code, env=env, timeout=240)
     assert result["ret"] == ["FINISHED"], result
     assert result["statuses"][0] == "Connecting to the local backend…"
     assert result["active"][1] == "GREASEPENCIL" and result["token_len"] >= 32
@@ -183,6 +185,7 @@ def test_quality_presets_have_ordered_time_estimates() -> None:
     assert cpu == sorted(cpu) and [q.key for q in QUALITIES] == ["DRAFT", "STANDARD", "FINAL"]
     assert estimate_seconds("STANDARD", 256, 3, "cuda") < cpu[1] / 5
     assert estimate_seconds("STANDARD", 1024, 3) > cpu[1]
+    assert estimate_seconds("CUSTOM", 256, 3, custom=(256, 80, 2)) == pytest.approx(cpu[1])
     assert [describe_duration(s) for s in (3, 42, 250, 7200)] == ["~5 s", "~40 s", "~4 min", "~2.0 h"]
 
 
