@@ -27,12 +27,26 @@ def stroke(size: int, radius: float) -> Strokes:
                    torch.tensor([0.9]), torch.zeros(1, dtype=torch.long))
 
 
-def timed(fn, repeats: int) -> tuple[float, torch.Tensor]:
-    fn()  # warm-up
+def run(renderer: str, size: int, radius: float, stamps: int, grad: bool) -> torch.Tensor:
+    """One render (and backward pass when `grad`) of the test stroke with the named renderer."""
+    s = stroke(size, radius)
+    s.points.requires_grad_(grad)
+    background = torch.ones(size, size, 3)
+    if renderer == "parallel":
+        image = render(s, background, RasterSettings(samples=stamps, sweep=False)).image
+    else:
+        image = render_sequential(s, background, stamps=stamps)
+    if grad:
+        image.mean().backward()
+    return image.detach()
+
+
+def timed(repeats: int, *args) -> tuple[float, torch.Tensor]:
+    run(*args)  # warm-up
     best, out = float("inf"), None
     for _ in range(repeats):
         start = time.perf_counter()
-        out = fn()
+        out = run(*args)
         best = min(best, time.perf_counter() - start)
     return best, out
 
@@ -43,34 +57,18 @@ def main() -> None:
     parser.add_argument("--radius", type=float, default=100.0)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    background = torch.ones(args.size, args.size, 3)
-    print(f"canvas {args.size}², radius {args.radius:g} px, {torch.get_num_threads()} CPU threads, best of {args.repeats}\n")
-    print("| stamps | parallel fwd | sequential fwd | speed-up | parallel fwd+bwd | sequential fwd+bwd | speed-up | mean L1 |")
+    print(f"canvas {args.size}², radius {args.radius:g} px, {torch.get_num_threads()} CPU threads, "
+          f"best of {args.repeats}\n")
+    print("| stamps | parallel fwd | sequential fwd | speed-up | parallel fwd+bwd | sequential fwd+bwd | speed-up "
+          "| mean L1 |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for stamps in (10, 20, 100):
-        settings = RasterSettings(samples=stamps, sweep=False)
-
-        def parallel(grad: bool) -> torch.Tensor:
-            s = stroke(args.size, args.radius)
-            s.points.requires_grad_(grad)
-            image = render(s, background, settings).image
-            if grad:
-                image.mean().backward()
-            return image.detach()
-
-        def sequential(grad: bool) -> torch.Tensor:
-            s = stroke(args.size, args.radius)
-            s.points.requires_grad_(grad)
-            image = render_sequential(s, background, stamps=stamps)
-            if grad:
-                image.mean().backward()
-            return image.detach()
-
+        case = (args.size, args.radius, stamps)
         with torch.no_grad():
-            pf, p_img = timed(lambda: parallel(False), args.repeats)
-            sf, s_img = timed(lambda: sequential(False), args.repeats)
-        pb, _ = timed(lambda: parallel(True), args.repeats)
-        sb, _ = timed(lambda: sequential(True), args.repeats)
+            pf, p_img = timed(args.repeats, "parallel", *case, False)
+            sf, s_img = timed(args.repeats, "sequential", *case, False)
+        pb, _ = timed(args.repeats, "parallel", *case, True)
+        sb, _ = timed(args.repeats, "sequential", *case, True)
         l1 = (p_img - s_img).abs().mean().item()
         print(f"| {stamps} | {pf:.3f} s | {sf:.3f} s | {sf / pf:.1f}× | {pb:.3f} s | {sb:.3f} s | {sb / pb:.1f}× "
               f"| {l1:.2e} |", flush=True)

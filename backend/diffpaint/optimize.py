@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from diffpaint.losses import LossWeights, labels_to_tiles, total_loss
 from diffpaint.metrics import psnr
 from diffpaint.placement import place_strokes
-from diffpaint.render import RasterSettings, render
+from diffpaint.render import RasterSettings, TileGrid, render
+from diffpaint.segmentation import Method, resize_labels, segment
 from diffpaint.strokes import Strokes
 
 
@@ -38,6 +40,9 @@ class Settings:
     min_working_side: int = 64  # coarse levels are fitted at no less than this resolution
     seed: int = 0
     raster: RasterSettings = field(default_factory=RasterSettings)
+    weights: LossWeights = field(default_factory=LossWeights)
+    segmenter: Method = "slic"
+    regions: int = 32  # segments the segmentation loss keeps strokes inside
 
     def __post_init__(self) -> None:
         for name in ("strokes", "levels", "rounds", "iterations"):
@@ -94,6 +99,7 @@ def reconstruct(
     canvas = bg_image
     painted = Strokes.empty(device)
 
+    labels = segment(target, settings.segmenter, settings.regions) if settings.weights.segmentation > 0 else None
     budget = strokes_per_level(settings.strokes, settings.levels)
     total_steps = settings.levels * settings.rounds * settings.iterations
     step = 0
@@ -108,10 +114,14 @@ def reconstruct(
             scale = _working_scale(long_side, level, settings)
             work_target, work_canvas = _downscale(target, scale), _downscale(canvas, scale)
             params = _Parameters(new.scaled(scale), settings, long_side * scale)
+            weights = _level_weights(settings, level)
+            labels_tiles = None if labels is None else _labels_on_tiles(labels, work_target, settings.raster.tile)
             for it in range(settings.iterations):
                 strokes = params.strokes()
-                image = render(strokes, work_canvas, settings.raster).image
-                loss = (image - work_target).abs().mean()
+                rendered = render(strokes, work_canvas, settings.raster)
+                image = rendered.image
+                loss, _ = total_loss(rendered, work_target, strokes, weights, cell=cell * scale,
+                                     labels_tiles=labels_tiles, num_regions=settings.regions)
                 params.step(loss)
                 step += 1
                 if on_progress:
@@ -156,6 +166,17 @@ class _Parameters:
             self.radius.clamp_(0.5, 0.5 * self.long_side)
             self.color.clamp_(0.0, 1.0)
             self.opacity.clamp_(0.0, 1.0)
+
+
+def _level_weights(settings: Settings, level: int) -> LossWeights:
+    """The segmentation term fades in over the levels: coarse strokes are meant to span regions."""
+    fade = level / max(1, settings.levels - 1)
+    return replace(settings.weights, segmentation=settings.weights.segmentation * fade)
+
+
+def _labels_on_tiles(labels: Tensor, work_target: Tensor, tile: int) -> Tensor:
+    height, width = work_target.shape[:2]
+    return labels_to_tiles(resize_labels(labels, height, width), TileGrid(height, width, tile))
 
 
 def _working_scale(long_side: float, level: int, settings: Settings) -> float:
