@@ -28,6 +28,20 @@ def test_reconstruction_of_a_real_painting_beats_the_blank_canvas(painting_path)
     assert torch.isfinite(result.strokes.points).all()
 
 
+def test_level_and_progress_hooks_expose_intermediate_results(painting_path):
+    target, _ = load_image(painting_path, 48)
+    levels, previews = [], []
+    result = reconstruct(
+        target, (1.0, 1.0, 1.0), Settings(strokes=12, levels=2, iterations=3),
+        on_progress=lambda p: previews.append(p.canvas.shape),
+        on_level=lambda level, strokes, canvas: levels.append((level, len(strokes), canvas.shape)),
+    )
+    assert [lv for lv, _, _ in levels] == [1, 2]
+    assert levels[0][1] <= levels[1][1] == len(result.strokes)
+    assert all(shape == target.shape for _, _, shape in levels)
+    assert len(previews) == 2 * 2 * 3 and previews[-1] == target.shape  # the finest level works at full size
+
+
 def test_same_seed_same_strokes_on_cpu(painting_path):
     target, _ = load_image(painting_path, 48)
     settings = Settings(strokes=12, levels=2, iterations=5, seed=7)

@@ -62,6 +62,7 @@ class Progress:
     loss: float
     psnr: float
     elapsed: float
+    canvas: Tensor | None = None  # this iteration's render (detached, sRGB) at the level's working size
 
 
 @dataclass
@@ -88,8 +89,14 @@ def reconstruct(
     background: tuple[float, float, float],
     settings: Settings = Settings(),
     on_progress: Callable[[Progress], None] | None = None,
+    on_level: Callable[[int, Strokes, Tensor], None] | None = None,
 ) -> Reconstruction:
-    """Fit `settings.strokes` strokes to `target` (H, W, 3) in [0, 1]."""
+    """Fit `settings.strokes` strokes to `target` (H, W, 3) in [0, 1].
+
+    `on_progress` is called after every optimiser step; `on_level` after each level with its 1-based
+    number, every stroke painted so far and the canvas they make, so a caller can keep results that
+    survive a cancellation (raising from either callback stops the reconstruction).
+    """
     start_time = time.perf_counter()
     device = target.device
     height, width = target.shape[:2]
@@ -127,11 +134,13 @@ def reconstruct(
                 if on_progress:
                     on_progress(Progress("paint", level + 1, settings.levels, it + 1, settings.iterations,
                                          step / total_steps, loss.item(), psnr(image, work_target),
-                                         time.perf_counter() - start_time))
+                                         time.perf_counter() - start_time, image.detach()))
             fitted = _prune(params.strokes().detach().scaled(1.0 / scale), settings.min_opacity)
             with torch.no_grad():
                 canvas = render(fitted, canvas, settings.raster).image
             painted = painted.cat(fitted)
+        if on_level:
+            on_level(level + 1, painted, canvas)
 
     with torch.no_grad():
         final = render(painted, bg_image, settings.raster).image
