@@ -26,6 +26,9 @@ def test_reconstruction_of_a_real_painting_beats_the_blank_canvas(painting_path)
     assert sorted(set(levels_seen)) == [1, 2, 3]
     assert set(result.strokes.level.tolist()) == {0, 1, 2}
     assert torch.isfinite(result.strokes.points).all()
+    single = (result.strokes.color[:, 0] == result.strokes.color[:, 1]).all(dim=-1)
+    print(f"{int(single.sum())} of {len(single)} strokes converged to a single colour")
+    assert 0 < int(single.sum()) < len(single)  # both kinds occur on a real painting
 
 
 def test_level_and_progress_hooks_expose_intermediate_results(painting_path):

@@ -37,6 +37,7 @@ class Settings:
     lr_color: float = 0.02
     lr_opacity: float = 0.02
     min_opacity: float = 0.05  # strokes fainter than this at the end of a round are pruned
+    tie_colors: float = 0.02  # a stroke whose two colours end closer than this becomes single-colour
     min_working_side: int = 64  # coarse levels are fitted at no less than this resolution
     seed: int = 0
     raster: RasterSettings = field(default_factory=RasterSettings)
@@ -136,6 +137,7 @@ def reconstruct(
                                          step / total_steps, loss.item(), psnr(image, work_target),
                                          time.perf_counter() - start_time, image.detach()))
             fitted = _prune(params.strokes().detach().scaled(1.0 / scale), settings.min_opacity)
+            fitted.color = _tie_converged_colors(fitted.color, settings.tie_colors)
             with torch.no_grad():
                 canvas = render(fitted, canvas, settings.raster).image
             painted = painted.cat(fitted)
@@ -200,6 +202,13 @@ def _downscale(image: Tensor, scale: float) -> Tensor:
     chw = image.permute(2, 0, 1)[None]
     small = F.interpolate(chw, scale_factor=scale, mode="area", recompute_scale_factor=False)
     return small[0].permute(1, 2, 0).contiguous()
+
+
+def _tie_converged_colors(color: Tensor, tolerance: float) -> Tensor:
+    """Make strokes whose end colours converged single-colour: (N, 2, 3) → same shape."""
+    converged = (color[:, 0] - color[:, 1]).abs().amax(dim=-1) < tolerance
+    mean = color.mean(dim=1, keepdim=True).expand_as(color)
+    return torch.where(converged[:, None, None], mean, color)
 
 
 def _prune(strokes: Strokes, min_opacity: float) -> Strokes:
