@@ -93,24 +93,25 @@ def _wrapped(layout: bpy.types.UILayout, text: str, icon: Any, width: int = 48) 
         col.label(text=part, icon=icon if i == 0 else "BLANK1")
 
 
-class DIFFPAINT_PT_main(bpy.types.Panel):
+class _SidebarPanel(bpy.types.Panel):
+    """The DiffPaint tab of an editor's sidebar; subclasses choose the editor (this one is not registered)."""
+
     bl_label = "DiffPaint"
+    bl_region_type = "UI"
+    bl_category = "DiffPaint"
+    in_image_editor = False
+
+    def draw(self, context: bpy.types.Context) -> None:
+        draw_reconstruct(self.layout, context, in_image_editor=self.in_image_editor)  # type: ignore[arg-type]
+
+
+class DIFFPAINT_PT_main(_SidebarPanel):
     bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "DiffPaint"
-
-    def draw(self, context: bpy.types.Context) -> None:
-        draw_reconstruct(self.layout, context, in_image_editor=False)  # type: ignore[arg-type]
 
 
-class DIFFPAINT_PT_image_editor(bpy.types.Panel):
-    bl_label = "DiffPaint"
+class DIFFPAINT_PT_image_editor(_SidebarPanel):
     bl_space_type = "IMAGE_EDITOR"
-    bl_region_type = "UI"
-    bl_category = "DiffPaint"
-
-    def draw(self, context: bpy.types.Context) -> None:
-        draw_reconstruct(self.layout, context, in_image_editor=True)  # type: ignore[arg-type]
+    in_image_editor = True  # acts on the editor's active image
 
 
 def menu_import(self: bpy.types.Menu, context: bpy.types.Context) -> None:
