@@ -86,7 +86,8 @@ def rasterize(
     with torch.no_grad():
         c, r = centres.detach(), radii.detach()
         ends = (c[:, :segments], c[:, step:], r[:, :segments], r[:, step:])
-        tile_index, stroke_index, nearest = _nearest_segments(*ends, grid, margin=6.0 * settings.edge)
+        tile_index, stroke_index, nearest = _nearest_segments(*ends, grid, margin=6.0 * settings.edge,
+                                                              sweep=settings.sweep)
 
     pix = grid.tile_origins(points)[tile_index][:, None] + grid.local_pixel_centres(points)[None]  # (P, T*T, 2)
 
@@ -98,10 +99,14 @@ def rasterize(
             index = index[..., None].expand(-1, -1, per_pair.shape[-1])
         return per_pair.gather(1, index)
 
-    u, signed = _segment_signed_distance(pix, pick(centres, 0), pick(centres, step), pick(radii, 0), pick(radii, step))
+    if settings.sweep:
+        u, signed = _segment_signed_distance(pix, pick(centres, 0), pick(centres, 1), pick(radii, 0), pick(radii, 1))
+        ca, cb = pick(colours, 0), pick(colours, 1)
+        frag_color = ca + u[..., None] * (cb - ca)
+    else:
+        signed = _stamp_signed_distance(pix, pick(centres, 0), pick(radii, 0))
+        frag_color = pick(colours, 0)
     coverage = torch.sigmoid(-signed / settings.edge)
-    ca, cb = pick(colours, 0), pick(colours, step)
-    frag_color = ca + u[..., None] * (cb - ca)
     return Fragments(tile_index, stroke_index, coverage, frag_color)
 
 
@@ -120,15 +125,29 @@ def _segment_signed_distance(p: Tensor, a: Tensor, b: Tensor, ra: Tensor, rb: Te
     return u, torch.sqrt(dx * dx + dy * dy + 1e-8) - (ra + u * (rb - ra))
 
 
+def _stamp_signed_distance(p: Tensor, c: Tensor, r: Tensor) -> Tensor:
+    """Signed distance from points p to circular stamps (c, r); the (x, y) split as above."""
+    dx, dy = p[..., 0] - c[..., 0], p[..., 1] - c[..., 1]
+    return torch.sqrt(dx * dx + dy * dy + 1e-8) - r
+
+
 def _nearest_segments(
-    a: Tensor, b: Tensor, ra: Tensor, rb: Tensor, grid: TileGrid, margin: float, chunk_elements: int = 1 << 22
+    a: Tensor,
+    b: Tensor,
+    ra: Tensor,
+    rb: Tensor,
+    grid: TileGrid,
+    margin: float,
+    sweep: bool = True,
+    chunk_elements: int = 1 << 22,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Every (tile, stroke) pair a stroke reaches, and per pixel the stroke's nearest segment there.
 
     a, b (N, S, 2) and ra, rb (N, S) are each stroke's segment ends. Segments, not whole strokes, are
     binned to tiles, so a tile evaluates only the few segments that can reach it: cost follows the
     area the stamps cover. Returns tile_index (P,), stroke_index (P,) sorted by (tile, stroke), and
-    nearest (P, T*T), the segment index with the smallest signed distance.
+    nearest (P, T*T), the segment index with the smallest signed distance. Without `sweep`, a and b
+    are the same stamps and the cheaper stamp distance is used.
     """
     n, s = a.shape[:2]
     grow = torch.maximum(ra, rb) + margin
@@ -136,22 +155,33 @@ def _nearest_segments(
     entry_tile, entry = bin_boxes(boxes.reshape(n * s, 4), grid)  # sorted by (tile, stroke, segment)
     entry_stroke, entry_segment = entry // s, entry % s
 
+    # A box's corner tiles can lie beyond the round ends of a fat segment: keep the tiles whose
+    # centre is within the segment's reach plus the tile's half-diagonal.
+    local = grid.local_pixel_centres(a)
+    origins = grid.tile_origins(a)
+    centre = origins[entry_tile] + 0.5 * grid.tile
+    e, seg = entry_stroke, entry_segment
+    _, reach = _segment_signed_distance(centre, a[e, seg], b[e, seg], grow[e, seg], grow[e, seg])
+    near = reach <= 0.5 * grid.tile * 2**0.5
+    entry_tile, entry_stroke, entry_segment = entry_tile[near], entry_stroke[near], entry_segment[near]
+
     # Entries of one (tile, stroke) pair are consecutive: number the pairs.
     new_pair = torch.ones_like(entry_tile, dtype=torch.bool)
     new_pair[1:] = (entry_tile[1:] != entry_tile[:-1]) | (entry_stroke[1:] != entry_stroke[:-1])
     pair = torch.cumsum(new_pair, 0) - 1
     tile_index, stroke_index = entry_tile[new_pair], entry_stroke[new_pair]
 
-    local = grid.local_pixel_centres(a)
-    origins = grid.tile_origins(a)
-    signed = torch.empty(len(entry), local.shape[0], dtype=a.dtype, device=a.device)
+    signed = torch.empty(len(entry_tile), local.shape[0], dtype=a.dtype, device=a.device)
     chunk = max(1, chunk_elements // local.shape[0])
-    for lo in range(0, len(entry), chunk):
+    for lo in range(0, len(entry_tile), chunk):
         e, seg = entry_stroke[lo : lo + chunk], entry_segment[lo : lo + chunk]
         pix = origins[entry_tile[lo : lo + chunk]][:, None] + local[None]
-        _, signed[lo : lo + chunk] = _segment_signed_distance(
-            pix, a[e, seg][:, None], b[e, seg][:, None], ra[e, seg][:, None], rb[e, seg][:, None]
-        )
+        if sweep:
+            _, signed[lo : lo + chunk] = _segment_signed_distance(
+                pix, a[e, seg][:, None], b[e, seg][:, None], ra[e, seg][:, None], rb[e, seg][:, None]
+            )
+        else:
+            signed[lo : lo + chunk] = _stamp_signed_distance(pix, a[e, seg][:, None], ra[e, seg][:, None])
 
     # Segmented argmin: the minimum per pair and pixel, then the lowest segment that attains it.
     pixels = local.shape[0]
