@@ -22,10 +22,11 @@ QUALITIES = (
 )
 QUALITY = {q.key: q for q in QUALITIES}
 
-# Measured with the backend of Nov 2026 on 2 CPU cores, 256 strokes and 3 levels: Standard about
-# 240 s, Draft about 35 s. Part of a step's cost does not shrink with the image (FIXED_SHARE).
-CPU_SECONDS_STANDARD = 240.0
-FIXED_SHARE = 0.6
+# Measured on 2 CPU cores (backend 0.1.0, 256 strokes, 3 levels, all guidance losses, Van Gogh's
+# Wheat Field): Draft 2.5 s, Standard 9.5 s, Final 36 s. Part of a step's cost does not shrink with
+# the image (FIXED_SHARE, fitted to Final/Standard).
+CPU_SECONDS_STANDARD = 10.0
+FIXED_SHARE = 0.65
 CUDA_SPEEDUP = 15.0  # rough, for a mid-range GPU
 
 # (key, label, implemented). Only "digital" is painted by the backend today; the others are listed so
