@@ -22,7 +22,32 @@ def extension_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_zip_root_is_the_package(extension_zip: Path) -> None:
     names = set(zipfile.ZipFile(extension_zip).namelist())
     assert {"blender_manifest.toml", "__init__.py", "strokefile.py", "gp_import.py", "operators.py"} <= names
-    assert not any("/" in n or n.endswith(".pyc") for n in names)
+    # the only subfolder is the bundled backend source; no compiled files anywhere
+    assert {n.split("/")[0] for n in names if "/" in n} == {"backend_src"}
+    assert not any(n.endswith(".pyc") or "__pycache__" in n for n in names)
+    assert {"backend_src/pyproject.toml", "backend_src/backend/diffpaint/cli.py",
+            "backend_src/backend/diffpaint/server/app.py", "backend_src/backend/diffpaint/render/__init__.py",
+            "backend_src/diffpaint_addon/strokefile.py"} <= names
+    assert not any(n.startswith("backend_src/diffpaint_addon/") and n.endswith(("operators.py", "gp_import.py"))
+                   for n in names)  # only the bpy-free modules the backend imports
+
+
+def test_bundled_backend_source_installs_and_runs(extension_zip: Path, tmp_path: Path) -> None:
+    """What 'Set Up Backend' pip-installs from an installed extension (here without dependencies or
+    network: the test venv already has them)."""
+    zipfile.ZipFile(extension_zip).extractall(tmp_path / "ext")
+    target = tmp_path / "site"
+    proc = run_python(["-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
+                       "--target", str(target), str(tmp_path / "ext" / "backend_src")], timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    check = ("import diffpaint, diffpaint.cli, diffpaint.server.app, diffpaint_addon.strokefile, sys; "
+             "print(diffpaint.__file__); print(diffpaint_addon.strokefile.__file__); "
+             "assert 'bpy' not in sys.modules")
+    proc = run_python(["-c", check], env={"PYTHONPATH": str(target)}, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert all(Path(line).is_relative_to(target) for line in proc.stdout.split())  # not this checkout
+    version = run_python(["-m", "diffpaint", "--version"], env={"PYTHONPATH": str(target)}, cwd=tmp_path)
+    assert version.returncode == 0 and "0.1.0" in version.stdout + version.stderr, version.stderr
 
 
 def test_zip_installs_and_enables_in_headless_blender(extension_zip: Path, tmp_path: Path) -> None:
@@ -131,3 +156,16 @@ def test_set_up_backend_builds_its_venv_in_the_extension_user_folder(extension_z
     assert result["steps"][0] == [result["blender_python"], "-m", "venv", venv]
     assert result["steps"][2][-1] == str(ROOT)
     assert result["python"] == str(Path(venv) / "bin" / "python")
+
+
+def test_set_up_backend_installs_the_bundled_source_by_default(extension_zip: Path, tmp_path: Path) -> None:
+    result = bpy_eval(f"""
+        import bpy, sys
+        bpy.ops.extensions.package_install_files(
+            filepath={str(extension_zip)!r}, repo="user_default", enable_on_install=True)
+        ops = sys.modules["bl_ext.user_default.diffpaint.operators"]
+        result = {{"source": ops.setup_job_for(bpy.context).steps[2][1][-1],
+                  "package_dir": ops.__file__.rsplit("/", 1)[0]}}
+    """, env={"BLENDER_USER_RESOURCES": str(tmp_path), "DIFFPAINT_BACKEND_SOURCE": ""})
+    assert result["source"] == str(Path(result["package_dir"]) / "backend_src")
+    assert Path(result["source"]).is_relative_to(tmp_path)  # the installed extension's copy, not this checkout
