@@ -62,7 +62,9 @@ def test_bad_images_fail_clearly_and_write_nothing(tmp_path, painting_path, cont
 @pytest.mark.parametrize(
     ("args", "message"),
     [(["--strokes", "0"], "must be a positive integer"), (["--strokes", "2"], "cannot cover 3 levels"),
-     (["--background", "purple"], "--background must be")],
+     (["--background", "purple"], "--background must be"),
+     (["--loss", "style=1"], "unknown loss term 'style'"), (["--loss", "ot=-1"], "ot"),
+     (["--loss", "perceptual=0.1"], "perceptual loss needs a pretrained backbone")],
 )
 def test_absurd_parameters_are_refused(tmp_path, painting_path, args, message):
     proc = _diffpaint("reconstruct", painting_path, "--out", tmp_path / "o", "--size", "32", *args)

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import fields, replace
 from pathlib import Path
 
 import torch
@@ -13,6 +14,7 @@ import torch
 from diffpaint import __version__, samples
 from diffpaint.animation import process_frames, save_gif
 from diffpaint.imageio import ImageInputError, load_image, save_png
+from diffpaint.losses import LossWeights
 from diffpaint.metrics import psnr
 from diffpaint.optimize import Progress, Settings, reconstruct
 from diffpaint.render import RasterSettings, render
@@ -66,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--background", default="mean",
                      help="canvas colour: 'mean' (of the image), 'white', or a hex colour like '#f0e8d8'")
     rec.add_argument("--seed", type=int, default=0, help="random seed; runs on the CPU are deterministic")
+    rec.add_argument("--loss", action="append", default=[], metavar="TERM=WEIGHT", type=_loss_weight,
+                     help="weight of a loss term, 0 switches it off; repeatable. Terms and defaults: "
+                     + ", ".join(f"{f.name}={f.default}" for f in fields(LossWeights)))
     rec.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: CUDA when present")
     rec.add_argument("--gif-frames", type=_positive_int, default=48, help="frames in process.gif (default 48)")
     rec.add_argument("--progress-json", action="store_true",
@@ -104,7 +109,8 @@ def _reconstruct(args: argparse.Namespace) -> int:
         print(notice, file=sys.stderr)
     target = target.to(device)
     background = _background(args.background, target)
-    settings = Settings(strokes=args.strokes, levels=args.levels, iterations=args.iterations,
+    weights = replace(LossWeights(), **dict(args.loss))
+    settings = Settings(strokes=args.strokes, levels=args.levels, iterations=args.iterations, weights=weights,
                         rounds=args.rounds, seed=args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -230,6 +236,17 @@ def _background(choice: str, target: torch.Tensor) -> tuple[float, float, float]
     if len(h) != 6 or any(c not in "0123456789abcdefABCDEF" for c in h):
         raise ValueError(f"--background must be 'mean', 'white' or a hex colour like '#f0e8d8', not {choice!r}")
     return tuple(int(h[i : i + 2], 16) / 255.0 for i in (0, 2, 4))  # type: ignore[return-value]
+
+
+def _loss_weight(text: str) -> tuple[str, float]:
+    name, _, value = text.partition("=")
+    terms = [f.name for f in fields(LossWeights)]
+    if name not in terms:
+        raise argparse.ArgumentTypeError(f"unknown loss term {name!r}; the terms are {', '.join(terms)}")
+    try:
+        return name, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not TERM=WEIGHT with a number for WEIGHT") from None
 
 
 def _positive_int(text: str) -> int:
