@@ -107,7 +107,9 @@ def reconstruct(
     canvas = bg_image
     painted = Strokes.empty(device)
 
-    labels = segment(target, settings.segmenter, settings.regions) if settings.weights.segmentation > 0 else None
+    labels = None
+    if settings.weights.segmentation > 0:
+        labels = segment(target, settings.segmenter, settings.regions).to(device)
     budget = strokes_per_level(settings.strokes, settings.levels)
     total_steps = settings.levels * settings.rounds * settings.iterations
     step = 0
@@ -118,7 +120,8 @@ def reconstruct(
             if count == 0:
                 step += settings.iterations
                 continue
-            new = place_strokes(target, canvas, count, cell, level, generator).to(device)
+            # Placement samples with a CPU generator, so runs are reproducible whatever the device.
+            new = place_strokes(target.cpu(), canvas.cpu(), count, cell, level, generator).to(device)
             scale = _working_scale(long_side, level, settings)
             work_target, work_canvas = _downscale(target, scale), _downscale(canvas, scale)
             params = _Parameters(new.scaled(scale), settings, long_side * scale)
