@@ -33,6 +33,14 @@ SMUDGE_MATERIAL = "DiffPaint Smudge"
 CANVAS_MATERIAL = "DiffPaint Canvas"
 MIN_POINTS, MAX_POINTS = 8, 32
 DEFAULT_DURATION = 250  # frames from the blank canvas to the finished painting
+DEFAULT_STROKES_PER_SECOND = 10.0
+PLANE_OFFSET = 1e-3  # the painting floats this far (relative to the plane's size) in front of an image plane
+
+# Build modifier timing: an even pace in frames, or Grease Pencil's recorded drawing speed, from
+# per-stroke start times ('init_time', curve domain) and per-point times since the stroke's start
+# ('delta_time', point domain), in seconds, which the import synthesises: a brush moving at a
+# constant speed, each stroke taking time in proportion to its length.
+BUILD_TIMINGS = ("FRAMES", "DRAWSPEED")
 
 
 def level_layer_name(rank: int) -> str:
@@ -166,6 +174,47 @@ def _write_strokes(
     drawing.tag_positions_changed()
 
 
+def duration_for_rate(stroke_count: int, strokes_per_second: float, fps: float) -> int:
+    """Frames an animation painting ``stroke_count`` strokes at ``strokes_per_second`` lasts."""
+    if strokes_per_second <= 0 or fps <= 0:
+        raise ValueError("strokes per second and the frame rate must be positive")
+    return max(1, math.ceil(stroke_count / strokes_per_second * fps - 1e-9))
+
+
+def scene_fps(scene: bpy.types.Scene) -> float:
+    return scene.render.fps / scene.render.fps_base
+
+
+def fit_to_plane(obj: bpy.types.Object, mapping: CanvasMapping, plane: bpy.types.Object) -> None:
+    """Place ``obj`` (a painting at import scale, in its XZ plane facing -Y) on ``plane``'s largest
+    face: centred on the plane's bounds, turned with it, uniformly scaled to fit inside them (the
+    painting keeps its aspect ratio), a hair in front of the plane's front (its local normal axis
+    positive side, which is what an image plane shows)."""
+    from mathutils import Matrix, Vector
+
+    loc, rot, scale = plane.matrix_world.decompose()
+    corners = np.array([tuple(c) for c in plane.bound_box], dtype=np.float64)
+    lo, hi = corners.min(axis=0), corners.max(axis=0)
+    extent = (hi - lo) * np.abs(np.array([scale.x, scale.y, scale.z]))  # world size along the local axes
+    centre = plane.matrix_world @ Vector(tuple((lo + hi) / 2))
+    thin = int(np.argmin(extent))
+    # Painting axes (X right, Z up, -Y towards the viewer) to the plane's local axes (right, up, normal):
+    # an image plane lies in its local XY facing +Z; a plane in XZ faces -Y like the painting.
+    turn, right, up = {
+        2: (Matrix.Rotation(-math.pi / 2, 4, "X"), 0, 1),
+        1: (Matrix.Identity(4), 0, 2),
+        0: (Matrix.Rotation(math.pi / 2, 4, "Z"), 1, 2),
+    }[thin]
+    width, height = mapping.world_size
+    fit = min(extent[right] / width, extent[up] / height)
+    if not fit > 0:
+        raise ValueError(f"'{plane.name}' has no area to put the painting on")
+    normal = rot.to_matrix() @ (turn.to_3x3() @ Vector((0.0, -1.0, 0.0)))
+    offset = normal * (PLANE_OFFSET * max(extent[right], extent[up]) + extent[thin] / 2)
+    obj.matrix_world = (Matrix.Translation(centre + offset) @ rot.to_matrix().to_4x4() @ turn
+                        @ Matrix.Scale(fit, 4))
+
+
 def _stroke_material(name: str, hide: bool = False) -> bpy.types.Material:
     mat = bpy.data.materials.new(name)
     bpy.data.materials.create_gpencil_data(mat)
@@ -218,14 +267,24 @@ def import_strokes(
     frame_start: int = 1,
     duration: int = DEFAULT_DURATION,
     layer_per_level: bool = True,
+    build_timing: str = "FRAMES",
+    hold: int = 0,
+    plane: bpy.types.Object | None = None,
 ) -> bpy.types.Object:
     """Create a Grease Pencil object painting ``doc`` from ``frame_start`` (blank canvas) to
     ``frame_start + duration`` (finished painting), linked into ``collection`` (default: the
-    scene's master collection). The scene's frame range is widened to cover the animation. With
-    ``layer_per_level`` off, all strokes go to one layer. On any error nothing of the import is left
-    behind."""
+    scene's master collection). The scene's frame range is widened to cover the animation and
+    ``hold`` frames of the finished painting after it. With ``layer_per_level`` off, all strokes go
+    to one layer. ``build_timing`` is 'FRAMES' (strokes at an even pace) or 'DRAWSPEED' (recorded
+    drawing times, longer strokes taking longer; see BUILD_TIMINGS). With ``plane``, the painting is
+    fitted onto that object's largest face (see fit_to_plane) instead of lying at the origin. On any
+    error nothing of the import is left behind."""
     if duration < 1:
         raise ValueError("the animation must last at least one frame")
+    if hold < 0:
+        raise ValueError("the hold cannot be negative")
+    if build_timing not in BUILD_TIMINGS:
+        raise ValueError(f"build timing must be one of {', '.join(BUILD_TIMINGS)}, not {build_timing!r}")
     mapping = CanvasMapping(doc.canvas.width, doc.canvas.height)
     with _removed_on_error() as created:
         gp_data = grease_pencil_datablocks().new(name)
@@ -245,12 +304,16 @@ def import_strokes(
         slot = {key: i for i, key in enumerate(materials)}
 
         _add_canvas(gp_data, doc.canvas, mapping, frame_start, slot["canvas"])
-        windows = _add_levels(gp_data, doc, mapping, frame_start, slot, layer_per_level)
-        _add_build_modifiers(obj, windows, duration)
+        fps = scene_fps(scene) if build_timing == "DRAWSPEED" else None
+        windows = _add_levels(gp_data, doc, mapping, frame_start, slot, layer_per_level,
+                              draw_speed=(duration, fps) if fps else None)
+        _add_build_modifiers(obj, windows, duration, build_timing)
+        if plane is not None:
+            fit_to_plane(obj, mapping, plane)
 
         (collection or scene.collection).objects.link(obj)
         scene.frame_start = min(scene.frame_start, frame_start)
-        scene.frame_end = max(scene.frame_end, frame_start + duration)
+        scene.frame_end = max(scene.frame_end, frame_start + duration + hold)
         return obj
 
 
@@ -287,10 +350,12 @@ def _add_levels(
     frame: int,
     slot: dict[str, int],
     layer_per_level: bool = True,
+    draw_speed: tuple[int, float] | None = None,
 ) -> list[LayerWindow]:
     """One layer per level, coarse below fine (or one layer for all); strokes in painting order.
     Returns each layer's build window: the span of the painting order (as global ranks) its strokes
-    occupy."""
+    occupy. With ``draw_speed`` = (duration in frames, fps), each layer's drawing starts at its
+    window's first frame and carries drawing times that finish within the window."""
     by_order = sorted(doc.strokes, key=lambda s: s.order)
     rank = {s.order: i for i, s in enumerate(by_order)}
     total = max(len(by_order), 1)
@@ -304,30 +369,65 @@ def _add_levels(
         sampled = sample_strokes(strokes, points_per_stroke(strokes))
         k, n = len(strokes), sampled.n
         rgba = np.concatenate([srgb_to_linear(sampled.srgb), np.ones((k, n, 1))], axis=-1)
+        first, last = rank[strokes[0].order], rank[strokes[-1].order]
+        window = LayerWindow(name, first / total, (last + 1 - first) / total)
+        windows.append(window)
+        key = frame
+        if draw_speed is not None:
+            duration, fps = draw_speed
+            key = frame + math.floor(window.start * duration)
+        drawing = _new_layer(gp_data, name, key)
         _write_strokes(
-            _new_layer(gp_data, name, frame),
+            drawing,
             positions=mapping.to_world(sampled.xy),
             radius=sampled.radius * mapping.scale,
             material_index=np.array([slot[s.kind] for s in strokes]),
             rgba=rgba,
             opacity=np.repeat(sampled.opacity[:, None], n, axis=1),
         )
-        first, last = rank[strokes[0].order], rank[strokes[-1].order]
-        windows.append(LayerWindow(name, first / total, (last + 1 - first) / total))
+        if draw_speed is not None:
+            end = frame + (window.start + window.length) * duration  # frames; need not be whole
+            _write_draw_times(drawing, sampled.xy, (end - key) / fps)
     return windows
 
 
-def _add_build_modifiers(obj: bpy.types.Object, windows: Sequence[LayerWindow], duration: int) -> None:
+def _write_draw_times(drawing: bpy.types.GreasePencilDrawing, xy: np.ndarray, seconds: float) -> None:
+    """Recorded drawing times for strokes (k, n, 2) painted back to back in ``seconds``: a constant
+    brush speed, plus a short lift between strokes (a tenth of the average stroke), so every stroke
+    takes time. The last point lands just before the end, as Build shows a point once the clock
+    has passed it."""
+    k, n = xy.shape[:2]
+    seg = np.linalg.norm(np.diff(xy, axis=1), axis=-1)  # (k, n-1) pixels
+    along = np.concatenate([np.zeros((k, 1)), np.cumsum(seg, axis=1)], axis=1)  # (k, n) from the stroke start
+    lengths = np.maximum(along[:, -1], 1e-6)
+    lift = 0.1 * float(lengths.mean())
+    per_stroke = lengths + lift  # each stroke and the lift after it
+    scale = 0.999 * seconds / (float(per_stroke.sum()) - lift)  # seconds per pixel of brush travel
+    starts = np.concatenate([[0.0], np.cumsum(per_stroke)[:-1]]) * scale
+    _set(drawing, "init_time", "FLOAT", "CURVE", starts)
+    _set(drawing, "delta_time", "FLOAT", "POINT", along * scale)
+
+
+def _add_build_modifiers(
+    obj: bpy.types.Object, windows: Sequence[LayerWindow], duration: int, build_timing: str = "FRAMES"
+) -> None:
     """Build is evaluated per layer, so each level gets its own modifier whose delay and length place
     the layer's strokes at their slot of the painting order. With equal point counts per stroke in a
     layer, SEQUENTIAL/GROW reveals the layer's strokes one after another at an even pace, and holds
-    the finished layer afterwards. The Canvas layer has no modifier: it is there from the start."""
+    the finished layer afterwards. The Canvas layer has no modifier: it is there from the start.
+    In DRAWSPEED mode the layer's keyframe places it in time (Build ignores the delay there) and the
+    recorded times pace it, at speed 1 and with the gaps as recorded."""
     for w in windows:
         mod = obj.modifiers.new(f"Build {w.layer}", "GREASE_PENCIL_BUILD")
         # The layer-name filter is 'tree_node_filter' since 4.5, 'layer_filter' in 4.3/4.4.
         setattr(mod, "tree_node_filter" if hasattr(mod, "tree_node_filter") else "layer_filter", w.layer)
         mod.mode = "SEQUENTIAL"
         mod.transition = "GROW"
-        mod.time_mode = "FRAMES"
-        mod.start_delay = w.start * duration
-        mod.length = w.length * duration
+        if build_timing == "DRAWSPEED":
+            mod.time_mode = "DRAWSPEED"
+            mod.speed_factor = 1.0
+            mod.speed_maxgap = 100.0  # its maximum: gaps as recorded (the default clips them at 0.5 s)
+        else:
+            mod.time_mode = "FRAMES"
+            mod.start_delay = w.start * duration
+            mod.length = w.length * duration

@@ -17,7 +17,7 @@ from bpy_extras.io_utils import ImportHelper
 from . import backend_setup
 from .backend_process import Event, describe_progress, progress_fraction
 from .client import BackendError, Client, HttpJob
-from .gp_import import DEFAULT_DURATION, import_strokes
+from .gp_import import DEFAULT_DURATION, DEFAULT_STROKES_PER_SECOND, duration_for_rate, import_strokes, scene_fps
 from .local_server import stop_local_server
 from .preferences import (
     BackendNotConfigured,
@@ -27,6 +27,7 @@ from .preferences import (
     describe_info,
 )
 from .presets import effort
+from .properties import BUILD_TIMING_ITEMS, PLACEMENT_ITEMS, TIMING_ITEMS
 from .scene_setup import setup_scene_for_canvas
 from .strokefile import StrokeFileError, load
 
@@ -38,22 +39,48 @@ PREVIEW_IMAGE = "DiffPaint Preview"
 
 def import_stroke_file(
     context: bpy.types.Context, path: str, frame_start: int, frames: int, setup_scene: bool,
-    layer_per_level: bool = True,
+    layer_per_level: bool = True, *, placement: str = "CAMERA", plane: bpy.types.Object | None = None,
+    timing: str = "FRAMES", strokes_per_second: float = DEFAULT_STROKES_PER_SECOND,
+    build_timing: str = "FRAMES", hold: int = 0,
 ) -> bpy.types.Object:
-    """Load, import and select a stroke file; raises StrokeFileError for a bad file."""
+    """Load, import and select a stroke file; raises StrokeFileError for a bad file and ImportOptionError
+    for options that cannot apply (no plane to fit to). See properties.py for the options."""
     doc = load(path)
     scene = context.scene
     assert scene is not None
+    if placement == "IMAGE_PLANE":
+        plane = plane or context.view_layer.objects.active
+        if plane is None or plane.type != "MESH":
+            raise ImportOptionError("Image Plane placement needs a plane: choose one, or make a mesh "
+                                    "(e.g. an image imported as a plane) the active object")
+    else:
+        plane = None
+    if timing == "STROKES_PER_SECOND":
+        frames = duration_for_rate(len(doc.strokes), strokes_per_second, scene_fps(scene))
     name = os.path.splitext(os.path.basename(path))[0] or "DiffPaint"
     obj = import_strokes(doc, scene, name=name, collection=context.collection,
-                         frame_start=frame_start, duration=frames, layer_per_level=layer_per_level)
-    if setup_scene:
+                         frame_start=frame_start, duration=frames, layer_per_level=layer_per_level,
+                         build_timing=build_timing, hold=hold, plane=plane)
+    if setup_scene and plane is None:
         setup_scene_for_canvas(scene, doc.canvas, obj)
     for other in context.view_layer.objects.selected:
         other.select_set(False)
     obj.select_set(True)
     context.view_layer.objects.active = obj
     return obj
+
+
+class ImportOptionError(ValueError):
+    pass
+
+
+def import_with_settings(context: bpy.types.Context, path: str) -> bpy.types.Object:
+    """Import with the panel's options (the scene's DiffPaint settings), from the scene's start frame."""
+    settings = context.scene.diffpaint
+    return import_stroke_file(
+        context, path, context.scene.frame_start, settings.frames, True, settings.layer_per_level,
+        placement=settings.placement, plane=settings.plane, timing=settings.timing,
+        strokes_per_second=settings.strokes_per_second, build_timing=settings.build_timing, hold=settings.hold)
 
 
 class DIFFPAINT_OT_import_strokes(bpy.types.Operator, ImportHelper):  # type: ignore[misc]
@@ -80,12 +107,56 @@ class DIFFPAINT_OT_import_strokes(bpy.types.Operator, ImportHelper):  # type: ig
         name="Layer per Level", default=True,
         description="Put each detail level on its own Grease Pencil layer (else all strokes on one layer)",
     )
+    placement: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="Canvas", items=PLACEMENT_ITEMS, default="CAMERA", description="Where the painting goes in the scene",
+    )
+    plane: bpy.props.StringProperty(  # type: ignore[valid-type]
+        name="Plane", default="", description="Mesh object to fit the painting onto; when empty, the active object",
+    )
+    timing: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="Length In", items=TIMING_ITEMS, default="FRAMES", description="How the animation length is given",
+    )
+    strokes_per_second: bpy.props.FloatProperty(  # type: ignore[valid-type]
+        name="Strokes per Second", default=DEFAULT_STROKES_PER_SECOND, min=0.01, soft_max=200.0,
+        description="Painting pace; the length follows from the stroke count and the scene's frame rate",
+    )
+    build_timing: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="Build Timing", items=BUILD_TIMING_ITEMS, default="FRAMES",
+        description="How the Build modifier paces the strokes",
+    )
+    hold: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="Hold Frames", default=0, min=0, soft_max=1000,
+        description="Frames the finished painting stays on screen at the end",
+    )
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        layout.use_property_split = True
+        layout.prop(self, "placement")
+        if self.placement == "IMAGE_PLANE":
+            layout.prop_search(self, "plane", bpy.data, "objects")
+        else:
+            layout.prop(self, "setup_scene")
+        layout.prop(self, "frame_start")
+        layout.prop(self, "timing")
+        layout.prop(self, "frames" if self.timing == "FRAMES" else "strokes_per_second")
+        layout.prop(self, "build_timing")
+        layout.prop(self, "hold")
+        layout.prop(self, "layer_per_level")
 
     def execute(self, context: bpy.types.Context) -> Status:
+        plane = None
+        if self.placement == "IMAGE_PLANE" and self.plane:
+            plane = bpy.data.objects.get(self.plane)
+            if plane is None:
+                self.report({"ERROR"}, f"No object named '{self.plane}' to fit the painting onto")
+                return {"CANCELLED"}
         try:
             import_stroke_file(context, self.filepath, self.frame_start, self.frames,  # type: ignore[attr-defined]
-                               self.setup_scene, self.layer_per_level)
-        except StrokeFileError as e:
+                               self.setup_scene, self.layer_per_level, placement=self.placement, plane=plane,
+                               timing=self.timing, strokes_per_second=self.strokes_per_second,
+                               build_timing=self.build_timing, hold=self.hold)
+        except (StrokeFileError, ImportOptionError) as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
         return {"FINISHED"}
@@ -254,11 +325,9 @@ class DIFFPAINT_OT_reconstruct(bpy.types.Operator):
         _redraw_panels(context)
 
     def _import_result(self, context: bpy.types.Context, strokes_path: str) -> Status:
-        settings = context.scene.diffpaint
         try:
-            obj = import_stroke_file(context, strokes_path, context.scene.frame_start, settings.frames, True,
-                                     settings.layer_per_level)
-        except StrokeFileError as e:
+            obj = import_with_settings(context, strokes_path)
+        except (StrokeFileError, ImportOptionError) as e:
             self._stop(context, keep_output=False, state="FAILED", message=str(e))
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
@@ -345,11 +414,10 @@ class DIFFPAINT_OT_import_last_level(bpy.types.Operator):
         return not runtime.running and bool(runtime.partial_path) and os.path.isfile(runtime.partial_path)
 
     def execute(self, context: bpy.types.Context) -> Status:
-        runtime, settings = context.window_manager.diffpaint, context.scene.diffpaint
+        runtime = context.window_manager.diffpaint
         try:
-            obj = import_stroke_file(context, runtime.partial_path, context.scene.frame_start, settings.frames, True,
-                                     settings.layer_per_level)
-        except StrokeFileError as e:
+            obj = import_with_settings(context, runtime.partial_path)
+        except (StrokeFileError, ImportOptionError) as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
         self.report({"INFO"}, f"Imported {obj.name} ({runtime.partial_label})")

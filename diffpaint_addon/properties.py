@@ -4,8 +4,28 @@ from __future__ import annotations
 
 import bpy
 
-from .gp_import import DEFAULT_DURATION
+from .gp_import import DEFAULT_DURATION, DEFAULT_STROKES_PER_SECOND
 from .presets import CUSTOM, QUALITIES, STYLES, describe_duration, estimate_seconds
+
+# Import options, shared by the import operator and the panel's settings.
+PLACEMENT_ITEMS = [
+    ("CAMERA", "Fit to Camera", "Painting at the origin, with an orthographic camera and render size that match it"),
+    ("IMAGE_PLANE", "Image Plane", "Fit the painting onto a plane object (e.g. an imported image plane), "
+                                   "keeping its aspect ratio"),
+]
+TIMING_ITEMS = [
+    ("FRAMES", "Frames", "Animation length as a number of frames"),
+    ("STROKES_PER_SECOND", "Strokes per Second", "Animation length from the stroke count and the scene's frame rate"),
+]
+BUILD_TIMING_ITEMS = [
+    ("FRAMES", "Frames", "Every stroke takes the same time"),
+    ("DRAWSPEED", "Drawing Speed", "Recorded drawing times (per-stroke init/delta times): longer strokes take "
+                                   "longer, like a brush moving at a steady speed"),
+]
+
+
+def is_plane_candidate(_self: object, obj: bpy.types.Object) -> bool:
+    return obj.type == "MESH"
 
 
 def _quality_items() -> list[tuple[str, str, str]]:
@@ -66,6 +86,29 @@ class DiffPaintSettings(bpy.types.PropertyGroup):
     layer_per_level: bpy.props.BoolProperty(  # type: ignore[valid-type]
         name="Layer per Level", default=True,
         description="Put each detail level on its own Grease Pencil layer (else all strokes on one layer)",
+    )
+    placement: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="Canvas", items=PLACEMENT_ITEMS, default="CAMERA", description="Where the painting goes in the scene",
+    )
+    plane: bpy.props.PointerProperty(  # type: ignore[valid-type]
+        name="Plane", type=bpy.types.Object, poll=is_plane_candidate,
+        description="Mesh to fit the painting onto; when empty, the active object",
+    )
+    timing: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="Length In", items=TIMING_ITEMS, default="FRAMES", description="How the animation length is given",
+    )
+    strokes_per_second: bpy.props.FloatProperty(  # type: ignore[valid-type]
+        name="Strokes per Second", default=DEFAULT_STROKES_PER_SECOND, min=0.01, soft_max=200.0,
+        description="Painting pace; the length follows from the stroke count and the scene's frame rate",
+    )
+    build_timing: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="Build Timing", items=BUILD_TIMING_ITEMS, default="FRAMES",
+        description="How the Build modifier paces the strokes",
+    )
+    hold: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="Hold Frames", default=0, min=0, soft_max=1000,
+        description="Frames the finished painting stays on screen at the end (the scene's end frame is "
+                    "moved out to cover them)",
     )
 
 
