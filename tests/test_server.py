@@ -236,6 +236,36 @@ def test_real_worker_fits_a_tiny_image(tmp_path: Path) -> None:
         assert client.preview(job["id"])[1] == "result"
 
 
+def test_real_worker_previews_the_live_canvas_while_it_runs(tmp_path: Path) -> None:
+    """The optimiser's per-step canvas reaches GET /jobs/{id}/preview (X-DiffPaint-Preview: canvas)
+    before the job ends, at the job's working size."""
+    import io
+
+    from PIL import Image
+
+    with running_server(fake_worker=False) as s:
+        client = s.client()
+        job = client.submit(str(write_png(tmp_path / "live.png", 40, 30)),
+                            {**SMALL, "levels": 2, "iterations": 60, "rounds": 2})
+        kinds: set[str] = set()
+
+        def canvas_or_finished() -> tuple[bytes, str] | dict | None:
+            data, kind = client.preview(job["id"])
+            kinds.add(kind)
+            if kind == "canvas":
+                return data, kind
+            status = client.job(job["id"])
+            return status if status["state"] not in ("queued", "running") else None
+
+        seen = wait_for(canvas_or_finished, timeout=120)
+        assert isinstance(seen, tuple), (kinds, seen)
+        with Image.open(io.BytesIO(seen[0])) as im:
+            assert im.size == (32, 24)
+        assert client.job(job["id"])["state"] == "running"
+        client.cancel(job["id"])
+        assert "result" not in kinds
+
+
 def test_server_exits_when_its_stdin_closes() -> None:
     """How the add-on's local server follows Blender out, even when Blender crashes."""
     with running_server("--stop-on-stdin-eof") as s:
