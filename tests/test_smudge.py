@@ -99,6 +99,19 @@ def test_one_shot_agrees_with_recursive(stamps: int, share: float) -> None:
     assert l1 < share * change
 
 
+@pytest.mark.parametrize("fn", [smudge, smudge_recursive])
+def test_strokes_off_the_canvas_are_safe(fn) -> None:
+    canvas = red_circle()
+    off = SmudgeStrokes(torch.tensor([[[-60.0, 10.0], [30.0, 5.0], [140.0, -40.0]]], requires_grad=True),
+                        torch.tensor([[10.0, 20.0]], requires_grad=True))
+    out = fn(canvas, off, SmudgeSettings(stamps=15))
+    assert out.shape == canvas.shape and torch.isfinite(out).all()
+    assert (out[40:] - canvas[40:]).abs().max() < 1e-6  # far from the stroke
+    assert (out[:5] - canvas[:5]).abs().max() < 1e-6  # white canvas, white brush: nothing to drag
+    (g,) = torch.autograd.grad(out.sum(), [off.points])
+    assert torch.isfinite(g).all()
+
+
 def test_strokes_apply_in_order() -> None:
     canvas = red_circle()
     a = rightward()

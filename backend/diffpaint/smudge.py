@@ -169,14 +169,18 @@ class _Canvas:
     def __init__(self, canvas: Tensor, pad: int) -> None:
         self.pad = pad
         self.image = F.pad(canvas.permute(2, 0, 1)[None], (pad, pad, pad, pad), mode="replicate")[0].permute(1, 2, 0)
-        self.image = self.image.clone()  # owned: written in place below
+        self.image = self.image.contiguous()  # (H, W, 3) in memory; a fresh tensor, written in place below
 
     def window(self, centre: Tensor, half: int) -> tuple[int, int, Tensor, Tensor]:
         """Window of side 2·half+1 around `centre`: its padded-array origin, a clone of it, and its
         pixel centres in canvas coordinates (n, n, 2)."""
         cx, cy = (int(v) for v in torch.floor(centre.detach()).tolist())
-        x0, y0 = cx - half + self.pad, cy - half + self.pad
         n = 2 * half + 1
+        # Clamped into the padded array: a stamp beyond the pad reads the replicated border, and its
+        # mask, computed from true distances, is ~0 on the window.
+        h, w = self.image.shape[:2]
+        x0 = min(max(cx - half + self.pad, 0), w - n)
+        y0 = min(max(cy - half + self.pad, 0), h - n)
         crop = self.image[y0 : y0 + n, x0 : x0 + n].clone()
         r = torch.arange(n, dtype=crop.dtype, device=crop.device) + 0.5
         py, px = torch.meshgrid(r + (y0 - self.pad), r + (x0 - self.pad), indexing="ij")
