@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -125,19 +124,6 @@ def test_sinkhorn_pulls_a_stroke_towards_its_target_where_l1_has_nothing_to_say(
     print("OT by distance:", ot_values, "L1:", l1_values)
     assert all(a < b for a, b in zip(ot_values, ot_values[1:], strict=False))
     assert max(l1_values[2:]) - min(l1_values[2:]) < 1e-6  # L1 saturated once the strokes part
-
-
-def test_sinkhorn_forward_and_backward_are_fast(painting):
-    image = torch.nn.functional.interpolate(painting.permute(2, 0, 1)[None], size=(256, 256))[0].permute(1, 2, 0)
-    target = torch.roll(image, (9, 9), (0, 1))
-    times = []
-    for _ in range(8):
-        x = image.clone().requires_grad_()
-        start = time.perf_counter()
-        sinkhorn_ot(x, target, size=32).backward()
-        times.append(time.perf_counter() - start)
-    print(f"sinkhorn fwd+bwd at 256² → 32²: best {min(times) * 1e3:.1f} ms")
-    assert min(times) < 0.06  # ~7–10 ms on 2 idle cores; generous for a loaded machine
 
 
 # --- area ----------------------------------------------------------------------------------------------
