@@ -145,3 +145,11 @@ def test_stamp_arc_length_is_normalised_and_safe_at_zero_length() -> None:
 def test_settings_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         SmudgeSettings().stamps = 3  # type: ignore[misc]
+
+
+def test_gradients_finite_with_a_stamp_on_a_pixel_centre() -> None:
+    strokes = SmudgeStrokes(torch.tensor([[[40.5, 48.5], [50.5, 48.5], [60.5, 48.5]]], requires_grad=True),
+                            torch.tensor([[6.0, 6.0]], requires_grad=True))
+    out = smudge(red_circle(), strokes, SmudgeSettings(stamps=11))
+    for g in torch.autograd.grad(out.sum(), [strokes.points, strokes.radius]):
+        assert torch.isfinite(g).all()
