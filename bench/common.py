@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from typing import Any
+
 import torch
 
 from diffpaint.strokes import Strokes
@@ -21,3 +25,14 @@ def random_strokes(count: int, size: int, seed: int = 0) -> Strokes:
     color = torch.rand(count, 2, 3, generator=g)
     opacity = 0.5 + 0.5 * torch.rand(count, generator=g)
     return Strokes(points, radius, color, opacity, torch.zeros(count, dtype=torch.long))
+
+
+def best_time(fn: Callable[..., torch.Tensor], repeats: int, *args: Any) -> tuple[float, torch.Tensor]:
+    """Best wall time of `fn(*args)` over `repeats` runs after one warm-up, and its last result."""
+    out = fn(*args)  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn(*args)
+        best = min(best, time.perf_counter() - start)
+    return best, out

@@ -11,9 +11,9 @@ the speed-up, and the mean per-pixel L1 difference of the two images.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from common import best_time
 
 from diffpaint.render import RasterSettings, render
 from diffpaint.render.reference import render_sequential
@@ -41,16 +41,6 @@ def run(renderer: str, size: int, radius: float, stamps: int, grad: bool) -> tor
     return image.detach()
 
 
-def timed(repeats: int, *args) -> tuple[float, torch.Tensor]:
-    run(*args)  # warm-up
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = run(*args)
-        best = min(best, time.perf_counter() - start)
-    return best, out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=1024)
@@ -65,10 +55,10 @@ def main() -> None:
     for stamps in (10, 20, 100):
         case = (args.size, args.radius, stamps)
         with torch.no_grad():
-            pf, p_img = timed(args.repeats, "parallel", *case, False)
-            sf, s_img = timed(args.repeats, "sequential", *case, False)
-        pb, _ = timed(args.repeats, "parallel", *case, True)
-        sb, _ = timed(args.repeats, "sequential", *case, True)
+            pf, p_img = best_time(run, args.repeats, "parallel", *case, False)
+            sf, s_img = best_time(run, args.repeats, "sequential", *case, False)
+        pb, _ = best_time(run, args.repeats, "parallel", *case, True)
+        sb, _ = best_time(run, args.repeats, "sequential", *case, True)
         l1 = (p_img - s_img).abs().mean().item()
         print(f"| {stamps} | {pf:.3f} s | {sf:.3f} s | {sf / pf:.1f}× | {pb:.3f} s | {sb:.3f} s | {sb / pb:.1f}× "
               f"| {l1:.2e} |", flush=True)

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import time
 from collections.abc import Callable
 
 import torch
+from common import best_time
 from torch import Tensor
 
 from diffpaint.smudge import SmudgeSettings, SmudgeStrokes, smudge, smudge_recursive
@@ -53,17 +53,6 @@ def run(fn: Smudger, size: int, radius: float, settings: SmudgeSettings, grad: b
     return out.detach()
 
 
-def timed(repeats: int, *args) -> tuple[float, Tensor]:
-    run(*args)  # warm-up
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = run(*args)
-        best = min(best, time.perf_counter() - start)
-    assert out is not None
-    return best, out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=1024)
@@ -84,10 +73,10 @@ def main() -> None:
         settings = dataclasses.replace(base, stamps=stamps)
         case = (args.size, radius, settings)
         with torch.no_grad():
-            of, o_img = timed(args.repeats, smudge, *case, False)
-            rf, r_img = timed(args.repeats, smudge_recursive, *case, False)
-        ob, _ = timed(args.repeats, smudge, *case, True)
-        rb, _ = timed(args.repeats, smudge_recursive, *case, True)
+            of, o_img = best_time(run, args.repeats, smudge, *case, False)
+            rf, r_img = best_time(run, args.repeats, smudge_recursive, *case, False)
+        ob, _ = best_time(run, args.repeats, smudge, *case, True)
+        rb, _ = best_time(run, args.repeats, smudge_recursive, *case, True)
         l1 = (o_img - r_img).abs().mean().item()
         dc_o = (o_img - canvas).abs().mean().item()
         dc_r = (r_img - canvas).abs().mean().item()
