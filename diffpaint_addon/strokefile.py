@@ -10,9 +10,12 @@ source image. ``docs/stroke-format.md`` is the prose specification of version 1.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 import os
+import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,8 +40,45 @@ class Canvas:
 
 
 @dataclass(frozen=True)
+class TextureMapping:
+    """How a stroke lays its texture image along itself, as Grease Pencil's per-stroke attributes do.
+
+    The image's x axis runs along the stroke (u), its y axis across it (v, 0 … 1 from one edge to
+    the other); ``u_scale`` and ``u_translation`` scale and shift u. docs/stroke-format.md gives
+    the exact rule, which the backend's stylised renderer and the Blender importer both follow.
+    """
+
+    u_scale: float = 1.0  # > 0
+    u_translation: float = 0.0
+    rotation: float = 0.0  # radians, texture rotation about the stroke axis
+    softness: float = 0.0  # [0, 1), edge softness (Grease Pencil's stroke "hardness" = 1 - softness)
+    mix: float = 1.0  # [0, 1], how much of the stroke colour replaces the texture colour
+
+
+@dataclass(frozen=True)
+class Texture:
+    """A stroke texture image shared by several strokes (one variant of one style)."""
+
+    style: str  # e.g. "oil"
+    png: bytes  # an 8-bit RGBA or RGB PNG; stored base64-encoded in the JSON
+    width: int = 0  # read from the PNG header; filled in by the constructor
+    height: int = 0
+
+    def __post_init__(self) -> None:
+        w, h = png_size(self.png)
+        object.__setattr__(self, "width", w)
+        object.__setattr__(self, "height", h)
+
+
+@dataclass(frozen=True)
 class Stroke:
-    """One brush stroke: a quadratic Bézier with radius and colour linear in the curve parameter t."""
+    """One brush stroke: a quadratic Bézier with radius and colour linear in the curve parameter t.
+
+    A smudge stroke (``kind="smudge"``) deposits no paint of its own: it drags canvas colour along
+    its path. What it leaves behind is recorded per stamp (stamps at t = i / (n - 1)) as the brush
+    colour it deposits and the strength of that deposit, so a renderer without the canvas state
+    (Blender) can show it; ``color`` then holds the first and last deposited colour.
+    """
 
     points: tuple[Vec2, Vec2, Vec2]  # start, control, end
     radius: tuple[float, float]  # at t=0 and t=1
@@ -49,13 +89,16 @@ class Stroke:
     order: int = 0
     style: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"name": "oil", ...params}
     texture: str | None = None  # key into StrokeFile.textures
+    mapping: TextureMapping | None = None  # how ``texture`` lies on the stroke; None without a texture
+    deposit_color: tuple[RGB, ...] = ()  # smudge only: brush colour each stamp deposits
+    deposit_strength: tuple[float, ...] = ()  # smudge only: in [0, 1], one per stamp
 
 
 @dataclass(frozen=True)
 class StrokeFile:
     canvas: Canvas
     strokes: tuple[Stroke, ...]
-    textures: Mapping[str, Any] = field(default_factory=dict)  # reserved for the style phase
+    textures: Mapping[str, Texture] = field(default_factory=dict)
     metadata: Mapping[str, Any] = field(default_factory=dict)  # free-form provenance
 
     @property
@@ -76,7 +119,7 @@ def to_dict(doc: StrokeFile) -> dict[str, Any]:
             "background": list(doc.canvas.background),
         },
         "metadata": dict(doc.metadata),
-        "textures": dict(doc.textures),
+        "textures": {k: _texture_to_dict(t) for k, t in doc.textures.items()},
         "strokes": [_stroke_to_dict(s) for s in doc.strokes],
     }
 
@@ -94,7 +137,18 @@ def _stroke_to_dict(s: Stroke) -> dict[str, Any]:
     }
     if s.texture is not None:
         out["texture"] = s.texture
+    if s.mapping is not None:
+        m = s.mapping
+        out["mapping"] = {"u_scale": m.u_scale, "u_translation": m.u_translation, "rotation": m.rotation,
+                          "softness": m.softness, "mix": m.mix}
+    if s.kind == "smudge":
+        out["deposit"] = {"color": [list(c) for c in s.deposit_color], "strength": list(s.deposit_strength)}
     return out
+
+
+def _texture_to_dict(t: Texture) -> dict[str, Any]:
+    return {"style": t.style, "width": t.width, "height": t.height,
+            "png": base64.b64encode(t.png).decode("ascii")}
 
 
 def dumps(doc: StrokeFile) -> str:
@@ -156,7 +210,8 @@ def from_dict(raw: Any) -> StrokeFile:
     doc = StrokeFile(
         canvas=canvas,
         strokes=strokes,
-        textures=dict(_mapping(obj.get("textures", {}), "textures")),
+        textures={str(k): _texture_from_dict(v, f"textures[{k!r}]")
+                  for k, v in _mapping(obj.get("textures", {}), "textures").items()},
         metadata=dict(_mapping(obj.get("metadata", {}), "metadata")),
     )
     validate(doc)
@@ -171,6 +226,15 @@ def _stroke_from_dict(raw: Any, where: str) -> Stroke:
     texture = s.get("texture")
     if texture is not None and not isinstance(texture, str):
         raise StrokeFileError(f"{where}.texture must be a string or absent")
+    mapping = None if s.get("mapping") is None else _mapping_from_dict(s["mapping"], f"{where}.mapping")
+    deposit_color: tuple[RGB, ...] = ()
+    deposit_strength: tuple[float, ...] = ()
+    if "deposit" in s:
+        d = _mapping(s["deposit"], f"{where}.deposit")
+        colors = _list(d.get("color"), f"{where}.deposit.color")
+        strengths = _list(d.get("strength"), f"{where}.deposit.strength")
+        deposit_color = tuple(_rgb(c, f"{where}.deposit.color[{i}]") for i, c in enumerate(colors))
+        deposit_strength = tuple(_float(x, f"{where}.deposit.strength[{i}]") for i, x in enumerate(strengths))
     return Stroke(
         points=tuple(_vec2(p, f"{where}.points[{i}]") for i, p in enumerate(points)),  # type: ignore[arg-type]
         radius=(_float(radius[0], f"{where}.radius[0]"), _float(radius[1], f"{where}.radius[1]")),
@@ -181,7 +245,50 @@ def _stroke_from_dict(raw: Any, where: str) -> Stroke:
         order=_int(s.get("order", 0), f"{where}.order", lo=0, hi=1 << 31),
         style=dict(_mapping(s.get("style", {}), f"{where}.style")),
         texture=texture,
+        mapping=mapping,
+        deposit_color=deposit_color,
+        deposit_strength=deposit_strength,
     )
+
+
+def _mapping_from_dict(raw: Any, where: str) -> TextureMapping:
+    m = _mapping(raw, where)
+    defaults = TextureMapping()
+    return TextureMapping(**{
+        name: _float(m.get(name, getattr(defaults, name)), f"{where}.{name}")
+        for name in ("u_scale", "u_translation", "rotation", "softness", "mix")
+    })
+
+
+def _texture_from_dict(raw: Any, where: str) -> Texture:
+    t = _mapping(raw, where)
+    style = t.get("style")
+    if not isinstance(style, str) or not style:
+        raise StrokeFileError(f"{where}.style must be a non-empty string")
+    encoded = t.get("png")
+    if not isinstance(encoded, str):
+        raise StrokeFileError(f"{where}.png must be a base64-encoded PNG string")
+    try:
+        png = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise StrokeFileError(f"{where}.png is not valid base64") from None
+    try:
+        return Texture(style=style, png=png)
+    except ValueError as e:
+        raise StrokeFileError(f"{where}.png: {e}") from None
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk; ValueError if the bytes are not a PNG."""
+    if len(png) < 24 or not png.startswith(_PNG_SIGNATURE) or png[12:16] != b"IHDR":
+        raise ValueError("not a PNG image")
+    width, height = struct.unpack(">II", png[16:24])
+    if not (1 <= width <= 8192 and 1 <= height <= 8192):
+        raise ValueError(f"PNG size {width}x{height} is outside 1 … 8192")
+    return width, height
 
 
 def validate(doc: StrokeFile) -> None:
@@ -196,9 +303,33 @@ def validate(doc: StrokeFile) -> None:
             raise StrokeFileError(f"{where}.opacity must lie in [0, 1]")
         if s.texture is not None and s.texture not in doc.textures:
             raise StrokeFileError(f"{where}.texture {s.texture!r} is not defined in 'textures'")
+        if s.mapping is not None:
+            _validate_mapping(s.mapping, f"{where}.mapping")
+        _validate_deposit(s, where)
     orders = [s.order for s in doc.strokes]
     if len(set(orders)) != len(orders):
         raise StrokeFileError("stroke 'order' values must be unique")
+
+
+def _validate_mapping(m: TextureMapping, where: str) -> None:
+    if not m.u_scale > 0.0:
+        raise StrokeFileError(f"{where}.u_scale must be positive")
+    if not 0.0 <= m.softness < 1.0:
+        raise StrokeFileError(f"{where}.softness must lie in [0, 1)")
+    if not 0.0 <= m.mix <= 1.0:
+        raise StrokeFileError(f"{where}.mix must lie in [0, 1]")
+
+
+def _validate_deposit(s: Stroke, where: str) -> None:
+    if s.kind != "smudge":
+        if s.deposit_color or s.deposit_strength:
+            raise StrokeFileError(f"{where}.deposit is only allowed on smudge strokes")
+        return
+    n = len(s.deposit_color)
+    if n < 2 or len(s.deposit_strength) != n:
+        raise StrokeFileError(f"{where}.deposit needs the same number (at least 2) of colours and strengths")
+    if not all(0.0 <= x <= 1.0 for x in s.deposit_strength):
+        raise StrokeFileError(f"{where}.deposit.strength values must lie in [0, 1]")
 
 
 # --- field parsers: each names the offending field in its error --------------------------------
@@ -213,6 +344,12 @@ def _mapping(v: Any, where: str) -> Mapping[str, Any]:
 def _seq(v: Any, where: str, n: int) -> Sequence[Any]:
     if not isinstance(v, list) or len(v) != n:
         raise StrokeFileError(f"{where} must be a list of {n} items")
+    return v
+
+
+def _list(v: Any, where: str) -> Sequence[Any]:
+    if not isinstance(v, list):
+        raise StrokeFileError(f"{where} must be a list")
     return v
 
 

@@ -1,22 +1,44 @@
+import base64
 import json
 import math
+import struct
+import zlib
 
 import pytest
 
 from diffpaint_addon import strokefile as sf
 
 
+def _png(width: int, height: int) -> bytes:
+    """A grey RGBA PNG written with the standard library only."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"\x80\x80\x80\xff" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
 def _doc() -> sf.StrokeFile:
     strokes = (
         sf.Stroke(points=((1.0, 2.0), (3.5, 4.0), (10.0, 2.0)), radius=(2.0, 1.0),
                   color=((1.0, 0.0, 0.0), (0.0, 0.0, 1.0)), opacity=0.8, level=0, order=0,
-                  style={"name": "oil", "bristles": 0.3}),
+                  style={"name": "oil", "bristles": 0.3}, texture="oil-1",
+                  mapping=sf.TextureMapping(u_scale=0.5, u_translation=0.25, rotation=0.1, softness=0.2, mix=0.7)),
         sf.Stroke(points=((5.0, 5.0), (6.0, 6.0), (7.0, 5.0)), radius=(1.5, 1.5),
-                  color=((0.2, 0.3, 0.4), (0.2, 0.3, 0.4)), kind="smudge", level=1, order=1,
-                  texture="oil-1"),
+                  color=((0.2, 0.3, 0.4), (0.3, 0.3, 0.4)), kind="smudge", level=1, order=1,
+                  deposit_color=((0.2, 0.3, 0.4), (0.25, 0.3, 0.4), (0.3, 0.3, 0.4)),
+                  deposit_strength=(0.5, 0.4, 0.3)),
     )
     return sf.StrokeFile(canvas=sf.Canvas(32, 24, (0.9, 0.85, 0.8)), strokes=strokes,
-                         textures={"oil-1": {"image": "oil-1.png"}}, metadata={"source": "test"})
+                         textures={"oil-1": sf.Texture(style="oil", png=_png(16, 8))}, metadata={"source": "test"})
+
+
+def test_texture_size_comes_from_the_png_header():
+    assert (_doc().textures["oil-1"].width, _doc().textures["oil-1"].height) == (16, 8)
+    with pytest.raises(ValueError, match="not a PNG"):
+        sf.Texture(style="oil", png=b"GIF89a")
 
 
 def test_round_trip_is_exact(tmp_path):
@@ -52,6 +74,15 @@ def _mutated(mutate) -> str:
         (lambda d: d["strokes"][1].update(order=0), "'order' values must be unique"),
         (lambda d: d["strokes"][1].update(texture="missing"), "'missing' is not defined"),
         (lambda d: d["strokes"][0].update(level=True), "strokes[0].level"),
+        (lambda d: d["strokes"][0]["mapping"].update(u_scale=0.0), "strokes[0].mapping.u_scale must be positive"),
+        (lambda d: d["strokes"][0]["mapping"].update(mix=1.5), "strokes[0].mapping.mix"),
+        (lambda d: d["strokes"][1]["deposit"]["strength"].pop(), "strokes[1].deposit needs the same number"),
+        (lambda d: d["strokes"][1]["deposit"]["strength"].__setitem__(0, -1), "deposit.strength values"),
+        (lambda d: d["strokes"][1].update(kind="paint"), "deposit is only allowed on smudge"),
+        (lambda d: d["strokes"][1].pop("deposit"), "strokes[1].deposit needs the same number"),
+        (lambda d: d["textures"]["oil-1"].update(png="@@@"), "textures['oil-1'].png is not valid base64"),
+        (lambda d: d["textures"]["oil-1"].update(png=base64.b64encode(b"not a png").decode()), "not a PNG"),
+        (lambda d: d["textures"]["oil-1"].pop("style"), "textures['oil-1'].style"),
     ],
 )
 def test_malformed_files_raise_one_clear_error(mutate, message):
