@@ -13,6 +13,7 @@ bpy, numpy and the standard library only: this module runs inside Blender.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ import bpy
 import numpy as np
 import numpy.typing as npt
 
-from .strokefile import Canvas, Stroke, StrokeFile
+from .strokefile import Canvas, Stroke, StrokeFile, to_dict
 
 CANVAS_LONG_SIDE = 2.0  # world units spanned by the canvas's longer side
 CANVAS_LAYER = "Canvas"
@@ -35,6 +36,15 @@ MIN_POINTS, MAX_POINTS = 8, 32
 DEFAULT_DURATION = 250  # frames from the blank canvas to the finished painting
 DEFAULT_STROKES_PER_SECOND = 10.0
 PLANE_OFFSET = 1e-3  # the painting floats this far (relative to the plane's size) in front of an image plane
+SMUDGE_SOFTNESS = 0.5  # Grease Pencil's per-stroke edge softness for smudges: they soften, not outline
+
+# What the exporter (gp_export.py) reads back besides the geometry: the imported file on the object
+# (canvas, levels, textures, metadata, and each stroke's non-geometric fields), each stroke's index
+# in that file as a curve attribute (it travels with the stroke through edits), and each material's
+# stroke kind.
+FILE_PROPERTY = "diffpaint_file"
+SOURCE_ATTRIBUTE = "diffpaint_stroke"
+KIND_PROPERTY = "diffpaint_kind"
 
 # Build modifier timing: an even pace in frames, or Grease Pencil's recorded drawing speed, from
 # per-stroke start times ('init_time', curve domain) and per-point times since the stroke's start
@@ -43,9 +53,10 @@ PLANE_OFFSET = 1e-3  # the painting floats this far (relative to the plane's siz
 BUILD_TIMINGS = ("FRAMES", "DRAWSPEED")
 
 
-def level_layer_name(rank: int) -> str:
-    """Layers are named by the level's rank among the file's levels, counting from 1."""
-    return f"Level {rank + 1}"
+def level_layer_name(rank: int, kind: str = "paint") -> str:
+    """Layers are named by the level's rank among the file's levels, counting from 1; a level's
+    smudges go on their own layer just above its paint."""
+    return f"Level {rank + 1}" + (" Smudge" if kind == "smudge" else "")
 
 
 def grease_pencil_datablocks() -> bpy.types.BlendDataGreasePencilsV3:
@@ -81,10 +92,23 @@ class CanvasMapping:
         return out
 
 
+    def to_canvas(self, world: npt.ArrayLike) -> np.ndarray:
+        """The inverse of ``to_world``: positions (..., 3) in the painting's plane to canvas pixels (..., 2)."""
+        world = np.asarray(world, dtype=np.float64)
+        return np.stack([world[..., 0] / self.scale + self.width / 2,
+                         self.height / 2 - world[..., 2] / self.scale], axis=-1)
+
+
 def srgb_to_linear(c: npt.ArrayLike) -> np.ndarray:
     """The IEC 61966-2-1 transfer function: Grease Pencil colours are scene-linear."""
     c = np.asarray(c, dtype=np.float64)
     return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(c: npt.ArrayLike) -> np.ndarray:
+    """The inverse of ``srgb_to_linear``; negative inputs clamp to 0."""
+    c = np.maximum(np.asarray(c, dtype=np.float64), 0.0)
+    return np.where(c <= 0.0031308, c * 12.92, 1.055 * c ** (1 / 2.4) - 0.055)
 
 
 # --- sampling -----------------------------------------------------------------------------------
@@ -99,26 +123,34 @@ def bezier_length(s: Stroke) -> float:
 def points_per_stroke(strokes: Sequence[Stroke]) -> int:
     """One point count for a whole layer, so the Build modifier (which advances per point) spends the
     same time on every stroke. Samples sit at most about half a radius apart, which keeps round-capped
-    outlines smooth; the layer's most demanding stroke decides."""
+    outlines smooth; the layer's most demanding stroke decides. With smudges, the count is raised so
+    that every stamp of the smudge with the most stamps lands on a point (its deposits are then kept
+    exactly, and read back exactly on export)."""
     need = max(
         (math.ceil(2.0 * bezier_length(s) / max(min(s.radius), 0.5)) + 1 for s in strokes),
         default=MIN_POINTS,
     )
-    return int(min(max(need, MIN_POINTS), MAX_POINTS))
+    n = int(min(max(need, MIN_POINTS), MAX_POINTS))
+    stamps = max((len(s.deposit_strength) for s in strokes if s.kind == "smudge"), default=0)
+    if stamps >= 2:
+        n = (stamps - 1) * math.ceil((n - 1) / (stamps - 1)) + 1
+    return n
 
 
 @dataclass(frozen=True)
 class SampledStrokes:
-    """Per-point arrays for strokes of ``n`` points each, in canvas units and sRGB."""
+    """Per-point arrays for strokes of ``n`` points each (at t = j / (n - 1)), in canvas units and sRGB."""
 
     n: int
     xy: np.ndarray  # (strokes, n, 2) pixels
     radius: np.ndarray  # (strokes, n) pixels
     srgb: np.ndarray  # (strokes, n, 3)
-    opacity: np.ndarray  # (strokes,)
+    opacity: np.ndarray  # (strokes, n)
 
 
 def sample_strokes(strokes: Sequence[Stroke], n: int) -> SampledStrokes:
+    """Points along each Bézier with radius and colour linear in t; a smudge's points take its
+    deposits (colour and strength, interpolated between stamps) as colour and opacity."""
     t = np.linspace(0.0, 1.0, n)[None, :, None]  # (1, n, 1)
     pts = np.array([s.points for s in strokes], dtype=np.float64)  # (k, 3, 2)
     p0, p1, p2 = pts[:, None, 0], pts[:, None, 1], pts[:, None, 2]
@@ -127,8 +159,20 @@ def sample_strokes(strokes: Sequence[Stroke], n: int) -> SampledStrokes:
     radius = rad[:, :1] + (rad[:, 1:] - rad[:, :1]) * t[..., 0]
     col = np.array([s.color for s in strokes], dtype=np.float64)  # (k, 2, 3)
     srgb = col[:, None, 0] + (col[:, None, 1] - col[:, None, 0]) * t
-    opacity = np.array([s.opacity for s in strokes], dtype=np.float64)
+    opacity = np.repeat(np.array([[s.opacity] for s in strokes], dtype=np.float64), n, axis=1)
+    for i, s in enumerate(strokes):
+        if s.kind == "smudge":
+            srgb[i], opacity[i] = sample_deposits(s, t[0, :, 0])
     return SampledStrokes(n=n, xy=xy, radius=radius, srgb=srgb, opacity=opacity)
+
+
+def sample_deposits(s: Stroke, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A smudge's deposited colour (len(t), 3) and strength (len(t),) at curve parameters ``t``,
+    linear between its stamps at t = i / (stamps - 1)."""
+    stamps_t = np.linspace(0.0, 1.0, len(s.deposit_strength))
+    color = np.asarray(s.deposit_color, dtype=np.float64)
+    srgb = np.stack([np.interp(t, stamps_t, color[:, c]) for c in range(3)], axis=-1)
+    return srgb, np.interp(t, stamps_t, np.asarray(s.deposit_strength, dtype=np.float64))
 
 
 # --- Grease Pencil writing ----------------------------------------------------------------------
@@ -215,12 +259,13 @@ def fit_to_plane(obj: bpy.types.Object, mapping: CanvasMapping, plane: bpy.types
                         @ Matrix.Scale(fit, 4))
 
 
-def _stroke_material(name: str, hide: bool = False) -> bpy.types.Material:
+def _stroke_material(name: str, kind: str) -> bpy.types.Material:
     mat = bpy.data.materials.new(name)
     bpy.data.materials.create_gpencil_data(mat)
     gp = mat.grease_pencil
-    gp.show_stroke, gp.show_fill, gp.hide = True, False, hide
+    gp.show_stroke, gp.show_fill = True, False
     gp.color = (1.0, 1.0, 1.0, 1.0)  # white: vertex colours (alpha 1) replace it entirely
+    mat[KIND_PROPERTY] = kind
     return mat
 
 
@@ -293,10 +338,8 @@ def import_strokes(
         created.append(obj)
         materials = {
             "canvas": _canvas_material(srgb_to_linear(doc.canvas.background)),
-            "paint": _stroke_material(STROKE_MATERIAL),
-            # Smudges move paint rather than lay it down; like the backend's renderer, which skips
-            # them, keep them out of the picture (unhide the material to see where they went).
-            "smudge": _stroke_material(SMUDGE_MATERIAL, hide=True),
+            "paint": _stroke_material(STROKE_MATERIAL, "paint"),
+            "smudge": _stroke_material(SMUDGE_MATERIAL, "smudge"),
         }
         created.extend(materials.values())
         for mat in materials.values():
@@ -311,6 +354,7 @@ def import_strokes(
         if plane is not None:
             fit_to_plane(obj, mapping, plane)
 
+        obj[FILE_PROPERTY] = json.dumps(to_dict(doc), separators=(",", ":"))
         (collection or scene.collection).objects.link(obj)
         scene.frame_start = min(scene.frame_start, frame_start)
         scene.frame_end = max(scene.frame_end, frame_start + duration + hold)
@@ -343,6 +387,17 @@ class LayerWindow:
     length: float
 
 
+def _layer_groups(doc: StrokeFile, layer_per_level: bool) -> list[tuple[str, list[Stroke]]]:
+    """Layers bottom to top with their strokes in painting order: per level its paint, then its
+    smudges (or everything on one layer)."""
+    by_order = sorted(doc.strokes, key=lambda s: s.order)
+    if not layer_per_level:
+        return [(SINGLE_LAYER, by_order)] if by_order else []
+    groups = [(level_layer_name(rank, kind), [s for s in by_order if s.level == level and s.kind == kind])
+              for rank, level in enumerate(doc.levels) for kind in ("paint", "smudge")]
+    return [(name, strokes) for name, strokes in groups if strokes]
+
+
 def _add_levels(
     gp_data: bpy.types.GreasePencil,
     doc: StrokeFile,
@@ -352,26 +407,21 @@ def _add_levels(
     layer_per_level: bool = True,
     draw_speed: tuple[int, float] | None = None,
 ) -> list[LayerWindow]:
-    """One layer per level, coarse below fine (or one layer for all); strokes in painting order.
-    Returns each layer's build window: the span of the painting order (as global ranks) its strokes
-    occupy. With ``draw_speed`` = (duration in frames, fps), each layer's drawing starts at its
-    window's first frame and carries drawing times that finish within the window."""
-    by_order = sorted(doc.strokes, key=lambda s: s.order)
-    rank = {s.order: i for i, s in enumerate(by_order)}
-    total = max(len(by_order), 1)
-    if layer_per_level:
-        groups = [(level_layer_name(i), [s for s in by_order if s.level == level])
-                  for i, level in enumerate(doc.levels)]
-    else:
-        groups = [(SINGLE_LAYER, by_order)] if by_order else []
-    windows = []
-    for name, strokes in groups:
+    """The stroke layers (see _layer_groups). Returns each layer's build window: layers build one
+    after another, each for a share of the animation in proportion to its stroke count, so the
+    timeline shows a level's paint, then its smudges softening it, then the next level. With
+    ``draw_speed`` = (duration in frames, fps), each layer's drawing starts at its window's first
+    frame and carries drawing times that finish within the window."""
+    source = {id(s): i for i, s in enumerate(doc.strokes)}
+    total = max(len(doc.strokes), 1)
+    windows, done = [], 0
+    for name, strokes in _layer_groups(doc, layer_per_level):
         sampled = sample_strokes(strokes, points_per_stroke(strokes))
         k, n = len(strokes), sampled.n
         rgba = np.concatenate([srgb_to_linear(sampled.srgb), np.ones((k, n, 1))], axis=-1)
-        first, last = rank[strokes[0].order], rank[strokes[-1].order]
-        window = LayerWindow(name, first / total, (last + 1 - first) / total)
+        window = LayerWindow(name, done / total, k / total)
         windows.append(window)
+        done += k
         key = frame
         if draw_speed is not None:
             duration, fps = draw_speed
@@ -383,12 +433,21 @@ def _add_levels(
             radius=sampled.radius * mapping.scale,
             material_index=np.array([slot[s.kind] for s in strokes]),
             rgba=rgba,
-            opacity=np.repeat(sampled.opacity[:, None], n, axis=1),
+            opacity=sampled.opacity,
         )
+        _write_stroke_attributes(drawing, strokes, np.array([source[id(s)] for s in strokes]))
         if draw_speed is not None:
             end = frame + (window.start + window.length) * duration  # frames; need not be whole
             _write_draw_times(drawing, sampled.xy, (end - key) / fps)
     return windows
+
+
+def _write_stroke_attributes(drawing: bpy.types.GreasePencilDrawing, strokes: Sequence[Stroke],
+                             source: np.ndarray) -> None:
+    """The per-stroke (curve domain) attributes that come from the file, beyond geometry and colour:
+    soft edges for smudges, and each stroke's index in the file (``source``) for the exporter."""
+    _set(drawing, "softness", "FLOAT", "CURVE", [SMUDGE_SOFTNESS if s.kind == "smudge" else 0.0 for s in strokes])
+    _set(drawing, SOURCE_ATTRIBUTE, "INT", "CURVE", source)
 
 
 def _write_draw_times(drawing: bpy.types.GreasePencilDrawing, xy: np.ndarray, seconds: float) -> None:

@@ -48,9 +48,9 @@ def srgb_to_linear(c: float) -> float:
 
 
 def small_painting() -> StrokeFile:
-    """64x48 canvas: two levels, three paint strokes of distinct colours and a final smudge, in a
-    deliberately shuffled file order so tests see that layers and timing follow `order`, not list
-    position."""
+    """64x48 canvas: two levels, three paint strokes of distinct colours and a final smudge with three
+    stamps, in a deliberately shuffled file order so tests see that layers and timing follow
+    `order`, not list position."""
     return StrokeFile(
         canvas=Canvas(64, 48, (0.2, 0.4, 0.8)),
         strokes=(
@@ -60,8 +60,9 @@ def small_painting() -> StrokeFile:
                    level=1, order=0),
             Stroke(points=((8, 36), (32, 28), (56, 36)), radius=(4, 4), color=((0.0, 1.0, 0.0),) * 2,
                    opacity=0.5, level=1, order=3),
-            Stroke(points=((10, 20), (20, 20), (30, 20)), radius=(2, 2), color=((0.0, 0.0, 0.0),) * 2,
-                   kind="smudge", level=2, order=9),
+            Stroke(points=((10, 20), (20, 20), (30, 20)), radius=(2, 2), color=((0.5, 0.5, 0.5), (0.0, 0.0, 0.0)),
+                   kind="smudge", level=2, order=9, deposit_color=((0.5, 0.5, 0.5), (0.3, 0.2, 0.1), (0.0, 0.0, 0.0)),
+                   deposit_strength=(0.0, 0.4, 0.8)),
         ),
     )
 

@@ -25,6 +25,7 @@ def strokes_of(drawing):
         out.append({
             "material": s.material_index,
             "cyclic": s.cyclic,
+            "softness": s.softness,
             "points": [{"co": list(p.position), "radius": p.radius, "opacity": p.opacity,
                         "color": list(p.vertex_color)} for p in s.points],
         })
@@ -58,11 +59,11 @@ def to_world(x: float, y: float) -> list[float]:
     return [(x - 32) * s, 0.0, (24 - y) * s]
 
 
-def test_layers_one_per_level_above_the_canvas(imported: dict) -> None:
+def test_layers_one_per_level_above_the_canvas_smudges_above_their_level(imported: dict) -> None:
     assert imported["type"] == "GREASEPENCIL"
     # Bottom to top: Blender lists layers in draw order, the last drawn on top.
-    assert [layer["name"] for layer in imported["layers"]] == ["Canvas", "Level 1", "Level 2"]
-    assert [len(layer["strokes"]) for layer in imported["layers"]] == [1, 2, 2]
+    assert [layer["name"] for layer in imported["layers"]] == ["Canvas", "Level 1", "Level 2", "Level 2 Smudge"]
+    assert [len(layer["strokes"]) for layer in imported["layers"]] == [1, 2, 1, 1]
     assert not any(layer["use_lights"] for layer in imported["layers"])
 
 
@@ -100,14 +101,25 @@ def test_points_radii_colours_map_from_the_file(imported: dict) -> None:
     assert all(p["opacity"] == pytest.approx(1.0) for p in pts)
     mat = imported["materials"][stroke["material"]]
     assert mat["stroke"] and not mat["fill"] and mat["color"] == pytest.approx([1, 1, 1, 1])
-    assert not mat["hide"]
+    assert not mat["hide"] and stroke["softness"] == 0.0
 
 
-def test_smudge_strokes_are_kept_but_hidden_like_in_the_backend(imported: dict) -> None:
-    smudge = imported["layers"][2]["strokes"][1]  # order 9: last in Level 2
-    assert smudge["points"][0]["co"] == pytest.approx(to_world(10, 20), abs=1e-6)
+def test_smudges_show_their_deposits_with_soft_edges(imported: dict) -> None:
+    (smudge,) = imported["layers"][3]["strokes"]  # order 9, Level 2's smudge
+    src = small_painting().strokes[3]  # stamps at t = 0, 0.5, 1
+    pts = smudge["points"]
+    assert len(pts) % 2 == 1  # an odd count puts a point on the middle stamp
+    assert pts[0]["co"] == pytest.approx(to_world(10, 20), abs=1e-6)
+    assert pts[-1]["co"] == pytest.approx(to_world(30, 20), abs=1e-6)
+    for point, colour, strength in zip((pts[0], pts[len(pts) // 2], pts[-1]), src.deposit_color,
+                                       src.deposit_strength, strict=True):
+        assert point["color"] == pytest.approx([srgb_to_linear(c) for c in colour] + [1.0], abs=1e-6)
+        assert point["opacity"] == pytest.approx(strength, abs=1e-6)
+    quarter = pts[len(pts) // 4]  # t = 0.25 when the count is 4m + 1, else between stamps 0 and 1
+    assert 0.0 < quarter["opacity"] < 0.4
     mat = imported["materials"][smudge["material"]]
-    assert mat["name"].startswith("DiffPaint Smudge") and mat["hide"]
+    assert mat["name"].startswith("DiffPaint Smudge") and not mat["hide"]
+    assert smudge["softness"] == pytest.approx(0.5)
 
 
 def test_colours_are_converted_to_linear_and_opacity_kept(imported: dict) -> None:
@@ -119,14 +131,14 @@ def test_colours_are_converted_to_linear_and_opacity_kept(imported: dict) -> Non
 
 def test_build_modifiers_time_each_level_in_painting_order(imported: dict) -> None:
     mods = imported["modifiers"]
-    assert [m["layer"] for m in mods] == ["Level 1", "Level 2"]
+    assert [m["layer"] for m in mods] == ["Level 1", "Level 2", "Level 2 Smudge"]
     assert all(m["type"] == "GREASE_PENCIL_BUILD" and m["mode"] == "SEQUENTIAL" and m["transition"] == "GROW"
                and m["time_mode"] == "FRAMES" for m in mods)
-    # Painting order ranks: Level 1 holds ranks 0-1, Level 2 ranks 2-3, of 4 strokes over 40 frames.
-    assert mods[0]["start_delay"] == pytest.approx(0.0)
-    assert mods[0]["length"] == pytest.approx(DURATION / 2, rel=1e-5)
-    assert mods[1]["start_delay"] == pytest.approx(DURATION / 2, rel=1e-5)
-    assert mods[1]["length"] == pytest.approx(DURATION / 2, rel=1e-5)
+    # Painting order ranks: Level 1 holds ranks 0-1, Level 2's paint rank 2, its smudge rank 3, of 4
+    # strokes over 40 frames.
+    assert [(m["start_delay"], m["length"]) for m in mods] == [
+        pytest.approx((0.0, DURATION / 2)), pytest.approx((DURATION / 2, DURATION / 4)),
+        pytest.approx((3 * DURATION / 4, DURATION / 4))]
     assert imported["frame_range"][1] >= 1 + DURATION
 
 
@@ -141,16 +153,18 @@ def test_scrubbing_replays_strokes_in_order(tmp_path: Path) -> None:
         scene = bpy.context.scene
         obj = gp_import.import_strokes(load({str(path)!r}), scene, frame_start=1, duration={DURATION})
         result = {{}}
-        for frame in (1, 6, 30, 1 + {DURATION}, 1 + 2 * {DURATION}):
+        for frame in (1, 6, 26, 36, 1 + {DURATION}, 1 + 2 * {DURATION}):
             scene.frame_set(frame)
             data = obj.evaluated_get(bpy.context.evaluated_depsgraph_get()).data
             result[frame] = {{l.name: len(l.current_frame().drawing.strokes) for l in data.layers}}
     """)
-    start, early, middle, end, hold = (counts[str(f)] for f in (1, 6, 30, 1 + DURATION, 1 + 2 * DURATION))
-    assert start == {"Canvas": 1, "Level 1": 0, "Level 2": 0}  # blank canvas
-    assert early == {"Canvas": 1, "Level 1": 1, "Level 2": 0}  # first stroke under way
-    assert middle == {"Canvas": 1, "Level 1": 2, "Level 2": 1}  # third stroke under way
-    assert end == hold == {"Canvas": 1, "Level 1": 2, "Level 2": 2}  # finished, and held
+    start, early, middle, smudging, end, hold = (counts[str(f)] for f in (1, 6, 26, 36, 1 + DURATION,
+                                                                         1 + 2 * DURATION))
+    assert start == {"Canvas": 1, "Level 1": 0, "Level 2": 0, "Level 2 Smudge": 0}  # blank canvas
+    assert early == {"Canvas": 1, "Level 1": 1, "Level 2": 0, "Level 2 Smudge": 0}  # first stroke under way
+    assert middle == {"Canvas": 1, "Level 1": 2, "Level 2": 1, "Level 2 Smudge": 0}  # third stroke under way
+    assert smudging == {"Canvas": 1, "Level 1": 2, "Level 2": 1, "Level 2 Smudge": 1}  # then the smudge
+    assert end == hold == {"Canvas": 1, "Level 1": 2, "Level 2": 1, "Level 2 Smudge": 1}  # finished, and held
 
 
 def test_failed_import_leaves_nothing_behind(tmp_path: Path) -> None:

@@ -41,13 +41,14 @@ def test_drawing_speed_paces_strokes_by_their_recorded_times(tmp_path: Path) -> 
             "keys": {{l.name: [f.frame_number for f in l.frames] for l in obj.data.layers}},
             "init": [d.value for d in level1.attributes["init_time"].data],
             "delta": [d.value for d in level1.attributes["delta_time"].data],
-            "points": {{f: visible(obj, f) for f in (1, 10, 21, 30, 41, 60)}},
+            "points": {{f: visible(obj, f) for f in (1, 10, 21, 25, 35, 41, 60)}},
             "total": {{l.name: sum(len(s.points) for s in l.frames[0].drawing.strokes) for l in obj.data.layers}},
         }}
     """))
-    assert result["modes"] == [["DRAWSPEED", 1.0]] * 2
-    # Level 2 (the second half of the painting order) starts at its window, half way through.
-    assert result["keys"] == {"Canvas": [1], "Level 1": [1], "Level 2": [21]}
+    assert result["modes"] == [["DRAWSPEED", 1.0]] * 3
+    # Level 2 (the third quarter of the painting order) starts at its window, half way through; its
+    # smudge (the last quarter) three quarters through.
+    assert result["keys"] == {"Canvas": [1], "Level 1": [1], "Level 2": [21], "Level 2 Smudge": [31]}
     init, delta = result["init"], result["delta"]
     n = len(delta) // 2
     assert init[0] == 0.0 and init[1] > delta[n - 1]  # back to back, with a short lift between strokes
@@ -56,10 +57,11 @@ def test_drawing_speed_paces_strokes_by_their_recorded_times(tmp_path: Path) -> 
     # Level 1's two strokes take half of 40 frames at 24 fps, finishing just within their window.
     assert init[1] + delta[-1] == pytest.approx(20 / 24, rel=2e-3) and init[1] + delta[-1] < 20 / 24
     pts, total = {int(k): v for k, v in result["points"].items()}, result["total"]
-    assert pts[1] == {"Canvas": 4, "Level 1": 0, "Level 2": 0}  # blank canvas
+    assert pts[1] == {"Canvas": 4, "Level 1": 0, "Level 2": 0, "Level 2 Smudge": 0}  # blank canvas
     assert 0 < pts[10]["Level 1"] < total["Level 1"] and pts[10]["Level 2"] == 0  # under way, in order
     assert pts[21]["Level 1"] == total["Level 1"] and pts[21]["Level 2"] == 0
-    assert 0 < pts[30]["Level 2"] < total["Level 2"]
+    assert 0 < pts[25]["Level 2"] < total["Level 2"] and pts[25]["Level 2 Smudge"] == 0
+    assert pts[35]["Level 2"] == total["Level 2"] and 0 < pts[35]["Level 2 Smudge"] < total["Level 2 Smudge"]
     assert pts[41] == pts[60] == total  # finished on time, then held
 
 
@@ -139,6 +141,6 @@ def test_panel_settings_drive_the_import_options(tmp_path: Path) -> None:
             error = str(e)
         result = {{"modes": [m.time_mode for m in obj.modifiers], "frame_end": scene.frame_end, "error": error}}
     """)
-    assert result["modes"] == ["DRAWSPEED", "DRAWSPEED"]
+    assert result["modes"] == ["DRAWSPEED"] * 3
     assert result["frame_end"] == 1 + 30 + 5
     assert "Image Plane placement needs a plane" in result["error"]

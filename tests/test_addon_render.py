@@ -18,8 +18,8 @@ RED, GREEN, YELLOW = (0.9, 0.1, 0.1), (0.1, 0.7, 0.3), (0.95, 0.85, 0.2)
 
 def painting() -> StrokeFile:
     """64x64: a wide red stroke across the top, a green one below, and a yellow one painted last
-    (higher level) crossing the red one; all opaque, constant radius and colour. A black smudge
-    stroke must not show: smudges are not rendered (as in the backend)."""
+    (higher level) crossing the red one; all opaque, constant radius and colour. A smudge whose
+    deposits have no strength must leave no trace."""
     return StrokeFile(
         canvas=Canvas(64, 64, BACKGROUND),
         strokes=(
@@ -27,7 +27,7 @@ def painting() -> StrokeFile:
             Stroke(points=((8, 48), (32, 48), (56, 48)), radius=(4, 4), color=(GREEN, GREEN), level=0, order=1),
             Stroke(points=((40, 6), (40, 20), (40, 34)), radius=(3, 3), color=(YELLOW, YELLOW), level=1, order=2),
             Stroke(points=((6, 32), (16, 32), (26, 32)), radius=(3, 3), color=((0, 0, 0), (0, 0, 0)), kind="smudge",
-                   level=1, order=3),
+                   level=1, order=3, deposit_color=((0, 0, 0),) * 2, deposit_strength=(0.0, 0.0)),
         ),
     )
 
@@ -102,7 +102,7 @@ def test_saved_blend_reopens_with_the_painting(rendered: Path) -> None:
                    "frames": [scene.frame_start, scene.frame_end], "layers": [l.name for l in gp[0].data.layers]}}
     """)
     assert result == {"gp": ["strokes"], "camera": "DiffPaint Camera", "frames": [1, 31],
-                      "layers": ["Canvas", "Level 1", "Level 2"]}
+                      "layers": ["Canvas", "Level 1", "Level 2", "Level 2 Smudge"]}
 
 
 def test_bad_stroke_file_fails_cleanly(tmp_path: Path) -> None:
