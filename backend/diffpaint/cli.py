@@ -12,12 +12,12 @@ from pathlib import Path
 import torch
 
 from diffpaint import __version__, samples
-from diffpaint.animation import process_frames, save_gif
-from diffpaint.imageio import ImageInputError, load_image, save_png
+from diffpaint.export.process import Timing, build_frames, save_animation, stroke_counts
+from diffpaint.imageio import ImageInputError, load_image, read_image, save_png
 from diffpaint.losses import LossWeights
 from diffpaint.metrics import psnr
 from diffpaint.optimize import Progress, Settings, reconstruct
-from diffpaint.render import RasterSettings, render
+from diffpaint.render import render
 from diffpaint.strokes import from_stroke_file, to_stroke_file
 from diffpaint_addon import strokefile
 
@@ -26,6 +26,8 @@ examples:
   diffpaint reconstruct painting.jpg --out result/          # 256 strokes at 256 px, ~1 min on 2 CPU cores
   diffpaint reconstruct painting.jpg --out r/ --strokes 512 --size 384 --levels 4
   diffpaint render result/strokes.json --out big.png --scale 4
+  diffpaint video result/strokes.json --out process.mp4 --side-by-side result/target.png
+  diffpaint export-svg result/strokes.json --out painting.svg
 """
 
 
@@ -96,19 +98,21 @@ def _parser() -> argparse.ArgumentParser:
     smp.add_argument("--path", type=int, metavar="OBJECT_ID", help="print the image path of this painting")
     smp.set_defaults(run=_samples)
 
+    from diffpaint.export.command import add_export_parsers  # `export-svg`, `video`, `frames` (diffpaint/export/)
     from diffpaint.server.command import add_serve_parser  # `serve`: the HTTP job service (diffpaint/server/)
 
+    add_export_parsers(sub)
     add_serve_parser(sub)
     return parser
 
 
 def _reconstruct(args: argparse.Namespace) -> int:
     device = _device(args.device)
-    target, notice = load_image(args.image, args.size)
-    if notice:
-        print(notice, file=sys.stderr)
-    target = target.to(device)
-    background = _background(args.background, target)
+    image = read_image(args.image, args.size)
+    if image.notice:
+        print(image.notice, file=sys.stderr)
+    background = _background(args.background, image.mean_colour())
+    target = image.over(background).to(device)  # transparent areas are fitted as bare canvas
     weights = replace(LossWeights(), **dict(args.loss))
     settings = Settings(strokes=args.strokes, levels=args.levels, iterations=args.iterations, weights=weights,
                         rounds=args.rounds, seed=args.seed)
@@ -130,8 +134,8 @@ def _reconstruct(args: argparse.Namespace) -> int:
     save_png(result.canvas, args.out / "render.png")
     save_png(target, args.out / "target.png")
     bg_image = torch.tensor(background, device=device).expand(height, width, 3).contiguous()
-    frames = process_frames(result.strokes, bg_image, args.gif_frames, RasterSettings())
-    save_gif(frames, args.out / "process.gif", seconds=6.0, hold=2.0)
+    frames = build_frames(result.strokes, bg_image, stroke_counts(len(result.strokes), args.gif_frames))
+    save_animation(frames, args.out / "process.gif", Timing(duration=6.0, hold=2.0))
     report = {"image": str(args.image), "width": width, "height": height, "strokes": len(result.strokes),
               "psnr": result.psnr, "blank_psnr": blank, "seconds": result.seconds, "device": str(device)}
     (args.out / "report.json").write_text(json.dumps(report, indent=2))
@@ -227,9 +231,9 @@ def _device(choice: str) -> torch.device:
     return torch.device(choice)
 
 
-def _background(choice: str, target: torch.Tensor) -> tuple[float, float, float]:
+def _background(choice: str, mean: tuple[float, float, float]) -> tuple[float, float, float]:
     if choice == "mean":
-        return tuple(target.mean(dim=(0, 1)).clamp(0, 1).tolist())
+        return mean
     if choice == "white":
         return (1.0, 1.0, 1.0)
     h = choice.lstrip("#")

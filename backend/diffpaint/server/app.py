@@ -18,7 +18,6 @@ from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, Upload
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -406,33 +405,15 @@ def _store_image(upload: UploadFile, job_dir: Path, limits: Limits, size: int) -
     label = upload.filename or "the upload"
     if total == 0:
         raise HTTPException(422, f"{label} is empty; send an image file (PNG, JPEG, TIFF, WebP)")
+    from diffpaint.imageio import ImageInputError, ImageTooLargeError, read_image, save_png  # torch: lazily
+
     try:
-        with Image.open(path) as im:
-            w, h = im.size
-            if w * h > limits.max_pixels:
-                raise HTTPException(413, f"{label} is {w}×{h} px ({w * h / 1e6:.0f} MP); this server accepts at most "
-                                    f"{limits.max_pixels / 1e6:.0f} MP: downscale it first")
-            if min(w, h) < MIN_SIDE:
-                raise HTTPException(422, f"{label} is {w}×{h} px; DiffPaint needs at least {MIN_SIDE} px a side")
-            im.load()
-            rgb = _to_rgb(im)
-    except UnidentifiedImageError:
-        raise HTTPException(422, f"{label} is not an image format DiffPaint can read; send a PNG, JPEG, TIFF "
-                            "or WebP file") from None
-    except Image.DecompressionBombError:
-        raise HTTPException(413, f"{label} has too many pixels; downscale it first") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise HTTPException(422, f"{label} could not be decoded ({e}); it may be truncated or corrupt: "
-                            "re-export it and try again") from None
-    if max(w, h) > size:
-        scale = size / max(w, h)
-        rgb = rgb.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.LANCZOS)
-    rgb.save(job_dir / "target.png")
-    return name, rgb.size
-
-
-def _to_rgb(im: Image.Image) -> Image.Image:
-    from diffpaint.imageio import _to_rgb as flatten  # the worker's own conversion, so target.png matches
-
-    return flatten(im)
+        image = read_image(path, size, max_pixels=limits.max_pixels)  # the worker reads it with the same rules
+    except ImageTooLargeError as e:
+        raise HTTPException(413, str(e).replace(path.name, label, 1)) from None
+    except ImageInputError as e:
+        raise HTTPException(422, str(e).replace(path.name, label, 1)) from None
+    save_png(image.rgb, job_dir / "target.png")
+    height, width = image.rgb.shape[:2]
+    return name, (width, height)
 

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from diffpaint import __version__
-from diffpaint.imageio import ImageInputError, load_image, save_png
+from diffpaint.imageio import ImageInputError, read_image, save_png
 from diffpaint.metrics import psnr
 from diffpaint.optimize import Progress, Settings
 from diffpaint.server.config import JobSettings, background_rgb
@@ -86,10 +86,9 @@ def run_job(job_dir: Path) -> Path:
     spec = json.loads((job_dir / "job.json").read_text())
     job = JobSettings(**spec["settings"])
     device = torch.device(spec["device"])
-    target, _ = load_image(job_dir / spec["image"], job.size)
-    target = target.to(device)
-    mean = target.mean(dim=(0, 1)).clamp(0, 1).tolist()
-    background = background_rgb(job.background, (mean[0], mean[1], mean[2]))
+    image = read_image(job_dir / spec["image"], job.size)
+    background = background_rgb(job.background, image.mean_colour())
+    target = image.over(background).to(device)  # transparent areas are fitted as bare canvas
     settings = Settings(strokes=job.strokes, levels=job.levels, iterations=job.iterations, rounds=job.rounds,
                         seed=job.seed)
     height, width = target.shape[:2]
