@@ -1,6 +1,6 @@
 # mypy: disable-error-code="union-attr"
 # (fake-bpy-module types every context member and RNA pointer as Optional; inside Blender they are set.)
-"""Operators: import a stroke file; run a reconstruction on the backend server without blocking
+"""Operators: import and export a stroke file; run a reconstruction on the backend server without blocking
 Blender, then import it; set up and test the backend."""
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import threading
 from typing import Any, Literal
 
 import bpy
-from bpy_extras.io_utils import ImportHelper
+from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from . import backend_setup
 from .backend_process import Event, describe_progress, progress_fraction
 from .client import BackendError, Client, HttpJob
+from .gp_export import ExportError, export_strokes
 from .gp_import import DEFAULT_DURATION, DEFAULT_STROKES_PER_SECOND, duration_for_rate, import_strokes, scene_fps
 from .local_server import stop_local_server
 from .preferences import (
@@ -29,7 +30,7 @@ from .preferences import (
 from .presets import effort
 from .properties import BUILD_TIMING_ITEMS, PLACEMENT_ITEMS, TIMING_ITEMS
 from .scene_setup import setup_scene_for_canvas
-from .strokefile import StrokeFileError, load
+from .strokefile import StrokeFileError, load, save
 
 Status = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
 BACKEND_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP"}  # what `diffpaint reconstruct` reads
@@ -159,6 +160,40 @@ class DIFFPAINT_OT_import_strokes(bpy.types.Operator, ImportHelper):  # type: ig
         except (StrokeFileError, ImportOptionError) as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
+        return {"FINISHED"}
+
+
+class DIFFPAINT_OT_export_strokes(bpy.types.Operator, ExportHelper):  # type: ignore[misc]
+    """Write the active DiffPaint Grease Pencil painting, as edited, to a stroke file"""
+
+    bl_idname = "diffpaint.export_strokes"
+    bl_label = "Export DiffPaint Strokes"
+    bl_options = {"REGISTER"}  # reads the scene only: nothing to undo
+
+    filename_ext = ".json"
+    filter_glob: bpy.props.StringProperty(default="*.json", options={"HIDDEN"})  # type: ignore[valid-type]
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        obj = context.active_object
+        if obj is None or obj.type != "GREASEPENCIL":
+            cls.poll_message_set("Select a Grease Pencil painting imported by DiffPaint")
+            return False
+        return True
+
+    def execute(self, context: bpy.types.Context) -> Status:
+        obj = context.active_object
+        assert obj is not None  # poll
+        try:
+            doc = export_strokes(obj)
+            save(doc, self.filepath)  # type: ignore[attr-defined]  # validates first; writes atomically
+        except (ExportError, StrokeFileError) as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        except OSError as e:
+            self.report({"ERROR"}, f"Cannot write {self.filepath}: {e.strerror}")  # type: ignore[attr-defined]
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Exported {len(doc.strokes)} strokes to {self.filepath}")  # type: ignore[attr-defined]
         return {"FINISHED"}
 
 
@@ -573,6 +608,6 @@ class DIFFPAINT_OT_stop_local_server(bpy.types.Operator):
         return {"FINISHED"}
 
 
-classes = (DIFFPAINT_OT_import_strokes, DIFFPAINT_OT_reconstruct, DIFFPAINT_OT_cancel_reconstruct,
-           DIFFPAINT_OT_import_last_level, DIFFPAINT_OT_test_connection, DIFFPAINT_OT_setup_backend,
-           DIFFPAINT_OT_stop_local_server)
+classes = (DIFFPAINT_OT_import_strokes, DIFFPAINT_OT_export_strokes, DIFFPAINT_OT_reconstruct,
+           DIFFPAINT_OT_cancel_reconstruct, DIFFPAINT_OT_import_last_level, DIFFPAINT_OT_test_connection,
+           DIFFPAINT_OT_setup_backend, DIFFPAINT_OT_stop_local_server)

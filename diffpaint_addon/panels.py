@@ -1,6 +1,6 @@
 # mypy: disable-error-code="union-attr"
 # (fake-bpy-module types every context member and RNA pointer as Optional; inside Blender they are set.)
-"""Sidebar panels (3D Viewport: a chosen image; Image Editor: the active image) and File > Import."""
+"""Sidebar panels (3D Viewport: a chosen image; Image Editor: the active image) and File > Import/Export."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import bpy
 
-from .operators import PREVIEW_IMAGE, DIFFPAINT_OT_import_strokes
+from .operators import PREVIEW_IMAGE, DIFFPAINT_OT_export_strokes, DIFFPAINT_OT_import_strokes
 from .presets import CUSTOM, STYLES, describe_duration, estimate_seconds
 
 IMPLEMENTED_STYLES = {key for key, _, ok in STYLES if ok}
@@ -124,12 +124,18 @@ def menu_import(self: bpy.types.Menu, context: bpy.types.Context) -> None:
     self.layout.operator(DIFFPAINT_OT_import_strokes.bl_idname, text="DiffPaint Strokes (.json)")
 
 
+def menu_export(self: bpy.types.Menu, context: bpy.types.Context) -> None:
+    self.layout.operator(DIFFPAINT_OT_export_strokes.bl_idname, text="DiffPaint Strokes (.json)")
+
+
 classes = (DIFFPAINT_PT_main, DIFFPAINT_PT_image_editor)
 
 
 def register_menus() -> None:
     bpy.types.TOPBAR_MT_file_import.append(menu_import)  # type: ignore[arg-type]  # stubs omit self
+    bpy.types.TOPBAR_MT_file_export.append(menu_export)  # type: ignore[arg-type]
 
 
 def unregister_menus() -> None:
     bpy.types.TOPBAR_MT_file_import.remove(menu_import)  # type: ignore[arg-type]
+    bpy.types.TOPBAR_MT_file_export.remove(menu_export)  # type: ignore[arg-type]

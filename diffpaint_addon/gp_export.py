@@ -1,0 +1,190 @@
+# mypy: disable-error-code="union-attr"
+# (fake-bpy-module types every context member and RNA pointer as Optional; inside Blender they are set.)
+"""Read a DiffPaint Grease Pencil painting back into a stroke file, after any edits made in Blender.
+
+The inverse of gp_import: each Grease Pencil stroke is fitted with a quadratic Bézier and a radius and
+colour linear in t, by least squares over its points taken at t = j / (n - 1), which is exact for
+the importer's own samples and the closest such stroke after edits (moved, recoloured, resized,
+strokes deleted). What geometry cannot tell comes from the import (see gp_import's FILE_PROPERTY):
+
+- canvas, textures and metadata: the stored file;
+- level: the layer ("Level N", "Level N Smudge" is the file's N-th level); on other layers the level
+  of the stroke it came from, else 0;
+- kind: the stroke's material (the importer tags its smudge material);
+- painting order: layers bottom to top, strokes in layer order, which is how Blender draws them;
+- style, texture and mapping (and a smudge's opacity and stamp count): the stroke it came from.
+
+bpy, numpy and the standard library only: this module runs inside Blender.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from typing import Any
+
+import bpy
+import numpy as np
+
+from .gp_import import (
+    CANVAS_LAYER,
+    FILE_PROPERTY,
+    KIND_PROPERTY,
+    SOURCE_ATTRIBUTE,
+    CanvasMapping,
+    linear_to_srgb,
+)
+from .strokefile import Stroke, StrokeFile, StrokeFileError, from_dict
+
+LEVEL_LAYER = re.compile(r"Level (\d+)( Smudge)?")
+
+
+class ExportError(ValueError):
+    """The object cannot be written as a stroke file; the message says why."""
+
+
+def export_strokes(obj: bpy.types.Object) -> StrokeFile:
+    """The stroke file ``obj`` (a painting imported by DiffPaint, possibly edited) now shows."""
+    if obj.type != "GREASEPENCIL":
+        raise ExportError(f"'{obj.name}' is not a Grease Pencil object")
+    stored = stored_file(obj)
+    mapping = CanvasMapping(stored.canvas.width, stored.canvas.height)
+    materials = [_material_kind_and_colour(m) for m in obj.data.materials]
+    strokes: list[Stroke] = []
+    for layer in obj.data.layers:
+        if layer.name == CANVAS_LAYER or not layer.frames:
+            continue
+        drawing = max(layer.frames, key=lambda f: f.frame_number).drawing  # the finished painting
+        if drawing is None:
+            continue  # a frame that only references another drawing: nothing of its own
+        strokes.extend(_layer_strokes(drawing, np.array(layer.matrix_local), layer.name, stored, mapping,
+                                      materials, first_order=len(strokes)))
+    return replace(stored, strokes=tuple(strokes))
+
+
+def _material_kind_and_colour(mat: bpy.types.Material | None) -> tuple[str, np.ndarray]:
+    """The stroke kind the import tagged a material with (else paint) and its linear stroke colour."""
+    if mat is None or mat.grease_pencil is None:
+        return "paint", np.ones(3)
+    return str(mat.get(KIND_PROPERTY, "paint")), np.array(mat.grease_pencil.color, dtype=np.float64)[:3]
+
+
+def stored_file(obj: bpy.types.Object) -> StrokeFile:
+    """The stroke file the import stored on ``obj``."""
+    text = obj.get(FILE_PROPERTY)
+    if not isinstance(text, str):
+        raise ExportError(f"'{obj.name}' was not imported by DiffPaint: it has no stored canvas to export to")
+    try:
+        return from_dict(json.loads(text))
+    except (ValueError, StrokeFileError) as e:
+        raise ExportError(f"'{obj.name}' holds a damaged DiffPaint record ({e})") from None
+
+
+def _read(drawing: bpy.types.GreasePencilDrawing, name: str, width: int, default: float, count: int,
+          dtype: type = np.float64) -> np.ndarray:
+    """A whole attribute as an array (count, width), or ``default`` where the drawing lacks it."""
+    attr = drawing.attributes.get(name)
+    if attr is None:
+        return np.full((count, width), default, dtype=dtype)
+    prop = {"FLOAT_VECTOR": "vector", "FLOAT_COLOR": "color"}.get(attr.data_type, "value")
+    out = np.empty(count * width, dtype=np.int32 if dtype is int else np.float32)
+    attr.data.foreach_get(prop, out)
+    return out.reshape(count, width).astype(dtype)
+
+
+def _layer_strokes(
+    drawing: bpy.types.GreasePencilDrawing,
+    layer_matrix: np.ndarray,  # (4, 4) layer space -> object space
+    layer_name: str,
+    stored: StrokeFile,
+    mapping: CanvasMapping,
+    materials: list[tuple[str, np.ndarray]],  # per material slot: kind, linear colour
+    first_order: int,
+) -> list[Stroke]:
+    if len(drawing.curve_offsets) < 2:
+        return []  # no strokes (an empty drawing has no offsets at all)
+    offsets = np.empty(len(drawing.curve_offsets), dtype=np.int32)
+    drawing.curve_offsets.foreach_get("value", offsets)
+    points, curves = int(offsets[-1]), len(offsets) - 1
+    position = _read(drawing, "position", 3, 0.0, points)
+    position = position @ layer_matrix[:3, :3].T + layer_matrix[:3, 3]
+    xy = mapping.to_canvas(position)
+    radius = _read(drawing, "radius", 1, 0.01, points)[:, 0] / mapping.scale
+    opacity = _read(drawing, "opacity", 1, 1.0, points)[:, 0]
+    vertex = _read(drawing, "vertex_color", 4, 0.0, points)
+    material = _read(drawing, "material_index", 1, 0, curves, int)[:, 0]
+    source = _read(drawing, SOURCE_ATTRIBUTE, 1, -1, curves, int)[:, 0]
+    match = LEVEL_LAYER.fullmatch(layer_name)
+    level_rank = int(match.group(1)) - 1 if match else None
+
+    # Grease Pencil mixes the vertex colour over the material colour by the vertex colour's alpha.
+    kinds = [materials[m][0] if 0 <= m < len(materials) else "paint" for m in material]
+    base = np.array([materials[m][1] if 0 <= m < len(materials) else np.ones(3) for m in material])
+    base = np.repeat(base, np.diff(offsets), axis=0)  # per point
+    srgb = np.clip(linear_to_srgb(base * (1 - vertex[:, 3:]) + vertex[:, :3] * vertex[:, 3:]), 0.0, 1.0)
+
+    out: dict[int, Stroke] = {}
+    counts = np.diff(offsets)
+    for n in np.unique(counts[counts >= 2]):  # a lone point has no direction to fit: skipped
+        curve = np.flatnonzero(counts == n)
+        at = offsets[curve][:, None] + np.arange(n)  # (k, n) point indices
+        ctrl = fit_quadratic(xy[at])  # (k, 3, 2)
+        ends = fit_linear(np.concatenate([radius[at][..., None], srgb[at]], axis=-1))  # (k, 2, 4)
+        for j, i in enumerate(curve):
+            src = stored.strokes[source[i]] if 0 <= source[i] < len(stored.strokes) else None
+            out[i] = _stroke(ctrl[j], ends[j], srgb[at[j]], opacity[at[j]], kinds[i], src,
+                             level=_level(level_rank, stored, src))
+    return [replace(out[i], order=first_order + rank) for rank, i in enumerate(sorted(out))]
+
+
+def _level(rank: int | None, stored: StrokeFile, src: Stroke | None) -> int:
+    """A level layer's level (its rank among the stored file's levels); elsewhere the source stroke's."""
+    if rank is None:
+        return src.level if src is not None else 0
+    levels = stored.levels
+    return levels[rank] if rank < len(levels) else rank
+
+
+def _fit(basis: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Least-squares coefficients (..., b, d) of ``basis`` (n, b) for ``values`` (..., n, d)."""
+    return np.einsum("bn,...nd->...bd", np.linalg.pinv(basis), values)
+
+
+def fit_quadratic(values: np.ndarray) -> np.ndarray:
+    """Quadratic Bézier control points (..., 3, d) best fitting ``values`` (..., n, d) at t = j / (n - 1)."""
+    t = np.linspace(0.0, 1.0, values.shape[-2])[:, None]
+    return _fit(np.hstack([(1 - t) ** 2, 2 * (1 - t) * t, t**2]), values)
+
+
+def fit_linear(values: np.ndarray) -> np.ndarray:
+    """End values (..., 2, d) of the function linear in t best fitting ``values`` (..., n, d) at t = j / (n - 1)."""
+    t = np.linspace(0.0, 1.0, values.shape[-2])[:, None]
+    return _fit(np.hstack([1 - t, t]), values)
+
+
+def _stroke(ctrl: np.ndarray, ends: np.ndarray, srgb: np.ndarray, opacity: np.ndarray, kind: str,
+            src: Stroke | None, level: int) -> Stroke:
+    """One stroke from its fitted control points (3, 2) and end radius and colour (2, 1 + 3), and for a
+    smudge its per-point colours and opacities (the deposits); order is set by the caller."""
+    fields: dict[str, Any] = {}
+    if src is not None:
+        fields = {"style": src.style, "texture": src.texture, "mapping": src.mapping}
+    if kind == "smudge":
+        stamps = len(src.deposit_strength) if src is not None and src.kind == "smudge" else len(opacity)
+        t, stamps_t = np.linspace(0.0, 1.0, len(opacity)), np.linspace(0.0, 1.0, stamps)
+        deposit = np.stack([np.interp(stamps_t, t, srgb[:, c]) for c in range(3)], axis=-1)
+        fields |= {"deposit_color": tuple(_rgb(c) for c in deposit),
+                   "deposit_strength": tuple(float(x) for x in np.clip(np.interp(stamps_t, t, opacity), 0.0, 1.0)),
+                   "opacity": src.opacity if src is not None else 1.0}
+        color = (deposit[0], deposit[-1])
+    else:
+        color = (np.clip(ends[0, 1:], 0.0, 1.0), np.clip(ends[1, 1:], 0.0, 1.0))
+        fields["opacity"] = float(np.clip(opacity.mean(), 0.0, 1.0))
+    return Stroke(points=tuple((float(x), float(y)) for x, y in ctrl),  # type: ignore[arg-type]
+                  radius=(max(float(ends[0, 0]), 0.0), max(float(ends[1, 0]), 0.0)),
+                  color=(_rgb(color[0]), _rgb(color[1])), kind=kind, level=level, **fields)
+
+
+def _rgb(c: np.ndarray) -> tuple[float, float, float]:
+    return (float(c[0]), float(c[1]), float(c[2]))
