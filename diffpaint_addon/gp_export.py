@@ -116,7 +116,7 @@ def _layer_strokes(
     material = _read(drawing, "material_index", 1, 0, curves, int)[:, 0]
     source = _read(drawing, SOURCE_ATTRIBUTE, 1, -1, curves, int)[:, 0]
     match = LEVEL_LAYER.fullmatch(layer_name)
-    level_rank = int(match.group(1)) - 1 if match else None
+    layer_level = _layer_level(int(match.group(1)) - 1, stored.levels) if match else None
 
     # Grease Pencil mixes the vertex colour over the material colour by the vertex colour's alpha.
     kinds = [materials[m][0] if 0 <= m < len(materials) else "paint" for m in material]
@@ -124,25 +124,35 @@ def _layer_strokes(
     base = np.repeat(base, np.diff(offsets), axis=0)  # per point
     srgb = np.clip(linear_to_srgb(base * (1 - vertex[:, 3:]) + vertex[:, :3] * vertex[:, 3:]), 0.0, 1.0)
 
-    out: dict[int, Stroke] = {}
     counts = np.diff(offsets)
-    for n in np.unique(counts[counts >= 2]):  # a lone point has no direction to fit: skipped
+    kept = np.flatnonzero(counts >= 2)  # a lone point has no direction to fit: skipped
+    order = dict(zip(kept.tolist(), range(first_order, first_order + len(kept)), strict=True))
+    out: dict[int, Stroke] = {}
+    for n in np.unique(counts[kept]):
         curve = np.flatnonzero(counts == n)
         at = offsets[curve][:, None] + np.arange(n)  # (k, n) point indices
-        ctrl = fit_quadratic(xy[at])  # (k, 3, 2)
-        ends = fit_linear(np.concatenate([radius[at][..., None], srgb[at]], axis=-1))  # (k, 2, 4)
-        for j, i in enumerate(curve):
+        ctrl = fit_quadratic(xy[at]).tolist()  # (k, 3, 2)
+        ends = fit_linear(np.concatenate([radius[at][..., None], srgb[at]], axis=-1))  # (k, 2, 1 + 3)
+        ends[..., 0] = np.maximum(ends[..., 0], 0.0)
+        ends[..., 1:] = np.clip(ends[..., 1:], 0.0, 1.0)
+        mean_opacity = np.clip(opacity[at].mean(axis=1), 0.0, 1.0).tolist()
+        for j, i in enumerate(curve.tolist()):
             src = stored.strokes[source[i]] if 0 <= source[i] < len(stored.strokes) else None
-            out[i] = _stroke(ctrl[j], ends[j], srgb[at[j]], opacity[at[j]], kinds[i], src,
-                             level=_level(level_rank, stored, src))
-    return [replace(out[i], order=first_order + rank) for rank, i in enumerate(sorted(out))]
+            (r0, *c0), (r1, *c1) = ends[j].tolist()
+            fields: dict[str, Any] = {
+                "points": tuple(map(tuple, ctrl[j])), "radius": (r0, r1), "color": (tuple(c0), tuple(c1)),
+                "opacity": mean_opacity[j], "kind": kinds[i], "order": order[i],
+                "level": layer_level if layer_level is not None else src.level if src is not None else 0}
+            if src is not None:
+                fields |= {"style": src.style, "texture": src.texture, "mapping": src.mapping}
+            if kinds[i] == "smudge":
+                fields |= _deposits(srgb[at[j]], opacity[at[j]], src)
+            out[i] = Stroke(**fields)
+    return [out[i] for i in sorted(out)]
 
 
-def _level(rank: int | None, stored: StrokeFile, src: Stroke | None) -> int:
-    """A level layer's level (its rank among the stored file's levels); elsewhere the source stroke's."""
-    if rank is None:
-        return src.level if src is not None else 0
-    levels = stored.levels
+def _layer_level(rank: int, levels: list[int]) -> int:
+    """A level layer's level: its rank among the stored file's levels (ranks past them count on)."""
     return levels[rank] if rank < len(levels) else rank
 
 
@@ -163,27 +173,15 @@ def fit_linear(values: np.ndarray) -> np.ndarray:
     return _fit(np.hstack([1 - t, t]), values)
 
 
-def _stroke(ctrl: np.ndarray, ends: np.ndarray, srgb: np.ndarray, opacity: np.ndarray, kind: str,
-            src: Stroke | None, level: int) -> Stroke:
-    """One stroke from its fitted control points (3, 2) and end radius and colour (2, 1 + 3), and for a
-    smudge its per-point colours and opacities (the deposits); order is set by the caller."""
-    fields: dict[str, Any] = {}
-    if src is not None:
-        fields = {"style": src.style, "texture": src.texture, "mapping": src.mapping}
-    if kind == "smudge":
-        stamps = len(src.deposit_strength) if src is not None and src.kind == "smudge" else len(opacity)
-        t, stamps_t = np.linspace(0.0, 1.0, len(opacity)), np.linspace(0.0, 1.0, stamps)
-        deposit = np.stack([np.interp(stamps_t, t, srgb[:, c]) for c in range(3)], axis=-1)
-        fields |= {"deposit_color": tuple(_rgb(c) for c in deposit),
-                   "deposit_strength": tuple(float(x) for x in np.clip(np.interp(stamps_t, t, opacity), 0.0, 1.0)),
-                   "opacity": src.opacity if src is not None else 1.0}
-        color = (deposit[0], deposit[-1])
-    else:
-        color = (np.clip(ends[0, 1:], 0.0, 1.0), np.clip(ends[1, 1:], 0.0, 1.0))
-        fields["opacity"] = float(np.clip(opacity.mean(), 0.0, 1.0))
-    return Stroke(points=tuple((float(x), float(y)) for x, y in ctrl),  # type: ignore[arg-type]
-                  radius=(max(float(ends[0, 0]), 0.0), max(float(ends[1, 0]), 0.0)),
-                  color=(_rgb(color[0]), _rgb(color[1])), kind=kind, level=level, **fields)
+def _deposits(srgb: np.ndarray, opacity: np.ndarray, src: Stroke | None) -> dict[str, Any]:
+    """A smudge's fields from its points' colours (n, 3) and opacities (n,): the deposits at its
+    stamps (as many as the stroke it came from had, else one per point), and the stored opacity."""
+    stamps = len(src.deposit_strength) if src is not None and src.kind == "smudge" else len(opacity)
+    t, stamps_t = np.linspace(0.0, 1.0, len(opacity)), np.linspace(0.0, 1.0, stamps)
+    deposit = np.stack([np.interp(stamps_t, t, srgb[:, c]) for c in range(3)], axis=-1)
+    return {"deposit_color": tuple(_rgb(c) for c in deposit),
+            "deposit_strength": tuple(np.clip(np.interp(stamps_t, t, opacity), 0.0, 1.0).tolist()),
+            "color": (_rgb(deposit[0]), _rgb(deposit[-1])), "opacity": src.opacity if src is not None else 1.0}
 
 
 def _rgb(c: np.ndarray) -> tuple[float, float, float]:
