@@ -173,6 +173,8 @@ def loads(text: str | bytes) -> StrokeFile:
         raw = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise StrokeFileError(f"not a DiffPaint stroke file: invalid JSON ({e})") from None
+    except RecursionError:  # json's decoder recurses once per nesting level
+        raise StrokeFileError("not a DiffPaint stroke file: JSON nested too deeply") from None
     return from_dict(raw)
 
 
