@@ -27,6 +27,7 @@ class RasterSettings:
     sweep: bool = True  # sweep the stamp between samples, or keep discrete stamps
     edge: float = 0.25  # sigmoid scale in px: 10–90 % over ~0.55 px, like Grease Pencil's anti-aliased edge
     tile: int = 8
+    stroke_uv: bool = False  # also give each fragment its stroke-space (u, v), for textured strokes (sweep only)
 
 
 @dataclass
@@ -37,6 +38,11 @@ class Fragments:
     stroke_index: Tensor  # (P,) long
     coverage: Tensor  # (P, tile*tile) in [0, 1], before stroke opacity
     color: Tensor  # (P, tile*tile, 3), in the renderer's blend space
+    # (P, tile*tile, 2) with RasterSettings.stroke_uv: u = arc length from the stroke's start over its
+    # length, v = 0.5 + 0.5 · (offset from the centre line towards (dy, −dx)) / radius, as Grease Pencil
+    # maps a stroke texture; and (P, tile*tile) the distance from the centre line over the radius.
+    uv: Tensor | None = None
+    axis_distance: Tensor | None = None
 
 
 def bin_boxes(boxes: Tensor, grid: TileGrid) -> tuple[Tensor, Tensor]:
@@ -99,15 +105,38 @@ def rasterize(
             index = index[..., None].expand(-1, -1, per_pair.shape[-1])
         return per_pair.gather(1, index)
 
+    uv = axis_distance = None
     if settings.sweep:
-        u, signed = _segment_signed_distance(pix, pick(centres, 0), pick(centres, 1), pick(radii, 0), pick(radii, 1))
+        a, b, ra, rb = pick(centres, 0), pick(centres, 1), pick(radii, 0), pick(radii, 1)
+        u, signed = _segment_signed_distance(pix, a, b, ra, rb)
         ca, cb = pick(colours, 0), pick(colours, 1)
         frag_color = ca + u[..., None] * (cb - ca)
+        if settings.stroke_uv:
+            arc = _arc_fraction(centres)
+            along = pick(arc, 0) + u * (pick(arc, 1) - pick(arc, 0))
+            uv, axis_distance = _stroke_uv(pix, a, b, ra + u * (rb - ra), signed, along)
     else:
         signed = _stamp_signed_distance(pix, pick(centres, 0), pick(radii, 0))
         frag_color = pick(colours, 0)
     coverage = torch.sigmoid(-signed / settings.edge)
-    return Fragments(tile_index, stroke_index, coverage, frag_color)
+    return Fragments(tile_index, stroke_index, coverage, frag_color, uv, axis_distance)
+
+
+def _arc_fraction(centres: Tensor) -> Tensor:
+    """Arc length of each curve sample from its stroke's start over the stroke's length: (N, K, 2) → (N, K)."""
+    step = (centres[:, 1:] - centres[:, :-1]).square().sum(-1).add(1e-8).sqrt()
+    along = torch.cat([step.new_zeros(len(step), 1), step.cumsum(1)], dim=1)
+    return along / along[:, -1:]
+
+
+def _stroke_uv(p: Tensor, a: Tensor, b: Tensor, r: Tensor, signed: Tensor, along: Tensor) -> tuple[Tensor, Tensor]:
+    """Stroke-space (u, v) of points p nearest to segments a → b at arc fraction `along` and radius r
+    there, and their distance from the centre line over r (Grease Pencil's soft-edge coordinate)."""
+    abx, aby = b[..., 0] - a[..., 0], b[..., 1] - a[..., 1]
+    length = torch.sqrt(abx * abx + aby * aby + 1e-8)
+    side = ((p[..., 0] - a[..., 0]) * aby - (p[..., 1] - a[..., 1]) * abx) / length  # towards (dy, -dx)
+    r = r.clamp(min=1e-3)
+    return torch.stack([along, 0.5 + 0.5 * side / r], dim=-1), (signed + r) / r
 
 
 def _segment_signed_distance(p: Tensor, a: Tensor, b: Tensor, ra: Tensor, rb: Tensor) -> tuple[Tensor, Tensor]:

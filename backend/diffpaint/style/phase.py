@@ -1,0 +1,125 @@
+"""The style phase (paper §3.3.2): with stroke geometry and colour frozen, fit each stroke's texture
+parameters to the target.
+
+What is optimised is what Grease Pencil can show: per stroke u_scale, u_translation, softness and
+the colour/texture mix (the texture variant is drawn once per stroke). Adam under the paper's
+schedule: linear warm-up to the peak rate over the first 5 % of steps, constant for the next 70 %,
+cosine decay to 0 over the last 25 %. Loss: L1 pixel + weighted gradient term, as in the paint phase.
+
+A textured stroke shows mix · vertex colour + (1 − mix) · texture, so a stroke keeping its fitted colour
+as vertex colour would drift toward the texture's grey. The phase keeps the fitted colour as what the
+stroke shows on average: the vertex colour is solved from it, the mix and the texture's mean
+(`compensate`), and that is what the stroke file then carries.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import torch
+from torch import Tensor
+
+from diffpaint.losses import gradient_loss, pixel_l1
+from diffpaint.painting import Painting
+from diffpaint.render import RasterSettings
+from diffpaint.render.color import linear_to_srgb, srgb_to_linear
+from diffpaint.strokes import Strokes
+from diffpaint.style.render import StrokeStyle, render_styled_painting
+from diffpaint.style.textures import INITIAL_MIX, generate_textures
+
+MIX_LEVELS = 16  # mixes are snapped to k / MIX_LEVELS: Blender needs one material per (texture, mix)
+
+
+@dataclass(frozen=True)
+class StyleSettings:
+    iterations: int = 60
+    lr: float = 0.01  # the paper's peak rate
+    gradient_weight: float = 0.1
+    max_softness: float = 0.9
+
+
+def learning_rate_factor(step: int, total: int) -> float:
+    """The paper's schedule at 0-based `step` of `total`: warm-up 5 %, constant 70 %, cosine decay 25 %."""
+    warmup, decay_start = max(1, round(0.05 * total)), round(0.75 * total)
+    if step < warmup:
+        return (step + 1) / warmup
+    if step < decay_start:
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * (step - decay_start) / max(1, total - decay_start)))
+
+
+def initial_style(name: str, count: int, seed: int = 0, device: torch.device | None = None) -> StrokeStyle:
+    """A medium's textures, a seeded random variant per stroke, the texture spanning each stroke once."""
+    textures = generate_textures(name, seed=seed).to(device)
+    gen = torch.Generator().manual_seed(seed)
+    ones = torch.ones(count, device=device)
+    return StrokeStyle(
+        name=name,
+        textures=textures,
+        variant=torch.randint(len(textures), (count,), generator=gen).to(device),
+        u_scale=ones.clone(),
+        u_translation=torch.zeros(count, device=device),
+        softness=torch.zeros(count, device=device),
+        mix=ones * INITIAL_MIX[name],
+    )
+
+
+def compensate(color: Tensor, style: StrokeStyle) -> Tensor:
+    """Vertex colours (N, 2, 3) sRGB whose textured strokes show `color` on average: in linear light
+    mix · V + (1 − mix) · μ = colour, μ the variant's alpha-weighted mean texture colour."""
+    rgb, alpha = style.textures[..., :3], style.textures[..., 3:]
+    mean = (rgb * alpha).sum((1, 2)) / alpha.sum((1, 2)).clamp(min=1e-6)  # (V, 3)
+    mix = style.mix[:, None, None].clamp(min=0.05)
+    vertex = (srgb_to_linear(color) - (1.0 - mix) * mean[style.variant][:, None]) / mix
+    return linear_to_srgb(vertex.clamp(0.0, 1.0))
+
+
+def snap_mix(style: StrokeStyle) -> StrokeStyle:
+    """Mixes rounded to the levels the Blender materials carry."""
+    return replace(style, mix=(style.mix * MIX_LEVELS).round() / MIX_LEVELS)
+
+
+def styled_strokes(strokes: Strokes, style: StrokeStyle) -> Strokes:
+    """`strokes` with the vertex colours that show their fitted colours under `style` (see `compensate`)."""
+    return replace(strokes, color=compensate(strokes.color, style))
+
+
+def styled_painting(painting: Painting, style: StrokeStyle) -> Painting:
+    """`painting` with its paint strokes' vertex colours for `style` (see `compensate`)."""
+    return replace(painting, paint=styled_strokes(painting.paint, style))
+
+
+def optimise_style(painting: Painting, style: StrokeStyle, target: Tensor, background: Tensor,
+                   settings: StyleSettings = StyleSettings(),
+                   raster: RasterSettings | None = None) -> tuple[Painting, StrokeStyle]:
+    """Fit `style`'s per-stroke parameters (for the paint strokes, in order) to `target` (H, W, 3) with
+    the painting painted over `background`. Returns the painting with its paint strokes' vertex
+    colours (see `compensate`) and the fitted style, its mixes snapped to Blender's levels."""
+    painting = painting.to(target.device)
+    params = {k: getattr(style, k).detach().clone().requires_grad_() for k in ("u_scale", "u_translation",
+                                                                              "softness", "mix")}
+    optimizer = torch.optim.Adam(params.values(), lr=settings.lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: learning_rate_factor(step, settings.iterations))
+    for _ in range(settings.iterations):
+        current = replace(style, **params)
+        image = render_styled_painting(styled_painting(painting, current), current, background, raster)
+        loss = pixel_l1(image, target) + settings.gradient_weight * gradient_loss(image, target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        with torch.no_grad():
+            params["u_scale"].clamp_(min=0.25)
+            params["softness"].clamp_(0.0, settings.max_softness)
+            params["mix"].clamp_(0.0, 1.0)
+    fitted = snap_mix(replace(style, **{k: v.detach() for k, v in params.items()}))
+    return styled_painting(painting, fitted), fitted
+
+
+def style_phase(painting: Painting, name: str, target: Tensor, background: Tensor, iterations: int,
+                seed: int = 0, raster: RasterSettings | None = None) -> tuple[Painting, StrokeStyle]:
+    """Texture a finished painting's paint strokes in medium `name` and fit their style to `target`."""
+    style = initial_style(name, len(painting.paint), seed, target.device)
+    return optimise_style(painting, style, target, background, StyleSettings(iterations=iterations), raster)
