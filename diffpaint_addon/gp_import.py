@@ -24,6 +24,7 @@ import bpy
 import numpy as np
 import numpy.typing as npt
 
+from .gp_textures import add_texture_materials, material_key, texture_attributes
 from .strokefile import Canvas, Stroke, StrokeFile, to_dict
 
 CANVAS_LONG_SIDE = 2.0  # world units spanned by the canvas's longer side
@@ -298,6 +299,8 @@ def _removed_on_error() -> Iterator[list[bpy.types.ID]]:
                 bpy.data.objects.remove(idb)
             elif isinstance(idb, bpy.types.Material):
                 bpy.data.materials.remove(idb)
+            elif isinstance(idb, bpy.types.Image):
+                bpy.data.images.remove(idb)
             else:
                 grease_pencil_datablocks().remove(idb)  # type: ignore[arg-type]
         raise
@@ -345,6 +348,7 @@ def import_strokes(
         for mat in materials.values():
             gp_data.materials.append(mat)
         slot = {key: i for i, key in enumerate(materials)}
+        slot.update(add_texture_materials(gp_data, doc, created))
 
         _add_canvas(gp_data, doc.canvas, mapping, frame_start, slot["canvas"])
         fps = scene_fps(scene) if build_timing == "DRAWSPEED" else None
@@ -431,11 +435,13 @@ def _add_levels(
             drawing,
             positions=mapping.to_world(sampled.xy),
             radius=sampled.radius * mapping.scale,
-            material_index=np.array([slot[s.kind] for s in strokes]),
+            material_index=np.array([slot[material_key(s)] for s in strokes]),
             rgba=rgba,
             opacity=sampled.opacity,
         )
         _write_stroke_attributes(drawing, strokes, np.array([source[id(s)] for s in strokes]))
+        for attr, values in texture_attributes(strokes, mapping.to_world(sampled.xy)).items():
+            _set(drawing, attr, "FLOAT", "CURVE", values)
         if draw_speed is not None:
             end = frame + (window.start + window.length) * duration  # frames; need not be whole
             _write_draw_times(drawing, sampled.xy, (end - key) / fps)
@@ -446,7 +452,8 @@ def _write_stroke_attributes(drawing: bpy.types.GreasePencilDrawing, strokes: Se
                              source: np.ndarray) -> None:
     """The per-stroke (curve domain) attributes that come from the file, beyond geometry and colour:
     soft edges for smudges, and each stroke's index in the file (``source``) for the exporter."""
-    _set(drawing, "softness", "FLOAT", "CURVE", [SMUDGE_SOFTNESS if s.kind == "smudge" else 0.0 for s in strokes])
+    _set(drawing, "softness", "FLOAT", "CURVE", [s.mapping.softness if s.mapping else
+                                                 SMUDGE_SOFTNESS if s.kind == "smudge" else 0.0 for s in strokes])
     _set(drawing, SOURCE_ATTRIBUTE, "INT", "CURVE", source)
 
 

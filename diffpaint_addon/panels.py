@@ -32,7 +32,7 @@ def draw_reconstruct(layout: bpy.types.UILayout, context: bpy.types.Context, in_
     settings_col.enabled = not runtime.running
     settings_col.prop(settings, "style")
     if settings.style not in IMPLEMENTED_STYLES:
-        settings_col.label(text="Not available yet: the backend paints Digital only", icon="ERROR")
+        settings_col.label(text="Not available yet: the backend does not paint this medium", icon="ERROR")
     settings_col.prop(settings, "strokes")
     settings_col.prop(settings, "levels")
     settings_col.prop(settings, "quality")

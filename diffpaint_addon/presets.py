@@ -29,14 +29,15 @@ CPU_SECONDS_STANDARD = 10.0
 FIXED_SHARE = 0.65
 CUDA_SPEEDUP = 15.0  # rough, for a mid-range GPU
 
-# (key, label, implemented). Only "digital" is painted by the backend today; the others are listed so
-# artists see what is coming, and the backend refuses them with a message saying so.
+# (key, label, implemented). Implemented media are the backend's styles (their key lower-cased);
+# the others are listed so artists see what is coming, and the backend refuses them saying so.
 STYLES = (
     ("DIGITAL", "Digital", True),
-    ("OIL", "Oil (coming)", False),
-    ("WATERCOLOR", "Watercolour (coming)", False),
+    ("OIL", "Oil", True),
+    ("WATERCOLOR", "Watercolour", True),
+    ("INK", "Ink", True),
+    ("PENCIL", "Pencil", True),
     ("GOUACHE", "Gouache (coming)", False),
-    ("PENCIL", "Pencil (coming)", False),
 )
 
 

@@ -85,7 +85,7 @@ for name, values in STATES.items():
         setattr(wm, key, type(getattr(wm, key))())
     for key, value in values.items():
         setattr(wm, key, value)
-    settings.style = "OIL" if name == "failed" else "DIGITAL"
+    settings.style = "GOUACHE" if name == "failed" else "DIGITAL"
     settings.quality = "CUSTOM" if name == "done" else "STANDARD"
     for where, ctx in (("view3d", Ctx()), ("image_editor", Ctx(Space(image)))):
         log = []
@@ -123,7 +123,7 @@ def test_failed_panel_explains_and_flags_unimplemented_style(panels: dict) -> No
     drawn = panels["failed/view3d"]
     joined = " ".join(drawn["texts"])
     assert "the backend refused the token" in joined and "ERROR" in drawn["icons"]
-    assert "Not available yet: the backend paints Digital only" in drawn["texts"]
+    assert "Not available yet: the backend does not paint this medium" in drawn["texts"]
     assert "BRUSHES_ALL" in drawn["icons"]  # can try again
 
 

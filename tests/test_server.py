@@ -58,7 +58,7 @@ def test_health_and_schema_are_public_everything_else_needs_the_token(server: Se
             assert "bearer token" in body["detail"]
     info = server.client().info()
     assert info["version"] == "0.1.0" and info["device"] in ("cpu", "cuda") and info["device_name"]
-    assert info["limits"]["max_strokes"] == 64 and info["styles"] == ["digital"]
+    assert info["limits"]["max_strokes"] == 64 and info["styles"] == ["digital", "oil", "watercolor", "ink", "pencil"]
     with pytest.raises(BackendError, match="refused the token") as e:
         server.client(token="nope").info()
     assert e.value.status == 401
@@ -166,7 +166,8 @@ def _post_image(server: Server, name: str, data: bytes, **fields: object) -> tup
         ("ok.png", png_bytes(), {"size": 4096}, 422, "size: Input should be less than or equal to 64"),
         ("ok.png", png_bytes(), {"strokes": 2, "levels": 3}, 422, "cannot cover 3 levels"),
         ("ok.png", png_bytes(), {"background": "teal"}, 422, "background: String should match"),
-        ("ok.png", png_bytes(), {"style": "oil"}, 422, "style 'oil' is not implemented yet; available: digital"),
+        ("ok.png", png_bytes(), {"style": "gouache"}, 422,
+         "style 'gouache' is not implemented yet; available: digital, oil, watercolor, ink, pencil"),
         ("ok.png", png_bytes(), {"seed": "abc"}, 422, "seed: Input should be a valid integer"),
     ],
 )

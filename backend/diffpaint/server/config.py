@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-STYLES = ("digital",)  # what the optimiser paints with today; others come with the style phase
+# The painting media (diffpaint.style.STYLES; repeated here as this module is standard library only).
+STYLES = ("digital", "oil", "watercolor", "ink", "pencil")
 DEVICES = ("auto", "cpu", "cuda")
 HEX_COLOUR = re.compile(r"^#?[0-9a-fA-F]{6}$")
 BACKGROUND_PATTERN = r"^(mean|white|#?[0-9a-fA-F]{6})$"
