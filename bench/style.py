@@ -1,0 +1,94 @@
+"""Style phase on real paintings: PSNR/SSIM unstyled, textured before and after the style phase, its
+time, and how closely Blender's render of the textured stroke file matches the backend's.
+
+    .venv/bin/python bench/style.py [--size 128] [--strokes 256] [--out bench-style/] [--no-blender]
+
+Each Met painting (CC0) is reconstructed once with plain strokes; then each medium listed for it
+textures those strokes (initial style = "before"), and the style phase fits the per-stroke texture
+parameters ("after"). With Blender (bpy, in a subprocess per render), the textured stroke file is
+imported and rendered, and its PSNR against the backend's render is reported; side-by-side PNGs
+(backend | Blender) go to --out. Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from diffpaint import samples
+from diffpaint.imageio import load_image, save_png
+from diffpaint.metrics import psnr, ssim
+from diffpaint.optimize import Settings, reconstruct
+from diffpaint.painting import to_stroke_file
+from diffpaint.style import (StyleSettings, attach_style, initial_style, optimise_style, render_styled_painting,
+                             styled_painting)
+from diffpaint_addon import strokefile
+
+RUNS = {  # Met object ID → media textured on its reconstruction
+    436535: ("oil",),  # Van Gogh, Wheat Field with Cypresses (oil)
+    39668: ("ink", "pencil", "digital"),  # Guo Xi, Old Trees, Level Distance (ink)
+    37942: ("watercolor",),  # Devidasa of Nurpur, Shiva and Parvati Playing Chaupar (watercolour)
+}
+
+
+def blender_psnr(doc: strokefile.StrokeFile, backend: torch.Tensor, folder: Path, name: str) -> float:
+    """Import and render `doc` in Blender; PSNR against the backend's render; a side-by-side PNG."""
+    strokes_path, png = folder / f"{name}.json", folder / f"{name}-blender.png"
+    strokefile.save(doc, strokes_path)
+    subprocess.run([sys.executable, "-m", "diffpaint_addon.blend_job", str(strokes_path), "--png", str(png)],
+                   check=True, capture_output=True)
+    blender, _ = load_image(png, max_side=1 << 16)
+    save_png(torch.cat([backend, blender], dim=1), folder / f"{name}-side-by-side.png")
+    return psnr(blender, backend)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--strokes", type=int, default=256)
+    parser.add_argument("--iterations", type=int, default=40, help="paint steps per round")
+    parser.add_argument("--style-iterations", type=int, default=StyleSettings.iterations)
+    parser.add_argument("--out", type=Path, default=Path("bench-style"))
+    parser.add_argument("--no-blender", action="store_true")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    print(f"{args.size} px, {args.strokes} strokes, {args.iterations} paint steps per round, no smudge; "
+          f"style phase {args.style_iterations} steps; {torch.get_num_threads()} CPU threads\n")
+    print("| painting | style | plain PSNR / SSIM | before PSNR / SSIM | after PSNR / SSIM | after − plain (dB) "
+          "| style phase (s) | Blender vs backend PSNR (dB) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for pid, media in RUNS.items():
+        target, _ = load_image(samples.painting(pid).path, args.size)
+        background = tuple(target.mean(dim=(0, 1)).tolist())
+        height, width = target.shape[:2]
+        bg = torch.tensor(background).expand(height, width, 3).contiguous()
+        settings = Settings(strokes=args.strokes, iterations=args.iterations, smudge=False)
+        plain = reconstruct(target, background, settings)  # type: ignore[arg-type]
+        for medium in media:
+            style = initial_style(medium, len(plain.strokes.paint))
+            with torch.no_grad():
+                before = render_styled_painting(styled_painting(plain.strokes, style), style, bg)
+            start = time.perf_counter()
+            painting, fitted = optimise_style(plain.strokes, style, target, bg,
+                                              replace(StyleSettings(), iterations=args.style_iterations))
+            seconds = time.perf_counter() - start
+            with torch.no_grad():
+                after = render_styled_painting(painting, fitted, bg)
+            versus = "—"
+            if not args.no_blender:
+                doc = attach_style(to_stroke_file(painting, width, height, background, {}), fitted)  # type: ignore[arg-type]
+                versus = f"{blender_psnr(doc, after, args.out, f'{pid}-{medium}'):.2f}"
+            scores = [f"{psnr(x, target):.2f} / {ssim(x, target):.3f}" for x in (plain.canvas, before, after)]
+            print(f"| {pid} | {medium} | {' | '.join(scores)} | {psnr(after, target) - plain.psnr:+.2f} "
+                  f"| {seconds:.1f} | {versus} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
