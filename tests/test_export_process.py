@@ -12,8 +12,7 @@ from PIL import Image
 from diffpaint.export.process import Timing, build_frames, save_animation, stroke_counts
 from diffpaint.imageio import load_image, resize
 from diffpaint.metrics import psnr
-from diffpaint.render import render
-from diffpaint.strokes import from_stroke_file
+from diffpaint.painting import from_stroke_file, render_painting
 from diffpaint_addon import strokefile as sf
 
 
@@ -41,7 +40,7 @@ def test_incremental_frames_equal_rendering_each_prefix(reconstruction):
     frames = build_frames(strokes, background, counts)
     with torch.no_grad():
         for n, frame in zip(counts, frames, strict=True):
-            expected = render(strokes.select(torch.arange(n)), background).image
+            expected = render_painting(strokes.span(0, n), background)
             assert torch.allclose(frame, expected, atol=1e-5), n
     with pytest.raises(ValueError, match="must not decrease"):
         build_frames(strokes, background, [3, 2])

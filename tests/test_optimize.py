@@ -3,7 +3,13 @@ import torch
 
 from diffpaint.imageio import load_image
 from diffpaint.metrics import psnr
-from diffpaint.optimize import Settings, reconstruct, strokes_per_level
+from diffpaint.optimize import Settings, level_budgets, reconstruct, strokes_per_level
+from diffpaint.painting import from_stroke_file, render_painting, to_stroke_file
+from diffpaint.placement import place_smudges, place_strokes
+from diffpaint.render import render
+from diffpaint.smudge import SmudgeStrokes, smudge
+from diffpaint.smudge_fit import smudge_loss
+from diffpaint_addon import strokefile
 
 
 def test_budget_is_split_over_levels_coarse_to_fine():
@@ -24,9 +30,10 @@ def test_reconstruction_of_a_real_painting_beats_the_blank_canvas(painting_path)
     print(f"blank canvas {blank:.2f} dB → {result.psnr:.2f} dB with {len(result.strokes)} strokes")
     assert result.psnr > blank + 5.0
     assert sorted(set(levels_seen)) == [1, 2, 3]
-    assert set(result.strokes.level.tolist()) == {0, 1, 2}
-    assert torch.isfinite(result.strokes.points).all()
-    single = (result.strokes.color[:, 0] == result.strokes.color[:, 1]).all(dim=-1)
+    paint = result.strokes.paint
+    assert set(paint.level.tolist()) == {0, 1, 2}
+    assert torch.isfinite(paint.points).all()
+    single = (paint.color[:, 0] == paint.color[:, 1]).all(dim=-1)
     print(f"{int(single.sum())} of {len(single)} strokes converged to a single colour")
     assert 0 < int(single.sum()) < len(single)  # both kinds occur on a real painting
 
@@ -35,7 +42,7 @@ def test_level_and_progress_hooks_expose_intermediate_results(painting_path):
     target, _ = load_image(painting_path, 48)
     levels, previews = [], []
     result = reconstruct(
-        target, (1.0, 1.0, 1.0), Settings(strokes=12, levels=2, iterations=3),
+        target, (1.0, 1.0, 1.0), Settings(strokes=12, levels=2, iterations=3, smudge=False),
         on_progress=lambda p: previews.append(p.canvas.shape),
         on_level=lambda level, strokes, canvas: levels.append((level, len(strokes), canvas.shape)),
     )
@@ -50,4 +57,54 @@ def test_same_seed_same_strokes_on_cpu(painting_path):
     settings = Settings(strokes=12, levels=2, iterations=5, seed=7)
     a = reconstruct(target, (1.0, 1.0, 1.0), settings).strokes
     b = reconstruct(target, (1.0, 1.0, 1.0), settings).strokes
-    assert torch.equal(a.points, b.points) and torch.equal(a.color, b.color)
+    assert torch.equal(a.paint.points, b.paint.points) and torch.equal(a.paint.color, b.paint.color)
+    assert torch.equal(a.smudge.points, b.smudge.points)
+
+
+def test_budget_gives_smudge_strokes_a_share_of_every_level_but_the_last():
+    budgets = level_budgets(Settings(strokes=256, smudge=True, smudge_share=0.1))
+    assert sum(p + m for p, m in budgets) == 256
+    assert budgets[-1][1] == 0 and all(m > 0 for _, m in budgets[:-1])
+    assert all(m == 0 for _, m in level_budgets(Settings(strokes=256, smudge=False)))
+    with pytest.raises(ValueError, match="smudge_share"):
+        Settings(smudge_share=1.0)
+
+
+def test_gradients_reach_smudge_geometry_through_the_smudge_loss(painting_path):
+    target, _ = load_image(painting_path, 64)
+    canvas = target.mean(dim=(0, 1)).expand_as(target).contiguous()
+    canvas = render(place_strokes(target, canvas, 10, 64.0, 0, torch.Generator().manual_seed(0)), canvas).image
+    init = place_smudges(target, canvas, 3, 32.0, torch.Generator().manual_seed(0))
+    points, radius = init.points.clone().requires_grad_(), init.radius.clone().requires_grad_()
+    settings = Settings()
+    image = smudge(canvas, SmudgeStrokes(points, radius), settings.smudge_brush)
+    loss = smudge_loss(image, target, SmudgeStrokes(points, radius), settings.smudge_weights, 32.0)
+    loss.backward()
+    for g in (points.grad, radius.grad):
+        assert g is not None and torch.isfinite(g).all() and g.abs().sum() > 0
+
+
+def test_reconstruct_with_smudge_smudges_every_level_but_the_last(painting_path, tmp_path):
+    target, _ = load_image(painting_path, 96)
+    background = tuple(target.mean(dim=(0, 1)).tolist())
+    phases = set()
+    settings = Settings(strokes=60, iterations=15, smudge=True, smudge_share=0.3, smudge_iterations=6)
+    result = reconstruct(target, background, settings, on_progress=lambda p: phases.add((p.phase, p.level)))
+    painting = result.strokes
+    levels = painting.smudge_level.tolist()
+    print(f"{len(painting.paint)} paint + {len(painting.smudge)} smudge strokes, levels {levels}, "
+          f"PSNR {result.psnr:.2f} dB")
+    assert len(painting.smudge) > 0 and set(levels) <= {0, 1}
+    assert ("smudge", 1) in phases and ("smudge", 2) in phases and ("smudge", 3) not in phases
+    # Each level's smudges come right after its paint strokes.
+    for j, level in enumerate(levels):
+        assert int((painting.paint.level <= level).sum()) == int(painting.smudge_after[j])
+    # The stroke file's render is the reconstruction's canvas.
+    h, w = target.shape[:2]
+    path = tmp_path / "s.json"
+    strokefile.save(to_stroke_file(painting, w, h, background, {}), path)
+    back = from_stroke_file(strokefile.load(path))
+    with torch.no_grad():
+        image = render_painting(back, torch.tensor(background).expand_as(target).contiguous())
+    assert torch.equal(image, result.canvas)
+    assert abs(psnr(image, target) - result.psnr) < 1e-6

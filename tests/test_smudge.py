@@ -14,6 +14,7 @@ from diffpaint.smudge import (
     SmudgeStrokes,
     beta_kernel,
     smudge,
+    smudge_deposits,
     smudge_recursive,
     stamp_parameters,
 )
@@ -153,3 +154,35 @@ def test_gradients_finite_with_a_stamp_on_a_pixel_centre() -> None:
     out = smudge(red_circle(), strokes, SmudgeSettings(stamps=11))
     for g in torch.autograd.grad(out.sum(), [strokes.points, strokes.radius]):
         assert torch.isfinite(g).all()
+
+
+def test_deposits_are_the_brush_colour_and_how_much_the_stroke_moved_the_canvas() -> None:
+    canvas = red_circle()
+    strokes = rightward()
+    after, color, strength = smudge_deposits(canvas, strokes, SmudgeSettings(stamps=20))
+    assert torch.equal(after, smudge(canvas, strokes, SmudgeSettings(stamps=20)))
+    assert color.shape == (1, 20, 3) and strength.shape == (1, 20)
+    assert ((strength >= 0) & (strength <= 1)).all()
+    # The brush starts in the disc, so it carries red out onto the white canvas, and there the deposit shows.
+    assert redness(color[0, 1]) > 0.5
+    downstream = strength[0, 12:].mean()
+    inside = strength[0, :3].mean()  # red over red: nothing to see
+    print(f"deposit strength inside the disc {inside:.3f}, downstream {downstream:.3f}")
+    assert downstream > 0.3 and inside < 0.1
+
+
+def test_a_flat_brush_over_a_flat_canvas_deposits_alpha_c() -> None:
+    """One stamp's worth: a stroke whose stamps all sit on one spot, brush red, canvas white under it."""
+    canvas = torch.ones(SIZE, SIZE, 3)
+    canvas[:, :48] = RED  # the brush picks up red at the first stamp, left of the edge
+    settings = SmudgeSettings(stamps=2, alpha_s=1.0)  # B_k = B⁰_k: the brush keeps its first pick-up
+    hop = SmudgeStrokes(torch.tensor([[[36.0, 48.0], [48.0, 48.0], [60.0, 48.0]]]), torch.tensor([[4.0, 4.0]]))
+    _, color, strength = smudge_deposits(canvas, hop, settings)
+    assert torch.allclose(color[0, 1], RED, atol=1e-3)
+    assert abs(float(strength[0, 1]) - settings.alpha_c) < 0.02
+
+
+@pytest.mark.parametrize("bad", [dict(stamps=1), dict(alpha_c=1.5), dict(edge=0.0), dict(patch=2.5)])
+def test_absurd_settings_are_refused(bad: dict) -> None:
+    with pytest.raises(ValueError, match="smudge"):
+        SmudgeSettings(**bad)

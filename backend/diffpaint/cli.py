@@ -17,8 +17,8 @@ from diffpaint.imageio import ImageInputError, load_image, read_image, save_png
 from diffpaint.losses import LossWeights
 from diffpaint.metrics import psnr
 from diffpaint.optimize import Progress, Settings, reconstruct
-from diffpaint.render import render
-from diffpaint.strokes import from_stroke_file, to_stroke_file
+from diffpaint.painting import from_stroke_file, render_painting, to_stroke_file
+from diffpaint.style import STYLES, attach_style, render_styled_painting, style_from_file, style_phase
 from diffpaint_addon import strokefile
 
 EPILOG = """\
@@ -73,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--loss", action="append", default=[], metavar="TERM=WEIGHT", type=_loss_weight,
                      help="weight of a loss term, 0 switches it off; repeatable. Terms and defaults: "
                      + ", ".join(f"{f.name}={f.default}" for f in fields(LossWeights)))
+    rec.add_argument("--smudge", action=argparse.BooleanOptionalAction, default=Settings.smudge,
+                     help="smudge phase on every level but the last: a share of the budget goes to smudge strokes "
+                     f"that soften hard steps (default {'on' if Settings.smudge else 'off'})")
+    rec.add_argument("--style", choices=STYLES, default="digital",
+                     help="painting medium: any but digital (plain strokes) adds a style phase that textures "
+                     "the strokes (default digital)")
     rec.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: CUDA when present")
     rec.add_argument("--gif-frames", type=_positive_int, default=48, help="frames in process.gif (default 48)")
     rec.add_argument("--progress-json", action="store_true",
@@ -90,7 +96,21 @@ def _parser() -> argparse.ArgumentParser:
                          description="Print the PSNR in dB between two images of the same size.")
     cmp.add_argument("a", type=Path)
     cmp.add_argument("b", type=Path)
+    cmp.add_argument("--side-by-side", type=Path, metavar="PNG", help="also write the two images side by side")
     cmp.set_defaults(run=_compare)
+
+    sty = sub.add_parser("stylise", help="texture a reconstruction in a painting medium (style phase)",
+                         description="Fit per-stroke texture parameters of a medium to the target, with the "
+                         "strokes' geometry and colour fixed, and write the textured stroke file.")
+    sty.add_argument("strokes", type=Path, help="an unstyled stroke file (e.g. a reconstruction's strokes.json)")
+    sty.add_argument("--target", type=Path, required=True, help="the image fitted, at the canvas size (target.png)")
+    sty.add_argument("--style", choices=[s for s in STYLES if s != "digital"], required=True)
+    sty.add_argument("--out", type=Path, required=True, help="textured stroke file to write")
+    sty.add_argument("--render", type=Path, metavar="PNG", help="also write the backend's render of it")
+    sty.add_argument("--iterations", type=_positive_int, default=Settings.style_iterations,
+                     help=f"style phase steps (default {Settings.style_iterations})")
+    sty.add_argument("--seed", type=int, default=0, help="picks each stroke's texture variant")
+    sty.set_defaults(run=_stylise)
 
     smp = sub.add_parser("samples", help="list the bundled CC0 Met Museum paintings",
                          description="List the CC0 Met Museum paintings installed by the set-up, or print "
@@ -115,7 +135,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
     target = image.over(background).to(device)  # transparent areas are fitted as bare canvas
     weights = replace(LossWeights(), **dict(args.loss))
     settings = Settings(strokes=args.strokes, levels=args.levels, iterations=args.iterations, weights=weights,
-                        rounds=args.rounds, seed=args.seed)
+                        rounds=args.rounds, seed=args.seed, smudge=args.smudge, style=args.style)
     args.out.mkdir(parents=True, exist_ok=True)
 
     report_progress = _json_progress if args.progress_json else _BarProgress()
@@ -126,9 +146,12 @@ def _reconstruct(args: argparse.Namespace) -> int:
     height, width = target.shape[:2]
     blank = psnr(torch.tensor(background, device=device).expand_as(target), target)
     metadata = {"source": args.image.name, "psnr": round(result.psnr, 3), "seconds": round(result.seconds, 2),
-                "settings": {"strokes": args.strokes, "levels": args.levels, "size": args.size, "seed": args.seed},
+                "settings": {"strokes": args.strokes, "levels": args.levels, "size": args.size, "seed": args.seed,
+                             "smudge": args.smudge, "style": args.style},
                 "generator": f"diffpaint {__version__}"}
     doc = to_stroke_file(result.strokes, width, height, background, metadata)
+    if result.style is not None:
+        doc = attach_style(doc, result.style)
     strokes_path = args.out / "strokes.json"
     strokefile.save(doc, strokes_path)
     save_png(result.canvas, args.out / "render.png")
@@ -137,7 +160,8 @@ def _reconstruct(args: argparse.Namespace) -> int:
     frames = build_frames(result.strokes, bg_image, stroke_counts(len(result.strokes), args.gif_frames))
     save_animation(frames, args.out / "process.gif", Timing(duration=6.0, hold=2.0))
     report = {"image": str(args.image), "width": width, "height": height, "strokes": len(result.strokes),
-              "psnr": result.psnr, "blank_psnr": blank, "seconds": result.seconds, "device": str(device)}
+              "smudge_strokes": len(result.strokes.smudge), "psnr": result.psnr, "blank_psnr": blank,
+              "seconds": result.seconds, "device": str(device)}
     (args.out / "report.json").write_text(json.dumps(report, indent=2))
 
     summary = (f"{len(result.strokes)} strokes, PSNR {result.psnr:.2f} dB (blank canvas {blank:.2f} dB), "
@@ -154,11 +178,13 @@ def _render(args: argparse.Namespace) -> int:
     if not 0 < args.scale <= 16:
         raise ValueError("--scale must lie in (0, 16]")
     doc = strokefile.load(args.strokes)
-    strokes = from_stroke_file(doc).scaled(args.scale)
+    strokes = from_stroke_file(doc).scaled(args.scale)  # paint and smudge strokes, in painting order
     width, height = round(doc.canvas.width * args.scale), round(doc.canvas.height * args.scale)
     background = torch.tensor(doc.canvas.background).expand(height, width, 3).contiguous()
+    style = style_from_file(doc)
     with torch.no_grad():
-        image = render(strokes, background).image
+        image = (render_painting(strokes, background) if style is None
+                 else render_styled_painting(strokes, style, background))
     save_png(image, args.out)
     print(f"{len(strokes)} strokes → {args.out} ({width}×{height})")
     return 0
@@ -170,6 +196,31 @@ def _compare(args: argparse.Namespace) -> int:
     if a.shape != b.shape:
         raise ValueError(f"images differ in size: {tuple(a.shape[:2])} vs {tuple(b.shape[:2])}")
     print(f"{psnr(a, b):.2f}")
+    if args.side_by_side:
+        save_png(torch.cat([a, b], dim=1), args.side_by_side)
+    return 0
+
+
+def _stylise(args: argparse.Namespace) -> int:
+    doc = strokefile.load(args.strokes)
+    if doc.textures:
+        raise ValueError(f"{args.strokes} is textured already: stylise the unstyled reconstruction")
+    width, height = doc.canvas.width, doc.canvas.height
+    target, _ = load_image(args.target, max_side=1 << 16)
+    if target.shape[:2] != (height, width):
+        raise ValueError(f"the target is {target.shape[1]}×{target.shape[0]}, the canvas {width}×{height}")
+    background = torch.tensor(doc.canvas.background).expand(height, width, 3).contiguous()
+    start = time.perf_counter()
+    painting, style = style_phase(from_stroke_file(doc), args.style, target, background, args.iterations, args.seed)
+    seconds = time.perf_counter() - start
+    with torch.no_grad():
+        image = render_styled_painting(painting, style, background)
+    metadata = {**doc.metadata, "psnr": round(psnr(image, target), 3), "style": args.style}
+    strokefile.save(attach_style(to_stroke_file(painting, width, height, doc.canvas.background, metadata), style),
+                    args.out)
+    if args.render:
+        save_png(image, args.render)
+    print(f"{args.style}: PSNR {psnr(image, target):.2f} dB, style phase {seconds:.1f} s → {args.out}")
     return 0
 
 

@@ -38,3 +38,9 @@ def sobel(gray: Tensor) -> tuple[Tensor, Tensor]:
 
 def luminance(image: Tensor) -> Tensor:
     return image @ torch.tensor([0.2126, 0.7152, 0.0722], device=image.device, dtype=image.dtype)
+
+
+def gradient_magnitude(image: Tensor) -> Tensor:
+    """Sobel gradient magnitude of an (H, W, 3) image's luminance, per px. (H, W)."""
+    gx, gy = sobel(luminance(image))
+    return torch.sqrt(gx * gx + gy * gy)

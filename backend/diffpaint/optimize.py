@@ -1,4 +1,4 @@
-"""Coarse-to-fine stroke fitting (paint phase).
+"""Coarse-to-fine stroke fitting: per level a paint phase, then a smudge phase.
 
 Levels use grids of 1×1 … n×n cells. At each level new strokes, sized for that grid's cells, are
 placed where the error map is high, then fitted by gradient descent through the soft renderer
@@ -6,6 +6,11 @@ while everything painted before them is frozen into a cached canvas. Coarse leve
 are large and smooth, are fitted on a downscaled target (halved per level below the finest), which
 changes little in what they can express and makes them several times cheaper. Strokes that end
 invisible are pruned.
+
+On every level but the last (which paints only, so edges stay sharp), a share of the level's
+budget goes to smudge strokes (paper §3.2.2): placed on hard steps the paint made where the target
+is smooth, fitted through `smudge` on the frozen canvas with heavier gradient and area terms, and
+kept only where they lower the loss.
 """
 
 from __future__ import annotations
@@ -20,15 +25,19 @@ from torch import Tensor
 
 from diffpaint.losses import LossWeights, labels_to_tiles, total_loss
 from diffpaint.metrics import psnr
-from diffpaint.placement import place_strokes
+from diffpaint.painting import Painting, render_painting
+from diffpaint.placement import place_smudges, place_strokes
 from diffpaint.render import RasterSettings, TileGrid, render
 from diffpaint.segmentation import Method, resize_labels, segment
+from diffpaint.smudge import SmudgeSettings, SmudgeStrokes, smudge
+from diffpaint.smudge_fit import prune_smudges, smudge_loss
 from diffpaint.strokes import Strokes
+from diffpaint.style import STYLES, StrokeStyle, render_styled_painting, style_phase
 
 
 @dataclass(frozen=True)
 class Settings:
-    strokes: int = 256  # total budget across levels
+    strokes: int = 256  # total budget across levels, paint and smudge strokes together
     levels: int = 3
     rounds: int = 2  # placement rounds per level (error map refreshed between rounds)
     iterations: int = 80  # optimiser steps per round
@@ -44,17 +53,29 @@ class Settings:
     weights: LossWeights = field(default_factory=LossWeights)
     segmenter: Method = "slic"
     regions: int = 32  # segments the segmentation loss keeps strokes inside
+    smudge: bool = True  # smudge phase on every level but the last
+    smudge_share: float = 0.1  # of each smudged level's stroke budget
+    smudge_iterations: int = 20  # optimiser steps of the smudge phase per level
+    # Smudge strokes start ≤ 0.3 cell long and ≥ 0.04 cell wide: 10 stamps overlap; each stamp costs time.
+    smudge_brush: SmudgeSettings = field(default_factory=lambda: SmudgeSettings(stamps=10))
+    smudge_weights: LossWeights = field(default_factory=lambda: LossWeights(gradient=0.5, area=0.1, segmentation=0.0))
+    style: str = "digital"  # painting medium; any but digital textures the strokes in a style phase (style/)
+    style_iterations: int = 60
 
     def __post_init__(self) -> None:
-        for name in ("strokes", "levels", "rounds", "iterations"):
+        for name in ("strokes", "levels", "rounds", "iterations", "smudge_iterations"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if not 0.0 <= self.smudge_share < 1.0:
+            raise ValueError(f"smudge_share must lie in [0, 1), not {self.smudge_share}")
+        if self.style not in STYLES:
+            raise ValueError(f"style must be one of {', '.join(STYLES)}, not {self.style!r}")
         strokes_per_level(self.strokes, self.levels)  # raises when the budget cannot cover the levels
 
 
 @dataclass(frozen=True)
 class Progress:
-    phase: str
+    phase: str  # "paint" or "smudge"
     level: int  # 1-based
     levels: int
     iteration: int  # within the current round
@@ -68,11 +89,12 @@ class Progress:
 
 @dataclass
 class Reconstruction:
-    strokes: Strokes
+    strokes: Painting  # paint and smudge strokes in painting order
     canvas: Tensor
     background: tuple[float, float, float]
     psnr: float
     seconds: float
+    style: StrokeStyle | None = None  # the paint strokes' textures, after a style phase
 
 
 def strokes_per_level(total: int, levels: int) -> list[int]:
@@ -85,12 +107,23 @@ def strokes_per_level(total: int, levels: int) -> list[int]:
     return counts
 
 
+def level_budgets(settings: Settings) -> list[tuple[int, int]]:
+    """(paint, smudge) stroke counts per level: the smudge share of every level but the last (at least
+    one paint stroke stays), when smudging is on."""
+    budgets = []
+    for level, count in enumerate(strokes_per_level(settings.strokes, settings.levels)):
+        smudges = round(count * settings.smudge_share) if settings.smudge and level < settings.levels - 1 else 0
+        smudges = min(smudges, count - 1)
+        budgets.append((count - smudges, smudges))
+    return budgets
+
+
 def reconstruct(
     target: Tensor,
     background: tuple[float, float, float],
     settings: Settings = Settings(),
     on_progress: Callable[[Progress], None] | None = None,
-    on_level: Callable[[int, Strokes, Tensor], None] | None = None,
+    on_level: Callable[[int, Painting, Tensor], None] | None = None,
 ) -> Reconstruction:
     """Fit `settings.strokes` strokes to `target` (H, W, 3) in [0, 1].
 
@@ -98,58 +131,110 @@ def reconstruct(
     number, every stroke painted so far and the canvas they make, so a caller can keep results that
     survive a cancellation (raising from either callback stops the reconstruction).
     """
-    start_time = time.perf_counter()
-    device = target.device
+    run = _Run(target, settings, on_progress)
     height, width = target.shape[:2]
-    long_side = float(max(height, width))
-    generator = torch.Generator().manual_seed(settings.seed)
-    bg_image = torch.tensor(background, device=device).expand(height, width, 3).contiguous()
+    bg_image = torch.tensor(background, device=target.device).expand(height, width, 3).contiguous()
     canvas = bg_image
-    painted = Strokes.empty(device)
-
-    labels = None
-    if settings.weights.segmentation > 0:
-        labels = segment(target, settings.segmenter, settings.regions).to(device)
-    budget = strokes_per_level(settings.strokes, settings.levels)
-    total_steps = settings.levels * settings.rounds * settings.iterations
-    step = 0
-    for level, level_budget in enumerate(budget):
-        cell = long_side / (level + 1)
-        for r in range(settings.rounds):
-            count = level_budget // settings.rounds + (r < level_budget % settings.rounds)
-            if count == 0:
-                step += settings.iterations
-                continue
-            # Placement samples with a CPU generator, so runs are reproducible whatever the device.
-            new = place_strokes(target.cpu(), canvas.cpu(), count, cell, level, generator).to(device)
-            scale = _working_scale(long_side, level, settings)
-            work_target, work_canvas = _downscale(target, scale), _downscale(canvas, scale)
-            params = _Parameters(new.scaled(scale), settings, long_side * scale)
-            weights = _level_weights(settings, level)
-            labels_tiles = None if labels is None else _labels_on_tiles(labels, work_target, settings.raster.tile)
-            for it in range(settings.iterations):
-                strokes = params.strokes()
-                rendered = render(strokes, work_canvas, settings.raster)
-                image = rendered.image
-                loss, _ = total_loss(rendered, work_target, strokes, weights, cell=cell * scale,
-                                     labels_tiles=labels_tiles, num_regions=settings.regions)
-                params.step(loss)
-                step += 1
-                if on_progress:
-                    on_progress(Progress("paint", level + 1, settings.levels, it + 1, settings.iterations,
-                                         step / total_steps, loss.item(), psnr(image, work_target),
-                                         time.perf_counter() - start_time, image.detach()))
-            fitted = _prune(params.strokes().detach().scaled(1.0 / scale), settings.min_opacity)
-            fitted.color = _tie_converged_colors(fitted.color, settings.tie_colors)
-            with torch.no_grad():
-                canvas = render(fitted, canvas, settings.raster).image
-            painted = painted.cat(fitted)
+    painting = Painting.empty(settings.smudge_brush, target.device)
+    for level, (paint_count, smudge_count) in enumerate(level_budgets(settings)):
+        painted, canvas = _paint_phase(run, level, paint_count, canvas)
+        painting = painting.then_paint(painted)
+        if smudge_count:
+            smudged, canvas = _smudge_phase(run, level, smudge_count, canvas)
+            painting = painting.then_smudge(smudged, level)
         if on_level:
-            on_level(level + 1, painted, canvas)
+            on_level(level + 1, painting, canvas)
 
+    style = None
+    if settings.style != "digital":
+        painting, style = style_phase(painting, settings.style, target, bg_image, settings.style_iterations,
+                                      settings.seed, settings.raster)
     with torch.no_grad():
-        final = render(painted, bg_image, settings.raster).image
-    return Reconstruction(painted, final, background, psnr(final, target), time.perf_counter() - start_time)
+        final = (render_painting(painting, bg_image, settings.raster) if style is None
+                 else render_styled_painting(painting, style, bg_image, settings.raster))
+    return Reconstruction(painting, final, background, psnr(final, target), time.perf_counter() - run.start, style)
+
+
+class _Run:
+    """What every phase of one reconstruction shares: target, settings, random state, progress."""
+
+    def __init__(self, target: Tensor, settings: Settings, on_progress: Callable[[Progress], None] | None):
+        self.start = time.perf_counter()
+        self.target = target
+        self.settings = settings
+        self.long_side = float(max(target.shape[:2]))
+        self.generator = torch.Generator().manual_seed(settings.seed)
+        self.labels = None
+        if settings.weights.segmentation > 0:
+            self.labels = segment(target, settings.segmenter, settings.regions).to(target.device)
+        smudged_levels = sum(1 for _, m in level_budgets(settings) if m)
+        self.total_steps = (settings.levels * settings.rounds * settings.iterations
+                            + smudged_levels * settings.smudge_iterations)
+        self.step = 0
+        self.on_progress = on_progress
+
+    def cell(self, level: int) -> float:
+        return self.long_side / (level + 1)
+
+    def report(self, phase: str, level: int, iteration: int, iterations: int, loss: Tensor, image: Tensor,
+               target: Tensor) -> None:
+        self.step += 1
+        if self.on_progress:
+            self.on_progress(Progress(phase, level + 1, self.settings.levels, iteration + 1, iterations,
+                                      self.step / self.total_steps, loss.item(), psnr(image, target),
+                                      time.perf_counter() - self.start, image.detach()))
+
+
+def _paint_phase(run: _Run, level: int, count: int, canvas: Tensor) -> tuple[Strokes, Tensor]:
+    """Place and fit `count` paint strokes over the frozen `canvas`, in rounds; the strokes kept and the
+    canvas with them."""
+    settings, target, cell = run.settings, run.target, run.cell(level)
+    painted = Strokes.empty(target.device)
+    for r in range(settings.rounds):
+        n = count // settings.rounds + (r < count % settings.rounds)
+        if n == 0:
+            run.step += settings.iterations
+            continue
+        # Placement samples with a CPU generator, so runs are reproducible whatever the device.
+        new = place_strokes(target.cpu(), canvas.cpu(), n, cell, level, run.generator).to(target.device)
+        scale = _working_scale(run.long_side, level, settings)
+        work_target, work_canvas = _downscale(target, scale), _downscale(canvas, scale)
+        params = _Parameters(new.scaled(scale), settings, run.long_side * scale)
+        weights = _level_weights(settings, level)
+        labels_tiles = None if run.labels is None else _labels_on_tiles(run.labels, work_target, settings.raster.tile)
+        for it in range(settings.iterations):
+            strokes = params.strokes()
+            rendered = render(strokes, work_canvas, settings.raster)
+            loss, _ = total_loss(rendered, work_target, strokes, weights, cell=cell * scale,
+                                 labels_tiles=labels_tiles, num_regions=settings.regions)
+            params.step(loss)
+            run.report("paint", level, it, settings.iterations, loss, rendered.image, work_target)
+        fitted = _prune(params.strokes().detach().scaled(1.0 / scale), settings.min_opacity)
+        fitted.color = _tie_converged_colors(fitted.color, settings.tie_colors)
+        with torch.no_grad():
+            canvas = render(fitted, canvas, settings.raster).image
+        painted = painted.cat(fitted)
+    return painted, canvas
+
+
+def _smudge_phase(run: _Run, level: int, count: int, canvas: Tensor) -> tuple[SmudgeStrokes, Tensor]:
+    """Place and fit `count` smudge strokes on the frozen `canvas`; the strokes kept (those that lower
+    the loss at full resolution) and the canvas they leave."""
+    settings, target, cell = run.settings, run.target, run.cell(level)
+    new = place_smudges(target.cpu(), canvas.cpu(), count, cell, run.generator).to(target.device)
+    scale = _working_scale(run.long_side, level, settings)
+    work_target, work_canvas = _downscale(target, scale), _downscale(canvas, scale)
+    params = _SmudgeParameters(new.scaled(scale), settings, run.long_side * scale)
+    for it in range(settings.smudge_iterations):
+        strokes = params.strokes()
+        image = smudge(work_canvas, strokes, settings.smudge_brush)
+        loss = smudge_loss(image, work_target, strokes, settings.smudge_weights, cell * scale)
+        params.step(loss)
+        run.report("smudge", level, it, settings.smudge_iterations, loss, image, work_target)
+    fitted = prune_smudges(target, canvas, params.strokes().detach().scaled(1.0 / scale), settings.smudge_brush,
+                           settings.smudge_weights)
+    with torch.no_grad():
+        return fitted, smudge(canvas, fitted, settings.smudge_brush)
 
 
 class _Parameters:
@@ -180,6 +265,29 @@ class _Parameters:
             self.radius.clamp_(0.5, 0.5 * self.long_side)
             self.color.clamp_(0.0, 1.0)
             self.opacity.clamp_(0.0, 1.0)
+
+
+class _SmudgeParameters:
+    """Optimisable smudge geometry (points, radii), radii kept in range after every step."""
+
+    def __init__(self, init: SmudgeStrokes, settings: Settings, long_side: float):
+        self.points = init.points.clone().requires_grad_()
+        self.radius = init.radius.clone().requires_grad_()
+        self.long_side = long_side
+        self.optimizer = torch.optim.Adam([
+            {"params": [self.points], "lr": settings.lr_position * long_side},
+            {"params": [self.radius], "lr": settings.lr_radius * long_side},
+        ])
+
+    def strokes(self) -> SmudgeStrokes:
+        return SmudgeStrokes(self.points, self.radius)
+
+    def step(self, loss: Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        with torch.no_grad():
+            self.radius.clamp_(1.0, 0.5 * self.long_side)
 
 
 def _level_weights(settings: Settings, level: int) -> LossWeights:

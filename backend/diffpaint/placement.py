@@ -7,7 +7,8 @@ import math
 import torch
 from torch import Tensor
 
-from diffpaint.filters import gaussian_blur, luminance, sobel
+from diffpaint.filters import gaussian_blur, gradient_magnitude, luminance, sobel
+from diffpaint.smudge import SmudgeStrokes
 from diffpaint.strokes import Strokes
 
 
@@ -64,6 +65,37 @@ def place_strokes(
     opacity = torch.full((count,), 0.95)
     levels = torch.full((count,), level, dtype=torch.long)
     return Strokes(points, radius, color, opacity, levels)
+
+
+def hard_steps(target: Tensor, canvas: Tensor, sigma: float) -> Tensor:
+    """Where the canvas has steps the target does not: blurred error × how much the canvas' luminance
+    gradient magnitude, blurred, exceeds the target's (smooth tonal gradients painted as hard steps).
+
+    Blurring before comparing is what tells a staircase over a ramp (locally much more gradient) from
+    an edge painted a little off (about as much gradient, nearby), which paint strokes should fix. (H, W).
+    """
+    excess = gaussian_blur(gradient_magnitude(canvas), sigma) - gaussian_blur(gradient_magnitude(target), sigma)
+    return error_map(target, canvas, sigma, sharpness=1.0) * excess.clamp(min=0)
+
+
+def place_smudges(target: Tensor, canvas: Tensor, count: int, cell: float, generator: torch.Generator) -> SmudgeStrokes:
+    """Initialise `count` smudge strokes sized for a grid cell of `cell` px on the canvas' hard steps.
+
+    Positions are sampled from `hard_steps`; each stroke runs across the step under it (along the
+    canvas' structure-tensor gradient direction), so it drags the colour of one side over the other.
+    """
+    sigma = max(cell / 8.0, 1.0)
+    weights = hard_steps(target, canvas, sigma).flatten() + 1e-12
+    width = target.shape[1]
+    picks = torch.multinomial(weights, count, replacement=count > weights.numel(), generator=generator)
+    centre = torch.stack([(picks % width).float(), (picks // width).float()], dim=1) + 0.5
+    angle = stroke_directions(canvas, sigma).flatten()[picks] - 0.5 * math.pi  # isophote → across it
+    direction = torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)
+    rand = torch.rand(count, 2, generator=generator)
+    half = 0.5 * cell * (0.15 + 0.15 * rand[:, :1])
+    points = torch.stack([centre - half * direction, centre, centre + half * direction], dim=1)
+    radius = (cell * (0.04 + 0.04 * rand[:, 1])).clamp(min=1.5)[:, None].repeat(1, 2)
+    return SmudgeStrokes(points, radius)
 
 
 def _sample(image: Tensor, xy: Tensor) -> Tensor:

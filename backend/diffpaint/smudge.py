@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from diffpaint.render.bezier import curve_parameters, lerp_along, quadratic_bezier
+from diffpaint.render.color import linear_to_srgb, srgb_to_linear
 
 
 @dataclass
@@ -64,6 +65,22 @@ class SmudgeStrokes:
 
     def __len__(self) -> int:
         return self.points.shape[0]
+
+    def detach(self) -> SmudgeStrokes:
+        return SmudgeStrokes(self.points.detach(), self.radius.detach())
+
+    def to(self, device: torch.device) -> SmudgeStrokes:
+        return SmudgeStrokes(self.points.to(device), self.radius.to(device))
+
+    def scaled(self, factor: float) -> SmudgeStrokes:
+        """The same strokes on a canvas resized by `factor`."""
+        return SmudgeStrokes(self.points * factor, self.radius * factor)
+
+    def select(self, index: Tensor | slice) -> SmudgeStrokes:
+        return SmudgeStrokes(self.points[index], self.radius[index])
+
+    def cat(self, other: SmudgeStrokes) -> SmudgeStrokes:
+        return SmudgeStrokes(torch.cat([self.points, other.points]), torch.cat([self.radius, other.radius]))
 
 
 @dataclass(frozen=True)
@@ -90,6 +107,18 @@ class SmudgeSettings:
     edge: float = 1.0  # soft disk edge: sigmoid scale in px
     patch: int = 33  # P: patch samples per side
     extent: float = 1.25  # patch half-width in radii (covers the disk and its soft edge)
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.stamps, int) and self.stamps >= 2 and isinstance(self.patch, int) and self.patch >= 2):
+            raise ValueError(f"smudge stamps and patch must be integers ≥ 2, not {self.stamps!r} and {self.patch!r}")
+        for name in ("alpha_c", "alpha_s", "beta_a", "beta_b", "edge", "extent"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError(f"smudge setting {name} must be a finite number, not {value!r}")
+        if not (0.0 <= self.alpha_c <= 1.0 and 0.0 <= self.alpha_s <= 1.0):
+            raise ValueError("smudge alpha_c and alpha_s must lie in [0, 1]")
+        if not (self.beta_a > 0 and self.beta_b > 0 and self.edge > 0 and self.extent > 0):
+            raise ValueError("smudge beta_a, beta_b, edge and extent must be positive")
 
 
 def stamp_parameters(points: Tensor, radius: Tensor, stamps: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -196,8 +225,10 @@ class _Canvas:
         return self.image[p:-p, p:-p] if p else self.image
 
 
-def _apply(canvas: Tensor, strokes: SmudgeStrokes, settings: SmudgeSettings, one_shot: bool) -> Tensor:
-    if len(strokes) == 0 or settings.stamps < 1:
+def _apply(canvas: Tensor, strokes: SmudgeStrokes, settings: SmudgeSettings, one_shot: bool,
+           brushes: list[Tensor] | None = None) -> Tensor:
+    """Apply the strokes; when `brushes` is given, append each stamp's brush state B_{k−1} (P, P, 3) to it."""
+    if len(strokes) == 0:
         return canvas
     centres, radii, t = stamp_parameters(strokes.points, strokes.radius, settings.stamps)
     offsets = _patch_offsets(settings, canvas)  # (P, P, 2) radii
@@ -220,6 +251,8 @@ def _apply(canvas: Tensor, strokes: SmudgeStrokes, settings: SmudgeSettings, one
             patch = _sample(crop, x0 - work.pad, y0 - work.pad, c[k] + r[k] * offsets)  # C_k, (P, P, 3)
             if brush is None:
                 brush = patch  # B_{−1}: the first stamp's own patch
+            if brushes is not None:
+                brushes.append(brush.detach())
             deposit = ac * (brush - patch)  # α_c·B_{k−1} + (1 − α_c)·C_k − C_k
             d = pix - c[k]
             rel = d / r[k]  # radius units
@@ -242,3 +275,46 @@ def smudge(canvas: Tensor, strokes: SmudgeStrokes, settings: SmudgeSettings | No
 def smudge_recursive(canvas: Tensor, strokes: SmudgeStrokes, settings: SmudgeSettings | None = None) -> Tensor:
     """Apply smudge strokes in order with the classic recursive brush state (Eqs. 5–6), the reference."""
     return _apply(canvas, strokes, settings or SmudgeSettings(), one_shot=False)
+
+
+_INVISIBLE = 1e-4  # squared linear-light colour difference (~1/100) under which a deposit cannot be seen
+
+
+def smudge_deposits(
+    canvas: Tensor, strokes: SmudgeStrokes, settings: SmudgeSettings | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Apply smudge strokes (one-shot model) and measure what each stamp leaves, for renderers without
+    the canvas state: (canvas after, deposit colour (M, K, 3) sRGB, deposit strength (M, K) in [0, 1]).
+
+    The colour of stamp k is the disk-weighted mean, in linear light, of the brush B_{k−1} it deposits.
+    Its strength s is the opacity with which painting that flat colour c over the canvas as it was
+    before the stroke (D) best reproduces what the whole stroke did there (A), by least squares over
+    the stamp's disk in linear light (where the renderers blend): s = ⟨A − D, c − D⟩ / ‖c − D‖².
+    A stamp whose brush carries what is under it, or whose deposit later stamps overwrite, gets a low
+    strength (‖c − D‖² is floored at `_INVISIBLE`, so an invisible deposit gets ~0, not noise); a flat
+    brush over a flat canvas, one stamp alone, gets α_c. Overlapping stamps compound, as the stroke
+    does. Without autograd.
+    """
+    settings = settings or SmudgeSettings()
+    with torch.no_grad():
+        centres, radii, _ = stamp_parameters(strokes.points, strokes.radius, settings.stamps)
+        offsets = _patch_offsets(settings, canvas)
+        colors, strengths = [], []
+        for s in range(len(strokes)):
+            brushes: list[Tensor] = []
+            after = _apply(canvas, strokes.select(slice(s, s + 1)), settings, one_shot=True, brushes=brushes)
+            pos = centres[s][:, None, None] + radii[s][:, None, None, None] * offsets  # (K, P, P, 2)
+            weight = _disk(offsets.norm(dim=-1) * radii[s][:, None, None], radii[s][:, None, None], settings.edge)
+            weight = (weight / weight.sum(dim=(1, 2), keepdim=True))[..., None]  # (K, P, P, 1)
+            deposit = (weight * srgb_to_linear(torch.stack(brushes))).sum(dim=(1, 2))  # (K, 3)
+            before = srgb_to_linear(_sample(canvas, 0, 0, pos))
+            change = srgb_to_linear(_sample(after, 0, 0, pos)) - before
+            towards = deposit[:, None, None] - before
+            num = (weight * change * towards).sum(dim=(1, 2, 3))
+            den = (weight * towards * towards).sum(dim=(1, 2, 3))
+            colors.append(linear_to_srgb(deposit))
+            strengths.append((num / (den + _INVISIBLE)).clamp(0.0, 1.0))
+            canvas = after
+        empty = canvas.new_zeros(0, settings.stamps)
+        color = torch.stack(colors) if colors else empty[..., None].expand(-1, -1, 3)
+        return canvas, color, torch.stack(strengths) if strengths else empty

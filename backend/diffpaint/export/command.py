@@ -89,7 +89,7 @@ def _frames(args: argparse.Namespace) -> int:
 
 def _painting(doc: strokefile.StrokeFile, scale: float) -> tuple[Any, Tensor]:
     """A stroke file's paint strokes and bare canvas, resized by `scale`."""
-    from diffpaint.strokes import from_stroke_file
+    from diffpaint.painting import from_stroke_file
 
     if not 0 < scale <= 16:
         raise ValueError("--scale must lie in (0, 16]")

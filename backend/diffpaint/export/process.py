@@ -20,8 +20,8 @@ import torch
 from torch import Tensor
 
 from diffpaint.imageio import to_pil
-from diffpaint.render import RasterSettings, render
-from diffpaint.strokes import Strokes
+from diffpaint.painting import Painting, render_painting
+from diffpaint.render import RasterSettings
 
 FORMATS = (".mp4", ".gif")
 
@@ -49,7 +49,7 @@ def stroke_counts(total: int, frames: int) -> list[int]:
 
 
 def build_frames(
-    strokes: Strokes, background: Tensor, counts: Sequence[int], settings: RasterSettings | None = None
+    strokes: Painting, background: Tensor, counts: Sequence[int], settings: RasterSettings | None = None
 ) -> list[Tensor]:
     """The canvas (H, W, 3) sRGB after the first counts[i] strokes, for non-decreasing counts."""
     frames: list[Tensor] = []
@@ -59,7 +59,7 @@ def build_frames(
             if n < painted:
                 raise ValueError("stroke counts must not decrease")
             if n > painted:
-                canvas = render(strokes.select(torch.arange(painted, n)), canvas, settings).image
+                canvas = render_painting(strokes.span(painted, n), canvas, settings)
                 painted = n
             frames.append(canvas)
     return frames

@@ -5,7 +5,7 @@ richer hooks, and uses each as soon as the optimiser offers it, with no change h
 
 - ``Progress.canvas`` — the image rendered at that iteration, ``(h, w, 3)`` sRGB in [0, 1], detached
   (at the level's working resolution); it becomes the live preview.
-- ``reconstruct(..., on_level=callback)`` — ``callback(level: int, strokes: Strokes, canvas: Tensor)``
+- ``reconstruct(..., on_level=callback)`` — ``callback(level: int, strokes: Painting, canvas: Tensor)``
   after each completed level: 1-based level, every stroke painted so far (full-resolution canvas
   pixels), and their render over the background at full resolution. It becomes ``level-N.json``,
   which survives a cancel, and a preview.
@@ -21,7 +21,7 @@ from torch import Tensor
 
 from diffpaint import optimize
 from diffpaint.optimize import Progress, Reconstruction, Settings
-from diffpaint.strokes import Strokes
+from diffpaint.painting import Painting
 
 
 class JobSink(Protocol):
@@ -29,7 +29,7 @@ class JobSink(Protocol):
 
     def canvas(self, image: Tensor) -> None: ...
 
-    def level(self, level: int, strokes: Strokes, canvas: Tensor) -> None: ...
+    def level(self, level: int, strokes: Painting, canvas: Tensor) -> None: ...
 
 
 ReconstructFn = Callable[..., Reconstruction]

@@ -30,9 +30,10 @@ from diffpaint import __version__
 from diffpaint.imageio import ImageInputError, read_image, save_png
 from diffpaint.metrics import psnr
 from diffpaint.optimize import Progress, Settings
+from diffpaint.painting import Painting, to_stroke_file
 from diffpaint.server.config import JobSettings, background_rgb
 from diffpaint.server.reconstructor import Reconstructor
-from diffpaint.strokes import Strokes, to_stroke_file
+from diffpaint.style import attach_style
 from diffpaint_addon import strokefile
 
 PROGRESS_INTERVAL = 0.2
@@ -73,7 +74,7 @@ class JobFiles:
         os.replace(tmp, self.dir / "preview.png")
         emit(event="preview")
 
-    def level(self, level: int, strokes: Strokes, canvas: Tensor) -> None:
+    def level(self, level: int, strokes: Painting, canvas: Tensor) -> None:
         doc = to_stroke_file(strokes, self.width, self.height, self.background,
                              {**self.metadata, "level": level, "complete": False})
         name = f"level-{level}.json"
@@ -90,7 +91,7 @@ def run_job(job_dir: Path) -> Path:
     background = background_rgb(job.background, image.mean_colour())
     target = image.over(background).to(device)  # transparent areas are fitted as bare canvas
     settings = Settings(strokes=job.strokes, levels=job.levels, iterations=job.iterations, rounds=job.rounds,
-                        seed=job.seed)
+                        seed=job.seed, style=job.style)
     height, width = target.shape[:2]
     metadata = {"source": spec.get("source") or spec["image"], "settings": job.as_dict(),
                 "generator": f"diffpaint {__version__}"}
@@ -101,6 +102,8 @@ def run_job(job_dir: Path) -> Path:
     blank = psnr(torch.tensor(background, device=device).expand_as(target), target)
     doc = to_stroke_file(result.strokes, width, height, background,
                          {**metadata, "psnr": round(result.psnr, 3), "seconds": round(result.seconds, 2)})
+    if result.style is not None:
+        doc = attach_style(doc, result.style)
     strokes_path = job_dir / "strokes.json"
     strokefile.save(doc, strokes_path)
     tmp = job_dir / "render.tmp.png"

@@ -1,0 +1,66 @@
+"""The smudge phase's objective, and the pruning of smudge strokes that do not pay their way.
+
+Smudge strokes are fitted on a frozen canvas with the paint phase's guidance terms (pixel L1, edge
+gradient, optimal transport) plus the area regulariser on their geometry, with their own weights
+(`Settings.smudge_weights`: heavier gradient and area terms, since a smudge is there to turn hard
+steps into gradients, not to move colour about). The segmentation term needs a paint render's
+per-stroke fragments and is not used.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from diffpaint.losses import LossWeights, area_regulariser, gradient_loss, pixel_l1, sinkhorn_ot
+from diffpaint.smudge import SmudgeSettings, SmudgeStrokes, smudge
+from diffpaint.strokes import Strokes
+
+
+def image_loss(image: Tensor, target: Tensor, weights: LossWeights) -> Tensor:
+    """Weighted pixel, gradient and optimal-transport terms of an (H, W, 3) image (weight 0 = not computed)."""
+    total = image.new_zeros(())
+    if weights.pixel > 0:
+        total = total + weights.pixel * pixel_l1(image, target)
+    if weights.gradient > 0:
+        total = total + weights.gradient * gradient_loss(image, target)
+    if weights.ot > 0:
+        total = total + weights.ot * sinkhorn_ot(image, target)
+    return total
+
+
+def smudge_loss(image: Tensor, target: Tensor, strokes: SmudgeStrokes, weights: LossWeights, cell: float) -> Tensor:
+    """`image_loss` plus the area regulariser on the smudge strokes' geometry (their level's `cell` px)."""
+    loss = image_loss(image, target, weights)
+    if weights.area > 0 and len(strokes):
+        shape = Strokes(strokes.points, strokes.radius, strokes.radius.new_zeros(len(strokes), 2, 3),
+                        strokes.radius.new_ones(len(strokes)), torch.zeros(len(strokes), dtype=torch.long))
+        loss = loss + weights.area * area_regulariser(shape, cell)
+    return loss
+
+
+def prune_smudges(
+    target: Tensor, canvas: Tensor, strokes: SmudgeStrokes, settings: SmudgeSettings, weights: LossWeights
+) -> SmudgeStrokes:
+    """Keep only smudge strokes that lower the image loss of `canvas` smudged by them (no autograd).
+
+    One backward-elimination pass in stroke order (a stroke goes when the others do at least as well
+    without it), then all go if what is left does not beat the unsmudged canvas.
+    """
+    def subset(keep: list[int]) -> SmudgeStrokes:
+        return strokes.select(torch.tensor(keep, dtype=torch.long, device=strokes.points.device))
+
+    def loss_with(keep: list[int]) -> float:
+        return float(image_loss(smudge(canvas, subset(keep), settings), target, weights))
+
+    with torch.no_grad():
+        keep = list(range(len(strokes)))
+        best = loss_with(keep)
+        for j in range(len(strokes)):
+            trial = [i for i in keep if i != j]
+            loss = loss_with(trial)
+            if loss <= best:
+                keep, best = trial, loss
+        if keep and best >= float(image_loss(canvas, target, weights)):
+            keep = []
+    return subset(keep)
