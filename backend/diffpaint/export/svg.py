@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
 SAMPLES = 16  # curve samples per stroke: capsules are straight, so this sets how round a curve stays
+GRADIENT_STOPS = 5  # colour stops along a two-colour stroke
 SMUDGE_BLUR = 0.3  # blur of smudge stamps, as a fraction of the stroke's mean radius
 
 
@@ -63,15 +64,28 @@ def _stroke(s: Stroke, ident: str, defs: list[str]) -> str:
 
 
 def _paint(s: Stroke, ident: str, defs: list[str]) -> str:
-    """The fill of a paint stroke: its colour, or a gradient from its first to its last colour."""
+    """The fill of a paint stroke: its colour, or a gradient along its chord.
+
+    The colour is linear in the curve parameter t, so stops sit where stamps at evenly spaced t
+    project onto the chord (kept in order, as SVG needs; a stroke that doubles back is approximate).
+    """
     (x0, y0), _, (x1, y1) = s.points
-    c0, c1 = (_hex(c) for c in s.color)
-    if c0 == c1 or math.hypot(x1 - x0, y1 - y0) < 1e-3:  # a closed stroke has no direction to grade along
-        return _hex(tuple((a + b) / 2 for a, b in zip(*s.color, strict=True)))  # type: ignore[arg-type]
+    dx, dy = x1 - x0, y1 - y0
+    chord2 = dx * dx + dy * dy
+    if _hex(s.color[0]) == _hex(s.color[1]) or chord2 < 1e-6:  # a closed stroke has no direction to grade along
+        return _hex(_lerp(s.color[0], s.color[1], 0.5))
+    stops, offset = [], 0.0
+    for i, ((cx, cy), _r) in enumerate(_stamps(s, GRADIENT_STOPS)):
+        t = i / (GRADIENT_STOPS - 1)
+        offset = max(offset, min(1.0, ((cx - x0) * dx + (cy - y0) * dy) / chord2))
+        stops.append(f'<stop offset="{_num(offset)}" stop-color="{_hex(_lerp(s.color[0], s.color[1], t))}"/>')
     defs.append(f'<linearGradient id="{ident}" gradientUnits="userSpaceOnUse" x1="{_num(x0)}" y1="{_num(y0)}" '
-                f'x2="{_num(x1)}" y2="{_num(y1)}"><stop offset="0" stop-color="{c0}"/>'
-                f'<stop offset="1" stop-color="{c1}"/></linearGradient>')
+                f'x2="{_num(x1)}" y2="{_num(y1)}">{"".join(stops)}</linearGradient>')
     return f"url(#{ident})"
+
+
+def _lerp(a: RGB, b: RGB, t: float) -> RGB:
+    return (a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]), a[2] + t * (b[2] - a[2]))
 
 
 def _smudge(s: Stroke, ident: str, defs: list[str]) -> str:
