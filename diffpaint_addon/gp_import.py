@@ -61,7 +61,8 @@ def level_layer_name(rank: int, kind: str = "paint") -> str:
 
 
 def grease_pencil_datablocks() -> bpy.types.BlendDataGreasePencilsV3:
-    """The Grease Pencil v3 datablock collection: ``grease_pencils_v3`` in 4.3/4.4, renamed in 5.0."""
+    """The Grease Pencil v3 datablock collection: ``grease_pencils_v3`` in 4.5 (where ``grease_pencils``
+    holds legacy v2 data), renamed ``grease_pencils`` in 5.0."""
     if hasattr(bpy.data, "grease_pencils_v3"):
         return bpy.data.grease_pencils_v3
     return bpy.data.grease_pencils
@@ -485,8 +486,7 @@ def _add_build_modifiers(
     recorded times pace it, at speed 1 and with the gaps as recorded."""
     for w in windows:
         mod = obj.modifiers.new(f"Build {w.layer}", "GREASE_PENCIL_BUILD")
-        # The layer-name filter is 'tree_node_filter' since 4.5, 'layer_filter' in 4.3/4.4.
-        setattr(mod, "tree_node_filter" if hasattr(mod, "tree_node_filter") else "layer_filter", w.layer)
+        mod.tree_node_filter = w.layer
         mod.mode = "SEQUENTIAL"
         mod.transition = "GROW"
         if build_timing == "DRAWSPEED":

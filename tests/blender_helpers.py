@@ -28,12 +28,17 @@ def run_python(args: list[str], env: dict[str, str] | None = None, timeout: floa
 
 def bpy_eval(code: str, env: dict[str, str] | None = None, timeout: float = 120) -> Any:
     """Run ``code`` in a fresh Python with bpy and the repo importable; it assigns ``result``
-    (anything JSON can carry), which is returned. A failure raises with the child's stderr."""
+    (anything JSON can carry), which is returned. A failure raises with the child's stderr.
+    An add-on the code registered is unregistered at the end, as quitting Blender does: bpy 4.5
+    as a module hangs at exit while add-on property groups are still registered."""
     script = "\n".join([
         "import json, sys",
         f"sys.path.insert(0, {str(ROOT)!r})",
         textwrap.dedent(code),
-        f"print({RESULT_MARK!r} + json.dumps(result))",
+        f"print({RESULT_MARK!r} + json.dumps(result), flush=True)",
+        "for _cls in sys.modules['bpy'].types.PropertyGroup.__subclasses__() if 'bpy' in sys.modules else ():",
+        "    if _cls.__name__ == 'DiffPaintSettings' and _cls.is_registered:  # as diffpaint_addon or an extension",
+        "        sys.modules[_cls.__module__.rpartition('.')[0]].unregister()",
     ])
     proc = run_python(["-c", script], env=env, timeout=timeout)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_MARK)]
