@@ -247,7 +247,8 @@ def job_settings(settings: Any) -> dict[str, object]:
     size, iterations, rounds = effort(settings.quality, (settings.size, settings.iterations, settings.rounds))
     return {"strokes": settings.strokes, "levels": settings.levels, "size": size,
             "iterations": iterations, "rounds": rounds, "seed": settings.seed,
-            "device": settings.device.lower(), "style": settings.style.lower()}
+            "device": settings.device.lower(), "style": settings.style.lower(),
+            "smudge": "true" if settings.smudge else "false"}
 
 
 def show_preview(path: str) -> bpy.types.Image:

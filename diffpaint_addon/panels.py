@@ -35,6 +35,9 @@ def draw_reconstruct(layout: bpy.types.UILayout, context: bpy.types.Context, in_
         settings_col.label(text="Not available yet: the backend does not paint this medium", icon="ERROR")
     settings_col.prop(settings, "strokes")
     settings_col.prop(settings, "levels")
+    smudge = settings_col.row()
+    smudge.prop(settings, "smudge")
+    smudge.active = settings.levels > 1  # the last level never smudges
     settings_col.prop(settings, "quality")
     if settings.quality == CUSTOM:
         custom = settings_col.column(align=True)

@@ -47,6 +47,11 @@ class DiffPaintSettings(bpy.types.PropertyGroup):
         default="DIGITAL",
         description="Stroke style / painting medium",
     )
+    smudge: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Smudge", default=True,
+        description="Soften hard steps between strokes with smudge strokes on every detail level but the last "
+                    "(which stays sharp); they share the stroke budget",
+    )
     strokes: bpy.props.IntProperty(  # type: ignore[valid-type]
         name="Stroke Budget", default=256, min=1, soft_max=4096,
         description="Number of brush strokes to fit, over all levels",

@@ -64,6 +64,14 @@ def test_health_and_schema_are_public_everything_else_needs_the_token(server: Se
     assert e.value.status == 401
 
 
+def test_smudge_is_on_by_default_and_can_be_switched_off(server: Server, tmp_path: Path) -> None:
+    client = server.client()
+    on, off = submit(server, tmp_path, "on.png"), submit(server, tmp_path, "off.png", smudge="false")
+    assert on["settings"]["smudge"] is True and off["settings"]["smudge"] is False
+    for job in (on, off):
+        assert finished(client, job["id"])["state"] == "done"
+
+
 def test_job_lifecycle_submit_progress_preview_levels_result_delete(server: Server, tmp_path: Path) -> None:
     client = server.client()
     job = submit(server, tmp_path, levels=2)

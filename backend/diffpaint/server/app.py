@@ -75,6 +75,7 @@ class SettingsModel(BaseModel):
     background: str
     device: str
     style: str
+    smudge: bool
 
 
 class ProgressModel(BaseModel):
@@ -292,9 +293,11 @@ def create_app(config: ServerConfig, devices: dict[str, Any] | None = None) -> F
         device: Annotated[Literal["auto", "cpu", "cuda"], Form()] = "auto",
         style: Annotated[str, Form(max_length=64, description=f"Stroke style; available: {', '.join(STYLES)}")
                          ] = "digital",
+        smudge: Annotated[bool, Form(description="Smudge strokes soften hard steps on every level but the last")
+                          ] = True,
     ) -> JSONResponse:
         settings = JobSettings(strokes=strokes, levels=levels, size=size, iterations=iterations, rounds=rounds,
-                               seed=seed, background=background, device=device, style=style)
+                               seed=seed, background=background, device=device, style=style, smudge=smudge)
         problems = settings.check(limits)
         resolved = hardware["device"] if device == "auto" else device
         if resolved not in hardware["devices"]:

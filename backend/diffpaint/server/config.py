@@ -53,6 +53,7 @@ class JobSettings:
     background: str = "mean"
     device: str = "auto"
     style: str = "digital"
+    smudge: bool = True  # smudge phase on every level but the last
 
     def check(self, limits: Limits) -> list[str]:
         """Problems, each phrased as what to change; empty when the settings are usable."""

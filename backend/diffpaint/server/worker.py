@@ -91,7 +91,7 @@ def run_job(job_dir: Path) -> Path:
     background = background_rgb(job.background, image.mean_colour())
     target = image.over(background).to(device)  # transparent areas are fitted as bare canvas
     settings = Settings(strokes=job.strokes, levels=job.levels, iterations=job.iterations, rounds=job.rounds,
-                        seed=job.seed, style=job.style)
+                        seed=job.seed, style=job.style, smudge=job.smudge)
     height, width = target.shape[:2]
     metadata = {"source": spec.get("source") or spec["image"], "settings": job.as_dict(),
                 "generator": f"diffpaint {__version__}"}
