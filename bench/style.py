@@ -26,8 +26,14 @@ from diffpaint.imageio import load_image, save_png
 from diffpaint.metrics import psnr, ssim
 from diffpaint.optimize import Settings, reconstruct
 from diffpaint.painting import to_stroke_file
-from diffpaint.style import (StyleSettings, attach_style, initial_style, optimise_style, render_styled_painting,
-                             styled_painting)
+from diffpaint.style import (
+    StyleSettings,
+    attach_style,
+    initial_style,
+    optimise_style,
+    render_styled_painting,
+    styled_painting,
+)
 from diffpaint_addon import strokefile
 
 RUNS = {  # Met object ID → media textured on its reconstruction

@@ -18,5 +18,14 @@ echo "[demo] process video beside the target, and the strokes as SVG"
 echo "[demo] building the Grease Pencil painting in Blender"
 "$PY" -m diffpaint_addon.blend_job "$OUT/strokes.json" --blend "$OUT/painting.blend" --png "$OUT/blender.png"
 echo "[demo] Blender render vs backend render: PSNR $("$PY" -m diffpaint compare "$OUT/blender.png" "$OUT/render.png") dB"
+echo "[demo] the same strokes in four media (a short style phase each), backend | Blender side by side"
+mkdir -p "$OUT/styles"
+for MEDIUM in oil watercolor ink pencil; do
+  "$PY" -m diffpaint stylise "$OUT/strokes.json" --target "$OUT/target.png" --style "$MEDIUM" --iterations 8 \
+    --out "$OUT/styles/$MEDIUM.json" --render "$OUT/styles/$MEDIUM-render.png"
+  "$PY" -m diffpaint_addon.blend_job "$OUT/styles/$MEDIUM.json" --png "$OUT/styles/$MEDIUM-blender.png"
+  echo "[demo] $MEDIUM: Blender vs backend PSNR $("$PY" -m diffpaint compare "$OUT/styles/$MEDIUM-blender.png" \
+    "$OUT/styles/$MEDIUM-render.png" --side-by-side "$OUT/style-$MEDIUM.png") dB"
+done
 echo "[demo] done: $OUT"
 ls -1 "$OUT"
