@@ -78,3 +78,17 @@ def test_malformed_stroke_file_is_refused_by_render(tmp_path):
     proc = _diffpaint("render", bad, "--out", tmp_path / "x.png")
     assert proc.returncode == 2
     assert "unsupported stroke file version 9" in proc.stderr
+
+
+def test_render_of_a_file_with_smudges_is_the_reconstruction(reconstruction, tmp_path):
+    doc = strokefile.load(reconstruction / "strokes.json")
+    smudges = [s for s in doc.strokes if s.kind == "smudge"]
+    report = json.loads((reconstruction / "report.json").read_text())
+    assert len(smudges) == report["smudge_strokes"] > 0  # smudging is on by default
+    assert max(s.level for s in smudges) < max(doc.levels)  # the last level paints only
+    out = tmp_path / "again.png"
+    proc = _diffpaint("render", reconstruction / "strokes.json", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    again, _ = load_image(out, 1 << 16)
+    rendered, _ = load_image(reconstruction / "render.png", 1 << 16)
+    assert (again - rendered).abs().max() <= 1 / 255
