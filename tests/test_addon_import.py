@@ -119,7 +119,7 @@ def test_smudges_show_their_deposits_with_soft_edges(imported: dict) -> None:
     assert 0.0 < quarter["opacity"] < 0.4
     mat = imported["materials"][smudge["material"]]
     assert mat["name"].startswith("DiffPaint Smudge") and not mat["hide"]
-    assert smudge["softness"] == pytest.approx(0.5)
+    assert 0.0 < smudge["softness"] < 1.0  # soft edges, where paint strokes have none
 
 
 def test_colours_are_converted_to_linear_and_opacity_kept(imported: dict) -> None:
