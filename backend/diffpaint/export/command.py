@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
 from diffpaint_addon import strokefile
+
+if TYPE_CHECKING:
+    from diffpaint.painting import Painting
 
 
 def add_export_parsers(sub: Any) -> None:
@@ -76,7 +79,7 @@ def _frames(args: argparse.Namespace) -> int:
     if args.steps:
         counts = sorted(set(args.steps))
         if counts[-1] > total:
-            raise ValueError(f"--steps asks for {counts[-1]} strokes; the file has {total} paint strokes")
+            raise ValueError(f"--steps asks for {counts[-1]} strokes; the file has {total}")
     else:
         every = args.every or max(1, total // 8)
         if every < 1:
@@ -87,8 +90,8 @@ def _frames(args: argparse.Namespace) -> int:
     return 0
 
 
-def _painting(doc: strokefile.StrokeFile, scale: float) -> tuple[Any, Tensor]:
-    """A stroke file's paint strokes and bare canvas, resized by `scale`."""
+def _painting(doc: strokefile.StrokeFile, scale: float) -> tuple[Painting, Tensor]:
+    """A stroke file's painting (paint and smudge strokes) and bare canvas, resized by `scale`."""
     from diffpaint.painting import from_stroke_file
 
     if not 0 < scale <= 16:
