@@ -55,10 +55,13 @@ obj = gp_import.import_strokes(load(PATH), bpy.context.scene, duration=30)
 """
 
 
-def test_an_imported_painting_exports_to_the_same_strokes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("layer_per_level", [True, False])
+def test_an_imported_painting_exports_to_the_same_strokes(tmp_path: Path, layer_per_level: bool) -> None:
+    """Levels come from the level layers, or on the single layer from the strokes the import made."""
     doc = painting_with_extras()
     save(doc, tmp_path / "in.json")
-    bpy_eval(f"PATH = {str(tmp_path / 'in.json')!r}\n" + IMPORT + f"""
+    bpy_eval(f"PATH = {str(tmp_path / 'in.json')!r}\n" + IMPORT.replace("duration=30", f"duration=30, "
+             f"layer_per_level={layer_per_level}") + f"""
 save(gp_export.export_strokes(obj), {str(tmp_path / 'out.json')!r})
 result = None
 """)
