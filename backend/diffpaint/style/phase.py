@@ -15,6 +15,7 @@ stroke shows on average: the vertex colour is solved from it, the mix and the te
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
@@ -22,10 +23,10 @@ from torch import Tensor
 
 from diffpaint.losses import gradient_loss, pixel_l1
 from diffpaint.painting import Painting
-from diffpaint.render import RasterSettings
+from diffpaint.render import Fragments, RasterSettings, TileGrid
 from diffpaint.render.color import linear_to_srgb, srgb_to_linear
 from diffpaint.strokes import Strokes
-from diffpaint.style.render import StrokeStyle, render_styled_painting
+from diffpaint.style.render import StrokeStyle, paint_runs, shade, textured_fragments
 from diffpaint.style.textures import INITIAL_MIX, generate_textures
 
 MIX_LEVELS = 16  # mixes are snapped to k / MIX_LEVELS: Blender needs one material per (texture, mix)
@@ -65,14 +66,22 @@ def initial_style(name: str, count: int, seed: int = 0, device: torch.device | N
     )
 
 
-def compensate(color: Tensor, style: StrokeStyle) -> Tensor:
-    """Vertex colours (N, 2, 3) sRGB whose textured strokes show `color` on average: in linear light
-    mix · V + (1 − mix) · μ = colour, μ the variant's alpha-weighted mean texture colour."""
+def vertex_colour(shown: Tensor, mix: Tensor, mean: Tensor) -> Tensor:
+    """The linear vertex colour V with mix · V + (1 − mix) · mean = shown (clamped to [0, 1]); all
+    arguments broadcast."""
+    return ((shown - (1.0 - mix) * mean) / mix.clamp(min=0.05)).clamp(0.0, 1.0)
+
+
+def texture_means(style: StrokeStyle) -> Tensor:
+    """Alpha-weighted mean colour of each texture variant, (V, 3)."""
     rgb, alpha = style.textures[..., :3], style.textures[..., 3:]
-    mean = (rgb * alpha).sum((1, 2)) / alpha.sum((1, 2)).clamp(min=1e-6)  # (V, 3)
-    mix = style.mix[:, None, None].clamp(min=0.05)
-    vertex = (srgb_to_linear(color) - (1.0 - mix) * mean[style.variant][:, None]) / mix
-    return linear_to_srgb(vertex.clamp(0.0, 1.0))
+    return (rgb * alpha).sum((1, 2)) / alpha.sum((1, 2)).clamp(min=1e-6)
+
+
+def compensate(color: Tensor, style: StrokeStyle) -> Tensor:
+    """Vertex colours (N, 2, 3) sRGB whose textured strokes show `color` (sRGB) on average."""
+    mean = texture_means(style)[style.variant][:, None]
+    return linear_to_srgb(vertex_colour(srgb_to_linear(color), style.mix[:, None, None], mean))
 
 
 def snap_mix(style: StrokeStyle) -> StrokeStyle:
@@ -97,14 +106,34 @@ def optimise_style(painting: Painting, style: StrokeStyle, target: Tensor, backg
     the painting painted over `background`. Returns the painting with its paint strokes' vertex
     colours (see `compensate`) and the fitted style, its mixes snapped to Blender's levels."""
     painting = painting.to(target.device)
+    # Geometry is frozen, so each run's fragments are rasterised once (keyed by the run's first stroke);
+    # per step only the texturing runs, each fragment's vertex colour solved from its fitted colour
+    # (`compensate` per pixel).
+    geometry: dict[int, tuple[Fragments, TileGrid]] = {}
+
+    def paint(style: StrokeStyle) -> Callable[[int, Strokes, Tensor], Tensor]:
+        means = texture_means(style)
+
+        def run(first: int, strokes: Strokes, canvas: Tensor) -> Tensor:
+            if first not in geometry:
+                with torch.no_grad():
+                    geometry[first] = textured_fragments(strokes, (canvas.shape[0], canvas.shape[1]), raster)
+            frags, grid = geometry[first]
+            own = style.select(torch.arange(first, first + len(strokes), device=canvas.device))
+            s = frags.stroke_index
+            color = vertex_colour(frags.color, own.mix[s, None, None], means[own.variant[s]][:, None])
+            return shade(replace(frags, color=color), grid, strokes, own, canvas,
+                         (raster or RasterSettings()).samples).image
+
+        return run
+
     params = {k: getattr(style, k).detach().clone().requires_grad_() for k in ("u_scale", "u_translation",
                                                                               "softness", "mix")}
     optimizer = torch.optim.Adam(params.values(), lr=settings.lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: learning_rate_factor(step, settings.iterations))
     for _ in range(settings.iterations):
-        current = replace(style, **params)
-        image = render_styled_painting(styled_painting(painting, current), current, background, raster)
+        image = paint_runs(painting, background, paint(replace(style, **params)))
         loss = pixel_l1(image, target) + settings.gradient_weight * gradient_loss(image, target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -123,3 +152,4 @@ def style_phase(painting: Painting, name: str, target: Tensor, background: Tenso
     """Texture a finished painting's paint strokes in medium `name` and fit their style to `target`."""
     style = initial_style(name, len(painting.paint), seed, target.device)
     return optimise_style(painting, style, target, background, StyleSettings(iterations=iterations), raster)
+

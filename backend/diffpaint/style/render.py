@@ -11,7 +11,7 @@ linear-light "over" compositing, is the plain renderer's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import torch
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from diffpaint.painting import Painting
-from diffpaint.render import RasterSettings, Rendered, TileGrid
+from diffpaint.render import Fragments, RasterSettings, Rendered, TileGrid
 from diffpaint.render.bezier import curve_parameters, quadratic_bezier
 from diffpaint.render.color import linear_to_srgb, srgb_to_linear
 from diffpaint.render.composite import composite_over
@@ -62,18 +62,23 @@ def mip_chain(textures: Tensor) -> list[Tensor]:
     return levels
 
 
-def _bilinear(level: Tensor, variant: Tensor, uv: Tensor) -> Tensor:
-    """GL_LINEAR + GL_REPEAT lookup of one mip level (V, H, W, C) at uv (P, K, 2), texture per row from
-    variant (P,); differentiable in uv."""
-    _, height, width, channels = level.shape
+def _bilinear(chain: Sequence[Tensor], variant: Tensor, uv: Tensor, level: Tensor) -> Tensor:
+    """GL_LINEAR + GL_REPEAT lookup at uv (P, K, 2) in mip level `level` (P,) long of the chain, the
+    texture of each row from variant (P,); differentiable in uv. All levels share one flat buffer."""
+    channels = chain[0].shape[-1]
+    sizes = torch.tensor([lvl.shape[1:3] for lvl in chain], device=uv.device)  # (L, 2) height, width
+    texels = sizes.prod(1)
+    offsets = torch.cumsum(texels, 0) - texels
+    flat = torch.cat([lvl.reshape(lvl.shape[0], -1, channels) for lvl in chain], dim=1)  # (V, Σ texels, C)
+    height, width = sizes[level, 0, None], sizes[level, 1, None]
     x = uv[..., 0] * width - 0.5
     y = (1.0 - uv[..., 1]) * height - 0.5  # v = 0 is the bottom row, image rows run top-down
     x0, y0 = x.detach().floor(), y.detach().floor()
     wx, wy = (x - x0)[..., None], (y - y0)[..., None]
-    xi = torch.stack([x0, x0 + 1]).long().remainder(width)
-    yi = torch.stack([y0, y0 + 1]).long().remainder(height)
-    flat = level.reshape(-1, channels)
-    base = variant[:, None] * (height * width)
+    xi = [(x0 + d).long().remainder(width) for d in (0, 1)]
+    yi = [(y0 + d).long().remainder(height) for d in (0, 1)]
+    base = variant[:, None] * flat.shape[1] + offsets[level, None]
+    flat = flat.reshape(-1, channels)
 
     def tap(i: int, j: int) -> Tensor:
         return flat[base + yi[j] * width + xi[i]]
@@ -87,13 +92,10 @@ def sample_texture(chain: Sequence[Tensor], variant: Tensor, uv: Tensor, lod: Te
     """Trilinear (GL_LINEAR_MIPMAP_LINEAR), repeating lookup in a mip chain (see `mip_chain`) at uv
     (P, K, 2) and level of detail lod (P,), texture per row from variant (P,); returns (P, K, C)."""
     lod = lod.clamp(0.0, len(chain) - 1.0)
-    out = torch.zeros(*uv.shape[:-1], chain[0].shape[-1], dtype=uv.dtype, device=uv.device)
-    for index, level in enumerate(chain):
-        weight = (1.0 - (lod - index).abs()).clamp(min=0.0)  # the two levels around lod, linearly
-        rows = (weight > 0).nonzero()[:, 0]
-        if len(rows):
-            out = out.index_add(0, rows, weight[rows, None, None] * _bilinear(level, variant[rows], uv[rows]))
-    return out
+    below = lod.floor().long()
+    above = (below + 1).clamp(max=len(chain) - 1)
+    frac = (lod - below)[:, None, None]
+    return (1.0 - frac) * _bilinear(chain, variant, uv, below) + frac * _bilinear(chain, variant, uv, above)
 
 
 def level_of_detail(strokes: Strokes, style: StrokeStyle, samples: int, anisotropy: float = 1.0) -> Tensor:
@@ -122,18 +124,24 @@ def soft_edge(axis_distance: Tensor, softness: Tensor) -> Tensor:
     return t * t * (3.0 - 2.0 * t)
 
 
-def render_styled(strokes: Strokes, style: StrokeStyle, background: Tensor,
-                  settings: RasterSettings | None = None) -> Rendered:
-    """Paint textured strokes in order over a background (H, W, 3); colours in and out are sRGB."""
+def textured_fragments(strokes: Strokes, size: tuple[int, int],
+                       settings: RasterSettings | None = None) -> tuple[Fragments, TileGrid]:
+    """The geometry of textured strokes on an (H, W) canvas: coverage, colour (linear light) and
+    stroke-space (u, v) per fragment. It depends on the strokes only, not on their style."""
     settings = replace(settings or RasterSettings(), stroke_uv=True, sweep=True)
-    height, width = background.shape[:2]
-    grid = TileGrid(height, width, settings.tile)
-    frags = rasterize(strokes.points, strokes.radius, strokes.color, grid, settings, blend_space=srgb_to_linear)
-    assert frags.uv is not None and frags.axis_distance is not None  # stroke_uv asked for them
+    grid = TileGrid(*size, settings.tile)
+    return rasterize(strokes.points, strokes.radius, strokes.color, grid, settings, blend_space=srgb_to_linear), grid
+
+
+def shade(frags: Fragments, grid: TileGrid, strokes: Strokes, style: StrokeStyle, background: Tensor,
+          samples: int = RasterSettings.samples) -> Rendered:
+    """Texture fragments of `strokes` (see `textured_fragments`) by `style` and composite them over a
+    background (H, W, 3); sRGB in and out. Grease Pencil's rule: see the module docstring."""
+    assert frags.uv is not None and frags.axis_distance is not None, "fragments need stroke_uv"
     s = frags.stroke_index
     uv = torch.stack([frags.uv[..., 0] * style.u_scale[s, None] + style.u_translation[s, None],
                       frags.uv[..., 1]], dim=-1)
-    lod = level_of_detail(strokes, style, settings.samples)
+    lod = level_of_detail(strokes, style, samples)
     texel = sample_texture(mip_chain(style.textures), style.variant[s], uv, lod[s])
     mix = style.mix[s, None, None]
     color = mix * frags.color + (1.0 - mix) * texel[..., :3]
@@ -143,15 +151,30 @@ def render_styled(strokes: Strokes, style: StrokeStyle, background: Tensor,
     return Rendered(linear_to_srgb(image), alpha, styled, grid)
 
 
-def render_styled_painting(painting: Painting, style: StrokeStyle, background: Tensor,
-                           raster: RasterSettings | None = None) -> Tensor:
-    """A painting whose paint strokes (in order) are textured by `style`, smudges as `render_painting`
-    applies them: sRGB (H, W, 3), differentiable."""
+def render_styled(strokes: Strokes, style: StrokeStyle, background: Tensor,
+                  settings: RasterSettings | None = None) -> Rendered:
+    """Paint textured strokes in order over a background (H, W, 3); colours in and out are sRGB."""
+    frags, grid = textured_fragments(strokes, (background.shape[0], background.shape[1]), settings)
+    return shade(frags, grid, strokes, style, background, (settings or RasterSettings()).samples)
+
+
+def paint_runs(painting: Painting, background: Tensor, paint: Callable[[int, Strokes, Tensor], Tensor]) -> Tensor:
+    """Render a painting run by run as `render_painting` does, its paint strokes by `paint(first, strokes,
+    canvas)` (`first`: the run's first paint stroke's index), its smudges by `smudge`."""
     canvas, first = background, 0
-    for paint, smudges in painting.runs():
-        if len(paint):
-            run = style.select(torch.arange(first, first + len(paint), device=style.variant.device))
-            canvas = render_styled(paint, run, canvas, raster).image
-            first += len(paint)
+    for strokes, smudges in painting.runs():
+        if len(strokes):
+            canvas = paint(first, strokes, canvas)
+            first += len(strokes)
         canvas = smudge(canvas, smudges, painting.smudge_settings)
     return canvas
+
+
+def render_styled_painting(painting: Painting, style: StrokeStyle, background: Tensor,
+                           raster: RasterSettings | None = None) -> Tensor:
+    """A painting whose paint strokes (in order) are textured by `style`: sRGB (H, W, 3), differentiable."""
+    def paint(first: int, strokes: Strokes, canvas: Tensor) -> Tensor:
+        run = style.select(torch.arange(first, first + len(strokes), device=style.variant.device))
+        return render_styled(strokes, run, canvas, raster).image
+
+    return paint_runs(painting, background, paint)
