@@ -38,9 +38,10 @@ DEFAULT_DURATION = 250  # frames from the blank canvas to the finished painting
 DEFAULT_STROKES_PER_SECOND = 10.0
 PLANE_OFFSET = 1e-3  # the painting floats this far (relative to the plane's size) in front of an image plane
 # Grease Pencil's per-stroke edge softness for smudges, which soften rather than outline. Its falloff
-# reaches far in (at 0.1 a 10-px smudge keeps a full-strength core only ~2 px wide), so a little goes
-# a long way; bench/smudge_blender.py measures the choice against the backend's smudges.
-SMUDGE_SOFTNESS = 0.05
+# reaches far in (at 0.1 a 10-px smudge keeps a full-strength core only ~2 px wide), and the backend's
+# smudges have crisp edges: against its render (bench/smudge_blender.py, bench/RESULTS.md) 0.02 costs
+# 0.02 dB over hard edges, 0.05 costs 0.13 dB and 0.5 nearly all the smudges' gain.
+SMUDGE_SOFTNESS = 0.02
 
 # What the exporter (gp_export.py) reads back besides the geometry: the imported file on the object
 # (canvas, levels, textures, metadata, and each stroke's non-geometric fields), each stroke's index
