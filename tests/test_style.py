@@ -12,9 +12,10 @@ from diffpaint import samples
 from diffpaint.imageio import load_image
 from diffpaint.metrics import psnr
 from diffpaint.optimize import Settings, reconstruct
-from diffpaint.painting import Painting, to_stroke_file
+from diffpaint.painting import Painting, render_painting, to_stroke_file
 from diffpaint.render import RasterSettings, TileGrid, render
 from diffpaint.render.raster import rasterize
+from diffpaint.smudge import SmudgeSettings, SmudgeStrokes
 from diffpaint.strokes import Strokes
 from diffpaint.style import (
     STYLES,
@@ -205,3 +206,19 @@ def test_style_survives_the_stroke_file(ink_painting: tuple[torch.Tensor, torch.
 def test_unknown_style_is_refused_by_the_settings() -> None:
     with pytest.raises(ValueError, match="style must be one of"):
         Settings(style="gouache")
+
+
+def test_styled_painting_applies_smudges_between_its_paint_runs() -> None:
+    # Paint, a smudge dragging it, more paint: with a flat opaque texture at mix 1 the styled render is
+    # the plain one, smudge included.
+    first, second = strokes_on(48, 4, seed=2), strokes_on(48, 3, seed=3)
+    smudges = SmudgeStrokes(torch.tensor([[[10.0, 24.0], [24.0, 20.0], [38.0, 24.0]]]), torch.tensor([[4.0, 4.0]]))
+    painting = Painting.empty(SmudgeSettings()).then_paint(first).then_smudge(smudges, 0).then_paint(second)
+    style = replace(initial_style("digital", len(painting.paint)), textures=torch.ones(1, 4, 4, 4),
+                    variant=torch.zeros(len(painting.paint), dtype=torch.long))
+    bg = torch.full((48, 48, 3), 0.5)
+    plain = render_painting(painting, bg)
+    assert psnr(render_styled_painting(painting, style, bg), plain) > 40.0
+    assert psnr(plain, render_painting(replace(painting, smudge=SmudgeStrokes(smudges.points[:0], smudges.radius[:0]),
+                                               smudge_level=painting.smudge_level[:0],
+                                               smudge_after=painting.smudge_after[:0]), bg)) < 40.0
