@@ -8,8 +8,8 @@ VENV="${DIFFPAINT_VENV_BLENDER45:-$ROOT/.venv-blender45}"
 bash "$ROOT/scripts/setup.sh" --blender45 "$VENV"
 cd "$ROOT"
 # The tests import diffpaint_addon and the bpy-free diffpaint.samples from the checkout; those that
-# install or run the PyTorch backend stay with the main suite.
+# need torch (the backend, its server, test_addon_textures' backend renders) stay with the main suite.
 PYTHONPATH="$ROOT:$ROOT/backend${PYTHONPATH:+:$PYTHONPATH}" exec "$VENV/bin/python" -m pytest -p no:cacheprovider \
-  tests/test_addon_import.py tests/test_addon_import_options.py tests/test_addon_export.py \
+  tests/test_addon_import*.py tests/test_addon_export*.py \
   tests/test_addon_render.py tests/test_addon_panels.py tests/test_addon_package.py \
   -k "not installs_and_runs and not set_up_backend" "$@"
