@@ -102,6 +102,8 @@ def _layer_strokes(
     materials: list[tuple[str, np.ndarray]],  # per material slot: kind, linear colour
     first_order: int,
 ) -> list[Stroke]:
+    """One layer's strokes, in the drawing's order, numbered from ``first_order``: whole attributes are
+    read at once, then the strokes are fitted in batches of equal point count."""
     if len(drawing.curve_offsets) < 2:
         return []  # no strokes (an empty drawing has no offsets at all)
     offsets = np.empty(len(drawing.curve_offsets), dtype=np.int32)
