@@ -84,6 +84,7 @@ for p in first.points:  # move the red-blue stroke 8 px right and 4 px up
 for p in second.points:  # recolour the green stroke (linear orange)
     p.vertex_color = (1.0, 0.2, 0.0, 1.0)
 obj.data.layers["Level 2"].frames[0].drawing.remove_strokes(indices=[0])  # delete the yellow stroke
+obj.data.layers["Level 2 Smudge"].translation = (2 * {scale}, 0.0, 0.0)  # move the smudge's layer 2 px right
 save(gp_export.export_strokes(obj), {str(tmp_path / 'edited.json')!r})
 
 gp_import.import_strokes(load({str(tmp_path / 'edited.json')!r}), bpy.context.scene, name="Again")
@@ -99,6 +100,7 @@ result = None
     assert [c for rgb in moved.color for c in rgb] == pytest.approx([1, 0, 0, 0, 0, 1], abs=1e-5)
     assert [c for rgb in recoloured.color for c in rgb] == pytest.approx([1, 0.4845, 0] * 2, abs=1e-4)  # linear 0.2
     assert [c for p in recoloured.points for c in p] == pytest.approx([8, 36, 32, 28, 56, 36], abs=1e-4)
+    assert [c for p in edited.strokes[2].points for c in p] == pytest.approx([12, 20, 22, 20, 32, 20], abs=1e-4)
 
 
 def test_a_curved_stroke_redrawn_off_the_import_samples_is_fitted_by_least_squares(tmp_path: Path) -> None:
