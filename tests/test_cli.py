@@ -80,15 +80,19 @@ def test_malformed_stroke_file_is_refused_by_render(tmp_path):
     assert "unsupported stroke file version 9" in proc.stderr
 
 
-def test_render_of_a_file_with_smudges_is_the_reconstruction(reconstruction, tmp_path):
-    doc = strokefile.load(reconstruction / "strokes.json")
+def test_render_of_a_file_with_smudges_is_the_reconstruction(painting_path, tmp_path):
+    result = tmp_path / "r"
+    proc = _diffpaint("reconstruct", painting_path, "--out", result, "--size", "96", "--strokes", "80",
+                      "--iterations", "15", "--gif-frames", "4", "--smudge")
+    assert proc.returncode == 0, proc.stderr
+    doc = strokefile.load(result / "strokes.json")
     smudges = [s for s in doc.strokes if s.kind == "smudge"]
-    report = json.loads((reconstruction / "report.json").read_text())
-    assert len(smudges) == report["smudge_strokes"] > 0  # smudging is on by default
+    report = json.loads((result / "report.json").read_text())
+    assert len(smudges) == report["smudge_strokes"] > 0
     assert max(s.level for s in smudges) < max(doc.levels)  # the last level paints only
     out = tmp_path / "again.png"
-    proc = _diffpaint("render", reconstruction / "strokes.json", "--out", out)
+    proc = _diffpaint("render", result / "strokes.json", "--out", out)
     assert proc.returncode == 0, proc.stderr
     again, _ = load_image(out, 1 << 16)
-    rendered, _ = load_image(reconstruction / "render.png", 1 << 16)
+    rendered, _ = load_image(result / "render.png", 1 << 16)
     assert (again - rendered).abs().max() <= 1 / 255
