@@ -48,9 +48,9 @@ class DiffPaintSettings(bpy.types.PropertyGroup):
         description="Stroke style / painting medium",
     )
     smudge: bpy.props.BoolProperty(  # type: ignore[valid-type]
-        name="Smudge", default=True,
+        name="Smudge", default=False,
         description="Soften hard steps between strokes with smudge strokes on every detail level but the last "
-                    "(which stays sharp); they share the stroke budget",
+                    "(which stays sharp). They come out of the stroke budget: less banding, slightly lower PSNR",
     )
     strokes: bpy.props.IntProperty(  # type: ignore[valid-type]
         name="Stroke Budget", default=256, min=1, soft_max=4096,

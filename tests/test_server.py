@@ -64,10 +64,10 @@ def test_health_and_schema_are_public_everything_else_needs_the_token(server: Se
     assert e.value.status == 401
 
 
-def test_smudge_is_on_by_default_and_can_be_switched_off(server: Server, tmp_path: Path) -> None:
+def test_smudge_is_off_by_default_and_can_be_switched_on(server: Server, tmp_path: Path) -> None:
     client = server.client()
-    on, off = submit(server, tmp_path, "on.png"), submit(server, tmp_path, "off.png", smudge="false")
-    assert on["settings"]["smudge"] is True and off["settings"]["smudge"] is False
+    off, on = submit(server, tmp_path, "off.png"), submit(server, tmp_path, "on.png", smudge="true")
+    assert off["settings"]["smudge"] is False and on["settings"]["smudge"] is True
     for job in (on, off):
         assert finished(client, job["id"])["state"] == "done"
 

@@ -294,7 +294,7 @@ def create_app(config: ServerConfig, devices: dict[str, Any] | None = None) -> F
         style: Annotated[str, Form(max_length=64, description=f"Stroke style; available: {', '.join(STYLES)}")
                          ] = "digital",
         smudge: Annotated[bool, Form(description="Smudge strokes soften hard steps on every level but the last")
-                          ] = True,
+                          ] = defaults.smudge,
     ) -> JSONResponse:
         settings = JobSettings(strokes=strokes, levels=levels, size=size, iterations=iterations, rounds=rounds,
                                seed=seed, background=background, device=device, style=style, smudge=smudge)

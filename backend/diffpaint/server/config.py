@@ -53,7 +53,7 @@ class JobSettings:
     background: str = "mean"
     device: str = "auto"
     style: str = "digital"
-    smudge: bool = True  # smudge phase on every level but the last
+    smudge: bool = False  # smudge phase on every level but the last (off like the optimiser: see Settings)
 
     def check(self, limits: Limits) -> list[str]:
         """Problems, each phrased as what to change; empty when the settings are usable."""
