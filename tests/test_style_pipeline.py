@@ -12,8 +12,8 @@ import torch
 from diffpaint import samples
 from diffpaint.imageio import load_image, save_png
 from diffpaint.metrics import psnr
-from diffpaint.optimize import Settings, reconstruct
-from diffpaint.painting import to_stroke_file
+from diffpaint.optimize import Progress, Settings, reconstruct, style_steps_per_level
+from diffpaint.painting import Painting, to_stroke_file
 from diffpaint.style import render_styled_painting
 from diffpaint_addon import strokefile
 
@@ -37,6 +37,45 @@ def test_reconstruct_in_a_medium_textures_every_paint_stroke() -> None:
     with torch.no_grad():
         assert torch.allclose(rec.canvas, render_styled_painting(rec.strokes, rec.style, bg))
     assert rec.psnr == psnr(rec.canvas, target)
+
+
+def test_each_level_is_textured_before_the_next_and_reports_its_style_steps() -> None:
+    target, _ = load_image(samples.painting(436535).path, 48)  # Van Gogh, oil
+    background = tuple(target.mean(dim=(0, 1)).tolist())
+    bg = torch.tensor(background).expand_as(target).contiguous()
+    settings = Settings(strokes=24, levels=2, iterations=4, rounds=1, smudge=True, smudge_share=0.3,
+                        smudge_iterations=2, style="oil", style_iterations=8)
+    events: list[Progress] = []
+    levels: list[tuple[int, Painting, torch.Tensor]] = []
+    rec = reconstruct(target, background, settings, events.append,  # type: ignore[arg-type]
+                      lambda n, painting, canvas: levels.append((n, painting, canvas)))
+    assert rec.style is not None and len(rec.style.variant) == len(rec.strokes.paint)
+    assert len(rec.strokes.smudge) > 0  # the first level's smudges act on its textured canvas
+    with torch.no_grad():
+        assert torch.allclose(rec.canvas, render_styled_painting(rec.strokes, rec.style, bg))
+        for n, painting, canvas in levels:  # each level's canvas is its prefix of the painting, textured
+            prefix = rec.style.select(torch.arange(len(painting.paint)))
+            assert psnr(canvas, render_styled_painting(painting, prefix, bg)) > 60.0, n
+    # Style steps are reported per level, after that level's paint steps, and counted in the fraction.
+    phases = [(e.level, e.phase) for e in events]
+    style_steps = style_steps_per_level(settings)
+    for level in (1, 2):
+        assert phases.count((level, "style")) == style_steps[level - 1]
+        paint_at = max(i for i, lp in enumerate(phases) if lp == (level, "paint"))
+        assert all(i > paint_at for i, lp in enumerate(phases) if lp == (level, "style"))
+    assert phases.index((1, "style")) < phases.index((1, "smudge"))
+    style_events = [e for e in events if e.phase == "style"]
+    assert all(e.canvas is not None and e.canvas.shape == target.shape for e in style_events)
+    assert [e.iteration for e in style_events if e.level == 2] == list(range(1, style_steps[1] + 1))
+    fractions = [e.fraction for e in events]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+
+
+def test_style_steps_are_split_over_the_levels_like_the_strokes() -> None:
+    steps = style_steps_per_level(Settings(style="oil", style_iterations=60, levels=3))
+    assert sum(steps) == 60 and steps == sorted(steps) and min(steps) >= 1
+    assert style_steps_per_level(Settings(style="ink", style_iterations=2, levels=3)) == [1, 1, 1]
+    assert style_steps_per_level(Settings(style="digital", levels=3)) == [0, 0, 0]
 
 
 @pytest.fixture(scope="module")

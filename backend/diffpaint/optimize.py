@@ -1,4 +1,4 @@
-"""Coarse-to-fine stroke fitting: per level a paint phase, then a smudge phase.
+"""Coarse-to-fine stroke fitting: per level a paint phase, a style phase, then a smudge phase.
 
 Levels use grids of 1×1 … n×n cells. At each level new strokes, sized for that grid's cells, are
 placed where the error map is high, then fitted by gradient descent through the soft renderer
@@ -6,6 +6,11 @@ while everything painted before them is frozen into a cached canvas. Coarse leve
 are large and smooth, are fitted on a downscaled target (halved per level below the finest), which
 changes little in what they can express and makes them several times cheaper. Strokes that end
 invisible are pruned.
+
+In a painting medium (`Settings.style` other than digital), each level's paint strokes are then
+textured (paper §3.3.2): their geometry and colour frozen, their style parameters are fitted over the
+frozen, already textured canvas of the levels before (`style.optimise_style`), so the next level's
+strokes are placed and fitted against what the textured painting really shows.
 
 On every level but the last (which paints only, so edges stay sharp), a share of the level's
 budget goes to smudge strokes (paper §3.2.2): placed on hard steps the paint made where the target
@@ -32,7 +37,15 @@ from diffpaint.segmentation import Method, resize_labels, segment
 from diffpaint.smudge import SmudgeSettings, SmudgeStrokes, smudge
 from diffpaint.smudge_fit import prune_smudges, smudge_loss
 from diffpaint.strokes import Strokes
-from diffpaint.style import STYLES, StrokeStyle, render_styled_painting, style_phase
+from diffpaint.style import (
+    STYLES,
+    StrokeStyle,
+    StyleSettings,
+    initial_style,
+    optimise_style,
+    render_styled,
+    render_styled_painting,
+)
 
 
 @dataclass(frozen=True)
@@ -62,7 +75,7 @@ class Settings:
     smudge_brush: SmudgeSettings = field(default_factory=lambda: SmudgeSettings(stamps=10))
     smudge_weights: LossWeights = field(default_factory=lambda: LossWeights(gradient=0.5, area=0.1, segmentation=0.0))
     style: str = "digital"  # painting medium; any but digital textures the strokes in a style phase (style/)
-    style_iterations: int = 60
+    style_iterations: int = 60  # style phase steps, split over the levels (see `style_steps_per_level`)
 
     def __post_init__(self) -> None:
         for name in ("strokes", "levels", "rounds", "iterations", "smudge_iterations"):
@@ -77,7 +90,7 @@ class Settings:
 
 @dataclass(frozen=True)
 class Progress:
-    phase: str  # "paint" or "smudge"
+    phase: str  # "paint", "style" or "smudge"
     level: int  # 1-based
     levels: int
     iteration: int  # within the current round
@@ -96,7 +109,7 @@ class Reconstruction:
     background: tuple[float, float, float]
     psnr: float
     seconds: float
-    style: StrokeStyle | None = None  # the paint strokes' textures, after a style phase
+    style: StrokeStyle | None = None  # the paint strokes' textures (painting order), after the style phases
 
 
 def strokes_per_level(total: int, levels: int) -> list[int]:
@@ -120,6 +133,15 @@ def level_budgets(settings: Settings) -> list[tuple[int, int]]:
     return budgets
 
 
+def style_steps_per_level(settings: Settings) -> list[int]:
+    """Style phase steps per level: `style_iterations` split like the stroke budget (g² for a g×g grid),
+    at least one per level. Coarse strokes are few, and mostly covered by the finer levels' strokes,
+    so their textures get few steps; the finest level, which shows most, gets most."""
+    if settings.style == "digital":
+        return [0] * settings.levels
+    return strokes_per_level(max(settings.style_iterations, settings.levels), settings.levels)
+
+
 def reconstruct(
     target: Tensor,
     background: tuple[float, float, float],
@@ -138,8 +160,13 @@ def reconstruct(
     bg_image = torch.tensor(background, device=target.device).expand(height, width, 3).contiguous()
     canvas = bg_image
     painting = Painting.empty(settings.smudge_brush, target.device)
+    style = None
     for level, (paint_count, smudge_count) in enumerate(level_budgets(settings)):
+        frozen = canvas
         painted, canvas = _paint_phase(run, level, paint_count, canvas)
+        if settings.style != "digital":
+            painted, level_style, canvas = _style_phase(run, level, painted, frozen, len(painting.paint))
+            style = level_style if style is None else style.cat(level_style)
         painting = painting.then_paint(painted)
         if smudge_count:
             smudged, canvas = _smudge_phase(run, level, smudge_count, canvas)
@@ -147,10 +174,6 @@ def reconstruct(
         if on_level:
             on_level(level + 1, painting, canvas)
 
-    style = None
-    if settings.style != "digital":
-        painting, style = style_phase(painting, settings.style, target, bg_image, settings.style_iterations,
-                                      settings.seed, settings.raster)
     with torch.no_grad():
         final = (render_painting(painting, bg_image, settings.raster) if style is None
                  else render_styled_painting(painting, style, bg_image, settings.raster))
@@ -170,8 +193,9 @@ class _Run:
         if settings.weights.segmentation > 0:
             self.labels = segment(target, settings.segmenter, settings.regions).to(target.device)
         smudged_levels = sum(1 for _, m in level_budgets(settings) if m)
+        self.style_steps = style_steps_per_level(settings)
         self.total_steps = (settings.levels * settings.rounds * settings.iterations
-                            + smudged_levels * settings.smudge_iterations)
+                            + smudged_levels * settings.smudge_iterations + sum(self.style_steps))
         self.step = 0
         self.on_progress = on_progress
 
@@ -217,6 +241,30 @@ def _paint_phase(run: _Run, level: int, count: int, canvas: Tensor) -> tuple[Str
             canvas = render(fitted, canvas, settings.raster).image
         painted = painted.cat(fitted)
     return painted, canvas
+
+
+def _style_phase(run: _Run, level: int, painted: Strokes, frozen: Tensor,
+                 first: int) -> tuple[Strokes, StrokeStyle, Tensor]:
+    """Texture a level's new paint strokes (painting indices `first`, …) and fit their style over the
+    `frozen` canvas of the levels before, at full resolution (a texture's look depends on its pixel
+    footprint); the strokes with their vertex colours for the style, the style and the textured canvas."""
+    settings, target, steps = run.settings, run.target, run.style_steps[level]
+    # Each stroke's variant is the one a style over the whole painting would draw for it.
+    style = initial_style(settings.style, first + len(painted), settings.seed, target.device)
+    style = style.select(torch.arange(first, first + len(painted), device=target.device))
+    if len(painted) == 0:
+        run.step += steps
+        return painted, style, frozen
+
+    def report(step: int, loss: Tensor, image: Tensor) -> None:
+        run.report("style", level, step, steps, loss, image, target)
+
+    alone = Painting.empty(settings.smudge_brush, target.device).then_paint(painted)
+    styled, style = optimise_style(alone, style, target, frozen, StyleSettings(iterations=steps), settings.raster,
+                                   report)
+    with torch.no_grad():
+        canvas = render_styled(styled.paint, style, frozen, settings.raster).image
+    return styled.paint, style, canvas
 
 
 def _smudge_phase(run: _Run, level: int, count: int, canvas: Tensor) -> tuple[SmudgeStrokes, Tensor]:
@@ -326,3 +374,4 @@ def _tie_converged_colors(color: Tensor, tolerance: float) -> Tensor:
 
 def _prune(strokes: Strokes, min_opacity: float) -> Strokes:
     return strokes.select(strokes.opacity >= min_opacity)
+

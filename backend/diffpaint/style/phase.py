@@ -100,11 +100,12 @@ def styled_painting(painting: Painting, style: StrokeStyle) -> Painting:
 
 
 def optimise_style(painting: Painting, style: StrokeStyle, target: Tensor, background: Tensor,
-                   settings: StyleSettings = StyleSettings(),
-                   raster: RasterSettings | None = None) -> tuple[Painting, StrokeStyle]:
+                   settings: StyleSettings = StyleSettings(), raster: RasterSettings | None = None,
+                   on_step: Callable[[int, Tensor, Tensor], None] | None = None) -> tuple[Painting, StrokeStyle]:
     """Fit `style`'s per-stroke parameters (for the paint strokes, in order) to `target` (H, W, 3) with
     the painting painted over `background`. Returns the painting with its paint strokes' vertex
-    colours (see `compensate`) and the fitted style, its mixes snapped to Blender's levels."""
+    colours (see `compensate`) and the fitted style, its mixes snapped to Blender's levels.
+    `on_step(step, loss, image)` is called after every optimiser step (0-based step, this step's render)."""
     painting = painting.to(target.device)
     # Geometry is frozen, so each run's fragments are rasterised once (keyed by the run's first stroke);
     # per step only the texturing runs, each fragment's vertex colour solved from its fitted colour
@@ -132,7 +133,7 @@ def optimise_style(painting: Painting, style: StrokeStyle, target: Tensor, backg
     optimizer = torch.optim.Adam(params.values(), lr=settings.lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: learning_rate_factor(step, settings.iterations))
-    for _ in range(settings.iterations):
+    for step in range(settings.iterations):
         image = paint_runs(painting, background, paint(replace(style, **params)))
         loss = pixel_l1(image, target) + settings.gradient_weight * gradient_loss(image, target)
         optimizer.zero_grad(set_to_none=True)
@@ -143,6 +144,8 @@ def optimise_style(painting: Painting, style: StrokeStyle, target: Tensor, backg
             params["u_scale"].clamp_(min=0.25)
             params["softness"].clamp_(0.0, settings.max_softness)
             params["mix"].clamp_(0.0, 1.0)
+        if on_step:
+            on_step(step, loss.detach(), image.detach())
     fitted = snap_mix(replace(style, **{k: v.detach() for k, v in params.items()}))
     return styled_painting(painting, fitted), fitted
 

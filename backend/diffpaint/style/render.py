@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +43,11 @@ class StrokeStyle:
 
     def select(self, index: Tensor) -> StrokeStyle:
         return replace(self, **{k: getattr(self, k)[index] for k in self._per_stroke()})
+
+    def cat(self, other: StrokeStyle) -> StrokeStyle:
+        """This style's strokes, then `other`'s (same medium and textures)."""
+        joined: dict[str, Any] = {k: torch.cat([getattr(self, k), getattr(other, k)]) for k in self._per_stroke()}
+        return replace(self, **joined)
 
     def detach(self) -> StrokeStyle:
         return replace(self, textures=self.textures.detach(),
