@@ -16,7 +16,7 @@ from diffpaint.export.process import Timing, build_frames, save_animation, strok
 from diffpaint.imageio import ImageInputError, load_image, read_image, save_png
 from diffpaint.losses import LossWeights
 from diffpaint.metrics import psnr
-from diffpaint.optimize import Progress, Settings, reconstruct
+from diffpaint.optimize import Progress, Reconstruction, Settings, reconstruct, refine
 from diffpaint.painting import from_stroke_file, render_painting, to_stroke_file
 from diffpaint.style import STYLES, attach_style, render_styled_painting, style_from_file, style_phase
 from diffpaint_addon import strokefile
@@ -25,6 +25,7 @@ EPILOG = """\
 examples:
   diffpaint reconstruct painting.jpg --out result/          # 256 strokes at 256 px, ~1 min on 2 CPU cores
   diffpaint reconstruct painting.jpg --out r/ --strokes 512 --size 384 --levels 4
+  diffpaint refine result/strokes.json --target result/target.png --out refined/ --add 64
   diffpaint render result/strokes.json --out big.png --scale 4
   diffpaint video result/strokes.json --out process.mp4 --side-by-side result/target.png
   diffpaint export-svg result/strokes.json --out painting.svg
@@ -85,6 +86,28 @@ def _parser() -> argparse.ArgumentParser:
                      help="print progress as JSON lines on stdout (for the Blender add-on) instead of a bar")
     rec.set_defaults(run=_reconstruct)
 
+    ref = sub.add_parser(
+        "refine",
+        help="continue optimising a stroke file (e.g. one edited in Blender)",
+        description="Re-render a stroke file and continue optimising it against its target: optionally add "
+        "strokes where the error is high, then fine-tune every paint stroke together. Painting order and "
+        "smudge strokes are kept. Writes the same files as reconstruct to --out.",
+    )
+    ref.add_argument("strokes", type=Path, help="an unstyled stroke file (refine, then stylise)")
+    ref.add_argument("--target", type=Path, required=True,
+                     help="the image to fit (e.g. target.png); resized to the canvas, whose aspect it must share")
+    ref.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
+    ref.add_argument("--add", type=int, default=0, help="new strokes placed at the finest level first (default 0)")
+    ref.add_argument("--levels", type=_positive_int, default=Settings.levels,
+                     help=f"the reconstruction's level count, which sizes added strokes (default {Settings.levels})")
+    ref.add_argument("--iterations", type=_positive_int, default=Settings.iterations,
+                     help=f"optimiser steps for adding and for fine-tuning (default {Settings.iterations})")
+    ref.add_argument("--seed", type=int, default=0, help="random seed for placing added strokes")
+    ref.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: CUDA when present")
+    ref.add_argument("--gif-frames", type=_positive_int, default=48, help="frames in process.gif (default 48)")
+    ref.add_argument("--progress-json", action="store_true", help="print progress as JSON lines instead of a bar")
+    ref.set_defaults(run=_refine)
+
     ren = sub.add_parser("render", help="render a stroke file to PNG",
                          description="Render a stroke file with the backend's renderer.")
     ren.add_argument("strokes", type=Path, help="stroke file (.json)")
@@ -142,13 +165,48 @@ def _reconstruct(args: argparse.Namespace) -> int:
     result = reconstruct(target, background, settings, report_progress)
     if isinstance(report_progress, _BarProgress):
         report_progress.close()
+    settings_used = {"strokes": args.strokes, "levels": args.levels, "size": args.size, "seed": args.seed,
+                     "smudge": args.smudge, "style": args.style}
+    _save_result(args, args.image, result, target, {"source": args.image.name, "settings": settings_used})
+    return 0
 
+
+def _refine(args: argparse.Namespace) -> int:
+    if args.add < 0:
+        raise ValueError(f"--add must be 0 or more, not {args.add}")
+    device = _device(args.device)
+    doc = strokefile.load(args.strokes)
+    if doc.textures:
+        raise ValueError(f"{args.strokes} is textured: refine the unstyled reconstruction, then stylise it again")
+    width, height = doc.canvas.width, doc.canvas.height
+    image = read_image(args.target, max(width, height))
+    if (image.rgb.shape[1], image.rgb.shape[0]) != (width, height):
+        raise ValueError(f"the target is {image.rgb.shape[1]}×{image.rgb.shape[0]} at the canvas' scale, the canvas "
+                         f"{width}×{height}: give the image the stroke file was fitted to")
+    background = doc.canvas.background
+    target = image.over(background).to(device)
+    settings = Settings(strokes=max(args.levels, len(doc.strokes)), levels=args.levels,
+                        iterations=args.iterations, seed=args.seed)
+    report_progress = _json_progress if args.progress_json else _BarProgress()
+    result = refine(from_stroke_file(doc, device), target, background, settings, args.add, report_progress)
+    if isinstance(report_progress, _BarProgress):
+        report_progress.close()
+    refined = {"refined_from": args.strokes.name, "psnr_before": doc.metadata.get("psnr"),
+               "refine": {"add": args.add, "iterations": args.iterations}}
+    _save_result(args, args.target, result, target, {**doc.metadata, **refined})
+    return 0
+
+
+def _save_result(args: argparse.Namespace, source: Path, result: Reconstruction, target: torch.Tensor,
+                 metadata: dict) -> None:
+    """Write what a reconstruction (or refinement) leaves in --out: stroke file, renders, process, report."""
+    device = target.device
+    background = result.background
     height, width = target.shape[:2]
     blank = psnr(torch.tensor(background, device=device).expand_as(target), target)
-    metadata = {"source": args.image.name, "psnr": round(result.psnr, 3), "seconds": round(result.seconds, 2),
-                "settings": {"strokes": args.strokes, "levels": args.levels, "size": args.size, "seed": args.seed,
-                             "smudge": args.smudge, "style": args.style},
+    metadata = {**metadata, "psnr": round(result.psnr, 3), "seconds": round(result.seconds, 2),
                 "generator": f"diffpaint {__version__}"}
+    args.out.mkdir(parents=True, exist_ok=True)
     doc = to_stroke_file(result.strokes, width, height, background, metadata)
     if result.style is not None:
         doc = attach_style(doc, result.style)
@@ -159,7 +217,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
     bg_image = torch.tensor(background, device=device).expand(height, width, 3).contiguous()
     frames = build_frames(result.strokes, bg_image, stroke_counts(len(result.strokes), args.gif_frames))
     save_animation(frames, args.out / "process.gif", Timing(duration=6.0, hold=2.0))
-    report = {"image": str(args.image), "width": width, "height": height, "strokes": len(result.strokes),
+    report = {"image": str(source), "width": width, "height": height, "strokes": len(result.strokes),
               "smudge_strokes": len(result.strokes.smudge), "psnr": result.psnr, "blank_psnr": blank,
               "seconds": result.seconds, "device": str(device)}
     (args.out / "report.json").write_text(json.dumps(report, indent=2))
@@ -171,7 +229,6 @@ def _reconstruct(args: argparse.Namespace) -> int:
                "seconds": result.seconds})
     else:
         print(summary)
-    return 0
 
 
 def _render(args: argparse.Namespace) -> int:

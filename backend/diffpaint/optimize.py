@@ -35,7 +35,7 @@ from diffpaint.placement import place_smudges, place_strokes
 from diffpaint.render import RasterSettings, TileGrid, render
 from diffpaint.segmentation import Method, resize_labels, segment
 from diffpaint.smudge import SmudgeSettings, SmudgeStrokes, smudge
-from diffpaint.smudge_fit import prune_smudges, smudge_loss
+from diffpaint.smudge_fit import image_loss, prune_smudges, smudge_loss
 from diffpaint.strokes import Strokes
 from diffpaint.style import (
     STYLES,
@@ -375,3 +375,42 @@ def _tie_converged_colors(color: Tensor, tolerance: float) -> Tensor:
 def _prune(strokes: Strokes, min_opacity: float) -> Strokes:
     return strokes.select(strokes.opacity >= min_opacity)
 
+
+def refine(
+    painting: Painting,
+    target: Tensor,
+    background: tuple[float, float, float],
+    settings: Settings = Settings(),
+    add: int = 0,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> Reconstruction:
+    """Continue optimising a finished painting against `target` (H, W, 3) in [0, 1].
+
+    With `add` > 0, that many new paint strokes are first placed and fitted on top as one more round
+    of the finest level (`settings.levels` − 1 sets its cell). Then every paint stroke is fine-tuned
+    jointly for `settings.iterations` steps at full resolution, through the whole painting (smudges
+    included, their geometry frozen), on the pixel, gradient and OT terms. No stroke is pruned or
+    reordered, so the painting order — and the smudges' place in it — is kept.
+    """
+    run = _Run(target, replace(settings, rounds=1), on_progress)
+    run.total_steps = settings.iterations * (2 if add else 1)
+    height, width = target.shape[:2]
+    bg_image = torch.tensor(background, device=target.device).expand(height, width, 3).contiguous()
+    painting = painting.to(target.device)
+    finest = settings.levels - 1
+    if add:
+        with torch.no_grad():
+            canvas = render_painting(painting, bg_image, settings.raster)
+        added, _ = _paint_phase(run, finest, add, canvas)
+        painting = painting.then_paint(added)
+
+    params = _Parameters(painting.paint, settings, run.long_side)
+    for it in range(settings.iterations):
+        image = render_painting(replace(painting, paint=params.strokes()), bg_image, settings.raster)
+        loss = image_loss(image, target, settings.weights)
+        params.step(loss)
+        run.report("refine", finest, it, settings.iterations, loss, image, target)
+    painting = replace(painting, paint=params.strokes().detach())
+    with torch.no_grad():
+        final = render_painting(painting, bg_image, settings.raster)
+    return Reconstruction(painting, final, background, psnr(final, target), time.perf_counter() - run.start)
