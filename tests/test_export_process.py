@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import imageio_ffmpeg
 import numpy as np
@@ -12,7 +13,9 @@ from PIL import Image
 from diffpaint.export.process import Timing, build_frames, save_animation, stroke_counts
 from diffpaint.imageio import load_image, resize
 from diffpaint.metrics import psnr
-from diffpaint.painting import from_stroke_file, render_painting
+from diffpaint.painting import Painting, from_stroke_file, render_painting, to_stroke_file
+from diffpaint.smudge import SmudgeSettings, SmudgeStrokes
+from diffpaint.style import attach_style, initial_style, render_styled_painting, styled_painting
 from diffpaint_addon import strokefile as sf
 
 
@@ -118,6 +121,43 @@ def test_frames_at_chosen_steps(reconstruction, tmp_path):
     proc = _diffpaint("frames", reconstruction / "strokes.json", "--out", tmp_path / "e", "--every", "40")
     assert proc.returncode == 0, proc.stderr
     assert len(list((tmp_path / "e").iterdir())) == len({*range(40, n, 40), n})
+
+
+def _textured(reconstruction, path):
+    """The reconstruction's paint strokes in two runs around a smudge, textured in oil with varied
+    mappings, saved to `path`: (painting, style, background)."""
+    plain, background = _painting(reconstruction)
+    half = len(plain.paint) // 2
+    smudge = SmudgeStrokes(torch.tensor([[[20.0, 40.0], [60.0, 50.0], [100.0, 40.0]]]), torch.tensor([[5.0, 5.0]]))
+    painting = (Painting.empty(SmudgeSettings()).then_paint(plain.paint.select(slice(0, half)))
+                .then_smudge(smudge, 0).then_paint(plain.paint.select(slice(half, None))))
+    n = len(painting.paint)
+    style = replace(initial_style("oil", n), u_scale=torch.linspace(0.5, 2.0, n), softness=torch.linspace(0.0, 0.6, n))
+    painting = styled_painting(painting, style)
+    doc = sf.load(reconstruction / "strokes.json")
+    height, width = background.shape[:2]
+    sf.save(attach_style(to_stroke_file(painting, width, height, doc.canvas.background, {}), style), path)
+    return painting, style, background
+
+
+def test_frames_of_a_textured_painting_are_textured(reconstruction, tmp_path):
+    painting, style, background = _textured(reconstruction, tmp_path / "oil.json")
+    total = len(painting)
+    counts = [0, 3, len(painting.paint) // 2 + 1, total - 5, total]  # the third right after the smudge
+    frames = build_frames(painting, background, counts, style=style)
+    with torch.no_grad():
+        for n, frame in zip(counts, frames, strict=True):
+            prefix = painting.span(0, n)
+            own = style.select(torch.arange(len(prefix.paint)))
+            assert torch.allclose(frame, render_styled_painting(prefix, own, background), atol=1e-4), n
+        assert psnr(frames[-1], render_painting(painting, background)) < 35.0  # the textures show
+
+    proc = _diffpaint("frames", tmp_path / "oil.json", "--out", tmp_path / "f", "--steps", f"{total}")
+    assert proc.returncode == 0, proc.stderr
+    assert _diffpaint("render", tmp_path / "oil.json", "--out", tmp_path / "oil.png").returncode == 0
+    last, _ = load_image(tmp_path / "f" / f"strokes-{total:04d}.png", 1 << 16)
+    rendered, _ = load_image(tmp_path / "oil.png", 1 << 16)
+    assert psnr(last, rendered) > 50.0
 
 
 def _edge_width(row: torch.Tensor) -> int:

@@ -58,11 +58,14 @@ def _export_svg(args: argparse.Namespace) -> int:
 
 def _video(args: argparse.Namespace) -> int:
     from diffpaint.export.process import Timing, build_frames, save_animation, side_by_side, stroke_counts
+    from diffpaint.style import style_from_file
 
     fps = args.fps or (10.0 if args.out.suffix.lower() == ".gif" else 24.0)
     timing = Timing(duration=args.duration, hold=args.hold, fps=fps)
-    strokes, background = _painting(strokefile.load(args.strokes), args.scale)
-    frames = build_frames(strokes, background, stroke_counts(len(strokes), timing.build_frames))
+    doc = strokefile.load(args.strokes)
+    strokes, background = _painting(doc, args.scale)
+    frames = build_frames(strokes, background, stroke_counts(len(strokes), timing.build_frames),
+                          style=style_from_file(doc))
     if args.side_by_side:
         target = _image_at(args.side_by_side, background.shape[1], background.shape[0])
         frames = [side_by_side(f, target) for f in frames]
@@ -73,8 +76,10 @@ def _video(args: argparse.Namespace) -> int:
 
 def _frames(args: argparse.Namespace) -> int:
     from diffpaint.export.process import build_frames, save_frames
+    from diffpaint.style import style_from_file
 
-    strokes, background = _painting(strokefile.load(args.strokes), args.scale)
+    doc = strokefile.load(args.strokes)
+    strokes, background = _painting(doc, args.scale)
     total = len(strokes)
     if args.steps:
         counts = sorted(set(args.steps))
@@ -85,7 +90,7 @@ def _frames(args: argparse.Namespace) -> int:
         if every < 1:
             raise ValueError("--every must be a positive number of strokes")
         counts = sorted({*range(every, total, every), total})
-    paths = save_frames(build_frames(strokes, background, counts), counts, args.out)
+    paths = save_frames(build_frames(strokes, background, counts, style=style_from_file(doc)), counts, args.out)
     print(f"{len(paths)} frames → {args.out}")
     return 0
 

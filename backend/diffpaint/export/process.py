@@ -3,9 +3,9 @@
 One way to make every process medium: `build_frames` renders the canvas after chosen stroke
 counts, incrementally (each frame paints only its new strokes over the previous canvas, which is
 exact for "over" compositing, so the whole animation costs about one render plus a call per
-frame); `save_animation` writes them as an MP4 (the ffmpeg shipped by imageio-ffmpeg) or a GIF
-with a build time and a hold on the finished painting, optionally beside the target; and
-`save_frames` writes PNG stills.
+frame; a textured painting's frames are textured, as its final render is); `save_animation` writes
+them as an MP4 (the ffmpeg shipped by imageio-ffmpeg) or a GIF with a build time and a hold on the
+finished painting, optionally beside the target; and `save_frames` writes PNG stills.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from torch import Tensor
 from diffpaint.imageio import to_pil
 from diffpaint.painting import Painting, render_painting
 from diffpaint.render import RasterSettings
+from diffpaint.style import StrokeStyle, render_styled_painting
 
 FORMATS = (".mp4", ".gif")
 
@@ -49,9 +50,11 @@ def stroke_counts(total: int, frames: int) -> list[int]:
 
 
 def build_frames(
-    strokes: Painting, background: Tensor, counts: Sequence[int], settings: RasterSettings | None = None
+    strokes: Painting, background: Tensor, counts: Sequence[int], settings: RasterSettings | None = None,
+    style: StrokeStyle | None = None,
 ) -> list[Tensor]:
-    """The canvas (H, W, 3) sRGB after the first counts[i] strokes, for non-decreasing counts."""
+    """The canvas (H, W, 3) sRGB after the first counts[i] strokes, for non-decreasing counts; with
+    `style` (its paint strokes' textures, in painting order) the strokes are rendered textured."""
     frames: list[Tensor] = []
     canvas, painted = background, 0
     with torch.no_grad():
@@ -59,10 +62,21 @@ def build_frames(
             if n < painted:
                 raise ValueError("stroke counts must not decrease")
             if n > painted:
-                canvas = render_painting(strokes.span(painted, n), canvas, settings)
+                canvas = _render_span(strokes, style, painted, n, canvas, settings)
                 painted = n
             frames.append(canvas)
     return frames
+
+
+def _render_span(painting: Painting, style: StrokeStyle | None, start: int, stop: int, canvas: Tensor,
+                 settings: RasterSettings | None) -> Tensor:
+    """Strokes start … stop−1 of the painting order over `canvas`, textured when there is a style."""
+    span = painting.span(start, stop)
+    if style is None:
+        return render_painting(span, canvas, settings)
+    first = len(painting.span(0, start).paint)  # the span's first paint stroke, as the style indexes them
+    own = style.select(torch.arange(first, first + len(span.paint), device=style.variant.device))
+    return render_styled_painting(span, own, canvas, settings)
 
 
 def side_by_side(frame: Tensor, target: Tensor) -> Tensor:
