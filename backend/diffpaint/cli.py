@@ -215,7 +215,8 @@ def _save_result(args: argparse.Namespace, source: Path, result: Reconstruction,
     save_png(result.canvas, args.out / "render.png")
     save_png(target, args.out / "target.png")
     bg_image = torch.tensor(background, device=device).expand(height, width, 3).contiguous()
-    frames = build_frames(result.strokes, bg_image, stroke_counts(len(result.strokes), args.gif_frames))
+    frames = build_frames(result.strokes, bg_image, stroke_counts(len(result.strokes), args.gif_frames),
+                          style=result.style)
     save_animation(frames, args.out / "process.gif", Timing(duration=6.0, hold=2.0))
     report = {"image": str(source), "width": width, "height": height, "strokes": len(result.strokes),
               "smudge_strokes": len(result.strokes.smudge), "psnr": result.psnr, "blank_psnr": blank,
