@@ -71,13 +71,6 @@ def test_each_level_is_textured_before_the_next_and_reports_its_style_steps() ->
     assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
 
 
-def test_style_steps_are_split_over_the_levels_like_the_strokes() -> None:
-    steps = style_steps_per_level(Settings(style="oil", style_iterations=60, levels=3))
-    assert sum(steps) == 60 and steps == sorted(steps) and min(steps) >= 1
-    assert style_steps_per_level(Settings(style="ink", style_iterations=2, levels=3)) == [1, 1, 1]
-    assert style_steps_per_level(Settings(style="digital", levels=3)) == [0, 0, 0]
-
-
 @pytest.fixture(scope="module")
 def reconstruction(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small plain reconstruction's strokes.json and target.png, as `diffpaint reconstruct` writes them."""

@@ -75,7 +75,7 @@ class Settings:
     smudge_brush: SmudgeSettings = field(default_factory=lambda: SmudgeSettings(stamps=10))
     smudge_weights: LossWeights = field(default_factory=lambda: LossWeights(gradient=0.5, area=0.1, segmentation=0.0))
     style: str = "digital"  # painting medium; any but digital textures the strokes in a style phase (style/)
-    style_iterations: int = 60  # style phase steps, split over the levels (see `style_steps_per_level`)
+    style_iterations: int = 60  # style phase steps on each level (see `style_steps_per_level`)
 
     def __post_init__(self) -> None:
         for name in ("strokes", "levels", "rounds", "iterations", "smudge_iterations"):
@@ -134,12 +134,11 @@ def level_budgets(settings: Settings) -> list[tuple[int, int]]:
 
 
 def style_steps_per_level(settings: Settings) -> list[int]:
-    """Style phase steps per level: `style_iterations` split like the stroke budget (g² for a g×g grid),
-    at least one per level. Coarse strokes are few, and mostly covered by the finer levels' strokes,
-    so their textures get few steps; the finest level, which shows most, gets most."""
-    if settings.style == "digital":
-        return [0] * settings.levels
-    return strokes_per_level(max(settings.style_iterations, settings.levels), settings.levels)
+    """Style phase steps per level: `style_iterations` on every level, so each stroke gets as many steps
+    as one style phase over the finished painting would give it, at about its cost (a step textures
+    only the level's strokes). Splitting the steps over the levels like the strokes cost 0.6 dB on the
+    Van Gogh at 128 px (bench/style_levels.py, bench/RESULTS.md)."""
+    return [0 if settings.style == "digital" else settings.style_iterations] * settings.levels
 
 
 def reconstruct(
