@@ -152,6 +152,7 @@ def test_reconstruct_leaves_transparent_areas_unpainted_and_tiny_images_work(tmp
     render = read_image(out / "render.png", 1024).rgb
     alpha = read_image(tmp_path / "tiny.png", 64).alpha
     clear = alpha < 0.02
-    bare = (render[clear] - torch.tensor(doc.canvas.background)).abs().amax(-1) < 0.1
+    # The optimiser's mask keeps strokes off them (without it about 1 % of such pixels were painted over).
+    bare = (render[clear] - torch.tensor(doc.canvas.background)).abs().amax(-1) < 2 / 255
     print(json.dumps({"clear_pixels": int(clear.sum()), "bare_fraction": float(bare.float().mean())}))
-    assert float(bare.float().mean()) > 0.9
+    assert float(bare.float().mean()) > 0.99

@@ -147,14 +147,16 @@ def reconstruct(
     settings: Settings = Settings(),
     on_progress: Callable[[Progress], None] | None = None,
     on_level: Callable[[int, Painting, Tensor], None] | None = None,
+    mask: Tensor | None = None,
 ) -> Reconstruction:
     """Fit `settings.strokes` strokes to `target` (H, W, 3) in [0, 1].
 
     `on_progress` is called after every optimiser step; `on_level` after each level with its 1-based
     number, every stroke painted so far and the canvas they make, so a caller can keep results that
-    survive a cancellation (raising from either callback stops the reconstruction).
+    survive a cancellation (raising from either callback stops the reconstruction). `mask` (H, W) in
+    [0, 1] is the image's alpha: paint strokes are kept off its transparent areas, which stay bare canvas.
     """
-    run = _Run(target, settings, on_progress)
+    run = _Run(target, settings, on_progress, mask)
     height, width = target.shape[:2]
     bg_image = torch.tensor(background, device=target.device).expand(height, width, 3).contiguous()
     canvas = bg_image
@@ -182,9 +184,11 @@ def reconstruct(
 class _Run:
     """What every phase of one reconstruction shares: target, settings, random state, progress."""
 
-    def __init__(self, target: Tensor, settings: Settings, on_progress: Callable[[Progress], None] | None):
+    def __init__(self, target: Tensor, settings: Settings, on_progress: Callable[[Progress], None] | None,
+                 mask: Tensor | None = None):
         self.start = time.perf_counter()
         self.target = target
+        self.bare = None if mask is None else (1.0 - mask.to(target))[..., None]  # (H, W, 1): 1 = keep unpainted
         self.settings = settings
         self.long_side = float(max(target.shape[:2]))
         self.generator = torch.Generator().manual_seed(settings.seed)
@@ -227,11 +231,14 @@ def _paint_phase(run: _Run, level: int, count: int, canvas: Tensor) -> tuple[Str
         params = _Parameters(new.scaled(scale), settings, run.long_side * scale)
         weights = _level_weights(settings, level)
         labels_tiles = None if run.labels is None else _labels_on_tiles(run.labels, work_target, settings.raster.tile)
+        work_bare = None if run.bare is None else _downscale(run.bare, scale)[..., 0]
         for it in range(settings.iterations):
             strokes = params.strokes()
             rendered = render(strokes, work_canvas, settings.raster)
             loss, _ = total_loss(rendered, work_target, strokes, weights, cell=cell * scale,
                                  labels_tiles=labels_tiles, num_regions=settings.regions)
+            if work_bare is not None:  # coverage of transparent areas costs like a full-scale colour error
+                loss = loss + weights.pixel * (rendered.alpha * work_bare).mean()
             params.step(loss)
             run.report("paint", level, it, settings.iterations, loss, rendered.image, work_target)
         fitted = _prune(params.strokes().detach().scaled(1.0 / scale), settings.min_opacity)
@@ -382,6 +389,7 @@ def refine(
     settings: Settings = Settings(),
     add: int = 0,
     on_progress: Callable[[Progress], None] | None = None,
+    mask: Tensor | None = None,
 ) -> Reconstruction:
     """Continue optimising a finished painting against `target` (H, W, 3) in [0, 1].
 
@@ -389,9 +397,10 @@ def refine(
     of the finest level (`settings.levels` − 1 sets its cell). Then every paint stroke is fine-tuned
     jointly for `settings.iterations` steps at full resolution, through the whole painting (smudges
     included, their geometry frozen), on the pixel, gradient and OT terms. No stroke is pruned or
-    reordered, so the painting order — and the smudges' place in it — is kept.
+    reordered, so the painting order — and the smudges' place in it — is kept. `mask` is the image's
+    alpha, as for `reconstruct`: it keeps added strokes off transparent areas.
     """
-    run = _Run(target, replace(settings, rounds=1), on_progress)
+    run = _Run(target, replace(settings, rounds=1), on_progress, mask)
     run.total_steps = settings.iterations * (2 if add else 1)
     height, width = target.shape[:2]
     bg_image = torch.tensor(background, device=target.device).expand(height, width, 3).contiguous()

@@ -44,7 +44,8 @@ class Reconstructor:
         return "on_level" in inspect.signature(self._reconstruct).parameters
 
     def run(self, target: Tensor, background: tuple[float, float, float], settings: Settings,
-            sink: JobSink) -> Reconstruction:
+            sink: JobSink, mask: Tensor | None = None) -> Reconstruction:
+        """Run the reconstruction, publishing to `sink`; `mask` is the image's alpha (None if opaque)."""
         def on_progress(p: Progress) -> None:
             sink.progress(p)
             image = getattr(p, "canvas", None)
@@ -54,4 +55,6 @@ class Reconstructor:
         kwargs: dict[str, Any] = {}
         if self.reports_levels:
             kwargs["on_level"] = sink.level
+        if mask is not None:
+            kwargs["mask"] = mask
         return self._reconstruct(target, background, settings, on_progress, **kwargs)
