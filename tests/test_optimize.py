@@ -44,7 +44,7 @@ def test_level_and_progress_hooks_expose_intermediate_results(painting_path):
     result = reconstruct(
         target, (1.0, 1.0, 1.0), Settings(strokes=12, levels=2, iterations=3, smudge=False),
         on_progress=lambda p: previews.append(p.canvas.shape),
-        on_level=lambda level, strokes, canvas: levels.append((level, len(strokes), canvas.shape)),
+        on_level=lambda level, strokes, canvas, style: levels.append((level, len(strokes), canvas.shape)),
     )
     assert [lv for lv, _, _ in levels] == [1, 2]
     assert levels[0][1] <= levels[1][1] == len(result.strokes)

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -67,3 +68,26 @@ def test_todays_optimiser_reports_progress_through_the_adapter(tmp_path: Path,
     assert 1 <= len(result.strokes) <= 2
     progress = [e for e in events(capsys) if e["event"] == "progress"]
     assert progress and progress[-1]["fraction"] == 1.0
+
+
+def test_a_textured_jobs_level_files_carry_their_textures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Import Last Level after a cancel shows the level as it was painted, textures included."""
+    from diffpaint.painting import from_stroke_file
+    from diffpaint.style import render_styled_painting, style_from_file
+
+    target = torch.zeros(24, 24, 3)
+    target[4:20, 6:18] = torch.tensor([0.2, 0.3, 0.8])
+    files = JobFiles(tmp_path, 24, 24, (0.9, 0.9, 0.9), {})
+    settings = Settings(strokes=6, levels=2, iterations=3, rounds=1, style="ink", style_iterations=2)
+    Reconstructor().run(target, (0.9, 0.9, 0.9), settings, files)
+    for level in (1, 2):
+        doc = strokefile.load(tmp_path / f"level-{level}.json")
+        assert doc.textures and all(s.texture in doc.textures for s in doc.strokes if s.kind == "paint")
+    style = style_from_file(doc)
+    assert style is not None
+    background = torch.tensor([0.9, 0.9, 0.9]).expand(24, 24, 3).contiguous()
+    with torch.no_grad():
+        again = render_styled_painting(from_stroke_file(doc), style, background)
+    with Image.open(tmp_path / "preview.png") as im:  # the last level's canvas, as published
+        published = torch.from_numpy(np.asarray(im.convert("RGB"), dtype=np.float32) / 255)
+    assert (again - published).abs().max() <= 1.5 / 255

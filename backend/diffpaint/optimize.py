@@ -146,15 +146,16 @@ def reconstruct(
     background: tuple[float, float, float],
     settings: Settings = Settings(),
     on_progress: Callable[[Progress], None] | None = None,
-    on_level: Callable[[int, Painting, Tensor], None] | None = None,
+    on_level: Callable[[int, Painting, Tensor, StrokeStyle | None], None] | None = None,
     mask: Tensor | None = None,
 ) -> Reconstruction:
     """Fit `settings.strokes` strokes to `target` (H, W, 3) in [0, 1].
 
     `on_progress` is called after every optimiser step; `on_level` after each level with its 1-based
-    number, every stroke painted so far and the canvas they make, so a caller can keep results that
-    survive a cancellation (raising from either callback stops the reconstruction). `mask` (H, W) in
-    [0, 1] is the image's alpha: paint strokes are kept off its transparent areas, which stay bare canvas.
+    number, every stroke painted so far, the canvas they make and their style (None when plain), so a
+    caller can keep results that survive a cancellation (raising from either callback stops the
+    reconstruction). `mask` (H, W) in [0, 1] is the image's alpha: paint strokes are kept off its
+    transparent areas, which stay bare canvas.
     """
     run = _Run(target, settings, on_progress, mask)
     height, width = target.shape[:2]
@@ -173,7 +174,7 @@ def reconstruct(
             smudged, canvas = _smudge_phase(run, level, smudge_count, canvas)
             painting = painting.then_smudge(smudged, level)
         if on_level:
-            on_level(level + 1, painting, canvas)
+            on_level(level + 1, painting, canvas, style)
 
     with torch.no_grad():
         final = (render_painting(painting, bg_image, settings.raster) if style is None

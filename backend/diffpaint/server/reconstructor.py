@@ -1,14 +1,13 @@
 """Adapts the optimiser's callbacks to what a job publishes: progress, live canvas, per-level strokes.
 
-Today ``optimize.reconstruct`` reports only ``Progress`` (numbers). The adapter already handles two
-richer hooks, and uses each as soon as the optimiser offers it, with no change here:
+- ``Progress.canvas`` — the image rendered at that step, ``(h, w, 3)`` sRGB in [0, 1], detached (at
+  the level's working resolution); it becomes the live preview.
+- ``reconstruct(..., on_level=callback)`` — ``callback(level, painting, canvas, style)`` after each
+  completed level: 1-based level, every stroke painted so far (full-resolution canvas pixels), their
+  render over the background at full resolution, and their style (None when plain). It becomes
+  ``level-N.json``, which survives a cancel, and a preview.
 
-- ``Progress.canvas`` — the image rendered at that iteration, ``(h, w, 3)`` sRGB in [0, 1], detached
-  (at the level's working resolution); it becomes the live preview.
-- ``reconstruct(..., on_level=callback)`` — ``callback(level: int, strokes: Painting, canvas: Tensor)``
-  after each completed level: 1-based level, every stroke painted so far (full-resolution canvas
-  pixels), and their render over the background at full resolution. It becomes ``level-N.json``,
-  which survives a cancel, and a preview.
+A reconstruct function without ``on_level`` (a stand-in in tests) is driven with progress only.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from torch import Tensor
 from diffpaint import optimize
 from diffpaint.optimize import Progress, Reconstruction, Settings
 from diffpaint.painting import Painting
+from diffpaint.style import StrokeStyle
 
 
 class JobSink(Protocol):
@@ -29,7 +29,7 @@ class JobSink(Protocol):
 
     def canvas(self, image: Tensor) -> None: ...
 
-    def level(self, level: int, strokes: Painting, canvas: Tensor) -> None: ...
+    def level(self, level: int, strokes: Painting, canvas: Tensor, style: StrokeStyle | None = None) -> None: ...
 
 
 ReconstructFn = Callable[..., Reconstruction]

@@ -33,7 +33,7 @@ from diffpaint.optimize import Progress, Settings
 from diffpaint.painting import Painting, to_stroke_file
 from diffpaint.server.config import JobSettings, background_rgb
 from diffpaint.server.reconstructor import Reconstructor
-from diffpaint.style import attach_style
+from diffpaint.style import StrokeStyle, attach_style
 from diffpaint_addon import strokefile
 
 PROGRESS_INTERVAL = 0.2
@@ -74,9 +74,11 @@ class JobFiles:
         os.replace(tmp, self.dir / "preview.png")
         emit(event="preview")
 
-    def level(self, level: int, strokes: Painting, canvas: Tensor) -> None:
+    def level(self, level: int, strokes: Painting, canvas: Tensor, style: StrokeStyle | None = None) -> None:
         doc = to_stroke_file(strokes, self.width, self.height, self.background,
                              {**self.metadata, "level": level, "complete": False})
+        if style is not None:  # a textured run's levels import textured, as the final file does
+            doc = attach_style(doc, style)
         name = f"level-{level}.json"
         strokefile.save(doc, self.dir / name)
         self.canvas(canvas, force=True)
