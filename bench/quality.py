@@ -37,6 +37,13 @@ def photo(size: int) -> torch.Tensor:
     return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0)
 
 
+def benchmark_images(size: int, only: list[str] | None = None) -> dict[str, torch.Tensor]:
+    """The benchmark's images by medium (the Met paintings and the photo), long side `size`."""
+    images = {medium: load_image(samples.painting(pid).path, size)[0] for medium, pid in PAINTINGS.items()}
+    images["photo"] = photo(size)
+    return {k: v for k, v in images.items() if not only or k in only}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=512)
@@ -44,10 +51,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=[*PAINTINGS, "photo"], help="subset of images")
     args = parser.parse_args()
 
-    images = {medium: load_image(samples.painting(pid).path, args.size)[0] for medium, pid in PAINTINGS.items()}
-    images["photo"] = photo(args.size)
-    if args.only:
-        images = {k: v for k, v in images.items() if k in args.only}
+    images = benchmark_images(args.size, args.only)
 
     print(f"{args.size} px long side, default settings, {torch.get_num_threads()} CPU threads\n")
     print("| image | size | strokes | PSNR (dB) | SSIM | time (s) |")

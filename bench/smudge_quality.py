@@ -20,12 +20,10 @@ import argparse
 import time
 
 import torch
-from quality import PAINTINGS, photo
+from quality import PAINTINGS, benchmark_images
 from torch import Tensor
 
-from diffpaint import samples
 from diffpaint.banding import banding
-from diffpaint.imageio import load_image
 from diffpaint.metrics import psnr, ssim
 from diffpaint.optimize import Reconstruction, Settings, reconstruct
 from diffpaint.painting import deposits_as_paint, smudge_deposits_of
@@ -56,10 +54,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=[*PAINTINGS, "photo"], help="subset of images")
     args = parser.parse_args()
 
-    images = {medium: load_image(samples.painting(pid).path, args.size)[0] for medium, pid in PAINTINGS.items()}
-    images["photo"] = photo(args.size)
-    if args.only:
-        images = {k: v for k, v in images.items() if k in args.only}
+    images = benchmark_images(args.size, args.only)
 
     print(f"{args.size} px long side, {args.strokes} strokes, default settings otherwise, "
           f"{torch.get_num_threads()} CPU threads\n")
