@@ -14,7 +14,7 @@ from diffpaint.imageio import load_image, save_png
 from diffpaint.metrics import psnr
 from diffpaint.optimize import Progress, Settings, reconstruct, style_steps_per_level
 from diffpaint.painting import Painting, to_stroke_file
-from diffpaint.style import render_styled_painting
+from diffpaint.style import StrokeStyle, render_styled_painting
 from diffpaint_addon import strokefile
 
 
@@ -46,16 +46,17 @@ def test_each_level_is_textured_before_the_next_and_reports_its_style_steps() ->
     settings = Settings(strokes=24, levels=2, iterations=4, rounds=1, smudge=True, smudge_share=0.3,
                         smudge_iterations=2, style="oil", style_iterations=8)
     events: list[Progress] = []
-    levels: list[tuple[int, Painting, torch.Tensor]] = []
+    levels: list[tuple[int, Painting, torch.Tensor, StrokeStyle | None]] = []
     rec = reconstruct(target, background, settings, events.append,  # type: ignore[arg-type]
-                      lambda n, painting, canvas: levels.append((n, painting, canvas)))
+                      lambda n, painting, canvas, style: levels.append((n, painting, canvas, style)))
     assert rec.style is not None and len(rec.style.variant) == len(rec.strokes.paint)
     assert len(rec.strokes.smudge) > 0  # the first level's smudges act on its textured canvas
     with torch.no_grad():
         assert torch.allclose(rec.canvas, render_styled_painting(rec.strokes, rec.style, bg))
-        for n, painting, canvas in levels:  # each level's canvas is its prefix of the painting, textured
+        for n, painting, canvas, style in levels:  # each level's canvas is its prefix of the painting, textured
             prefix = rec.style.select(torch.arange(len(painting.paint)))
-            assert psnr(canvas, render_styled_painting(painting, prefix, bg)) > 60.0, n
+            assert style is not None and torch.equal(style.variant, prefix.variant), n  # on_level's style so far
+            assert psnr(canvas, render_styled_painting(painting, style, bg)) > 60.0, n
     # Style steps are reported per level, after that level's paint steps, and counted in the fraction.
     phases = [(e.level, e.phase) for e in events]
     style_steps = style_steps_per_level(settings)
