@@ -66,8 +66,9 @@ class Settings:
     weights: LossWeights = field(default_factory=LossWeights)
     segmenter: Method = "slic"
     regions: int = 32  # segments the segmentation loss keeps strokes inside
-    # Smudge phase on every level but the last. Off by default: at the same budget it cut banding by 8 %
-    # but lost 0.16 dB of mean PSNR over bench/smudge_quality.py's five images (bench/RESULTS.md).
+    # Smudge phase on every level but the last. Off by default: at the same budget it cut banding by 10 %
+    # but was 0.05 dB lower in mean PSNR (3 of 5 images worse) and 30 % slower over
+    # bench/smudge_quality.py's five images (bench/RESULTS.md).
     smudge: bool = False
     smudge_share: float = 0.1  # of each smudged level's stroke budget
     smudge_iterations: int = 20  # optimiser steps of the smudge phase per level
