@@ -18,7 +18,7 @@ from . import backend_setup
 from .backend_process import Event, describe_progress, progress_fraction
 from .client import BackendError, Client, HttpJob
 from .gp_export import ExportError, export_strokes
-from .gp_import import DEFAULT_DURATION, DEFAULT_STROKES_PER_SECOND, duration_for_rate, import_strokes, scene_fps
+from .gp_import import DEFAULT_STROKES_PER_SECOND, duration_for_rate, import_strokes, scene_fps
 from .local_server import stop_local_server
 from .preferences import (
     BackendNotConfigured,
@@ -28,7 +28,7 @@ from .preferences import (
     describe_info,
 )
 from .presets import effort
-from .properties import BUILD_TIMING_ITEMS, PLACEMENT_ITEMS, TIMING_ITEMS
+from .properties import ImportOptions
 from .scene_setup import setup_scene_for_canvas
 from .strokefile import StrokeFileError, load, save
 
@@ -84,7 +84,7 @@ def import_with_settings(context: bpy.types.Context, path: str) -> bpy.types.Obj
         strokes_per_second=settings.strokes_per_second, build_timing=settings.build_timing, hold=settings.hold)
 
 
-class DIFFPAINT_OT_import_strokes(bpy.types.Operator, ImportHelper):  # type: ignore[misc]
+class DIFFPAINT_OT_import_strokes(ImportOptions, bpy.types.Operator, ImportHelper):  # type: ignore[misc]
     """Import a DiffPaint stroke file as an animated Grease Pencil painting"""
 
     bl_idname = "diffpaint.import_strokes"
@@ -96,42 +96,17 @@ class DIFFPAINT_OT_import_strokes(bpy.types.Operator, ImportHelper):  # type: ig
     frame_start: bpy.props.IntProperty(  # type: ignore[valid-type]
         name="Start Frame", default=1, min=0, description="Frame showing the blank canvas",
     )
-    frames: bpy.props.IntProperty(  # type: ignore[valid-type]
-        name="Animation Length", default=DEFAULT_DURATION, min=1,
-        description="Frames from the blank canvas to the finished painting",
-    )
     setup_scene: bpy.props.BoolProperty(  # type: ignore[valid-type]
         name="Set Up Camera and Render", default=True,
         description="Add an orthographic camera framing the canvas and match the render size and colours",
     )
-    layer_per_level: bpy.props.BoolProperty(  # type: ignore[valid-type]
-        name="Layer per Level", default=True,
-        description="Put each detail level on its own Grease Pencil layer (else all strokes on one layer)",
-    )
-    placement: bpy.props.EnumProperty(  # type: ignore[valid-type]
-        name="Canvas", items=PLACEMENT_ITEMS, default="CAMERA", description="Where the painting goes in the scene",
-    )
     plane: bpy.props.StringProperty(  # type: ignore[valid-type]
         name="Plane", default="", description="Mesh object to fit the painting onto; when empty, the active object",
-    )
-    timing: bpy.props.EnumProperty(  # type: ignore[valid-type]
-        name="Length In", items=TIMING_ITEMS, default="FRAMES", description="How the animation length is given",
-    )
-    strokes_per_second: bpy.props.FloatProperty(  # type: ignore[valid-type]
-        name="Strokes per Second", default=DEFAULT_STROKES_PER_SECOND, min=0.01, soft_max=200.0,
-        description="Painting pace; the length follows from the stroke count and the scene's frame rate",
-    )
-    build_timing: bpy.props.EnumProperty(  # type: ignore[valid-type]
-        name="Build Timing", items=BUILD_TIMING_ITEMS, default="FRAMES",
-        description="How the Build modifier paces the strokes",
-    )
-    hold: bpy.props.IntProperty(  # type: ignore[valid-type]
-        name="Hold Frames", default=0, min=0, soft_max=1000,
-        description="Frames the finished painting stays on screen at the end",
     )
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
+        assert layout is not None  # set while Blender draws the operator
         layout.use_property_split = True
         layout.prop(self, "placement")
         if self.placement == "IMAGE_PLANE":
@@ -139,11 +114,7 @@ class DIFFPAINT_OT_import_strokes(bpy.types.Operator, ImportHelper):  # type: ig
         else:
             layout.prop(self, "setup_scene")
         layout.prop(self, "frame_start")
-        layout.prop(self, "timing")
-        layout.prop(self, "frames" if self.timing == "FRAMES" else "strokes_per_second")
-        layout.prop(self, "build_timing")
-        layout.prop(self, "hold")
-        layout.prop(self, "layer_per_level")
+        self.draw_pacing(layout)
 
     def execute(self, context: bpy.types.Context) -> Status:
         plane = None

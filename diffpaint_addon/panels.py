@@ -79,11 +79,7 @@ def draw_reconstruct(layout: bpy.types.UILayout, context: bpy.types.Context, in_
     box.prop(settings, "placement")
     if settings.placement == "IMAGE_PLANE":
         box.prop(settings, "plane")
-    box.prop(settings, "timing")
-    box.prop(settings, "frames" if settings.timing == "FRAMES" else "strokes_per_second")
-    box.prop(settings, "build_timing")
-    box.prop(settings, "hold")
-    box.prop(settings, "layer_per_level")
+    settings.draw_pacing(box)
     box.operator(DIFFPAINT_OT_import_strokes.bl_idname, text="Import Strokes…", icon="IMPORT")
 
 

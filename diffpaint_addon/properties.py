@@ -28,13 +28,55 @@ def is_plane_candidate(_self: object, obj: bpy.types.Object) -> bool:
     return obj.type == "MESH"
 
 
+class ImportOptions:
+    """How a stroke file comes into the scene: the properties (and their drawing) that the import
+    operator and the panel's settings share. Blender registers a mixin's property annotations on each
+    class that inherits them; `plane` differs (an object pointer in the scene, a name in the operator)."""
+
+    placement: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="Canvas", items=PLACEMENT_ITEMS, default="CAMERA", description="Where the painting goes in the scene",
+    )
+    timing: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="Length In", items=TIMING_ITEMS, default="FRAMES", description="How the animation length is given",
+    )
+    frames: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="Animation Length", default=DEFAULT_DURATION, min=1,
+        description="Frames from the blank canvas to the finished painting",
+    )
+    strokes_per_second: bpy.props.FloatProperty(  # type: ignore[valid-type]
+        name="Strokes per Second", default=DEFAULT_STROKES_PER_SECOND, min=0.01, soft_max=200.0,
+        description="Painting pace; the length follows from the stroke count and the scene's frame rate",
+    )
+    build_timing: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="Build Timing", items=BUILD_TIMING_ITEMS, default="FRAMES",
+        description="How the Build modifier paces the strokes",
+    )
+    hold: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="Hold Frames", default=0, min=0, soft_max=1000,
+        description="Frames the finished painting stays on screen at the end (the scene's end frame is "
+                    "moved out to cover them)",
+    )
+    layer_per_level: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Layer per Level", default=True,
+        description="Put each detail level on its own Grease Pencil layer (else all strokes on one layer)",
+    )
+
+    def draw_pacing(self, layout: bpy.types.UILayout) -> None:
+        """The animation's length and pace, and the layers: everything after the canvas placement."""
+        layout.prop(self, "timing")
+        layout.prop(self, "frames" if self.timing == "FRAMES" else "strokes_per_second")
+        layout.prop(self, "build_timing")
+        layout.prop(self, "hold")
+        layout.prop(self, "layer_per_level")
+
+
 def _quality_items() -> list[tuple[str, str, str]]:
     items = [(q.key, q.label, f"{q.description} ({describe_duration(estimate_seconds(q.key, 256, 3))} for 256 "
               "strokes on a CPU; much faster on CUDA)") for q in QUALITIES]
     return [*items, (CUSTOM, "Custom", "Choose the resolution and optimiser effort yourself")]
 
 
-class DiffPaintSettings(bpy.types.PropertyGroup):
+class DiffPaintSettings(ImportOptions, bpy.types.PropertyGroup):
     image: bpy.props.PointerProperty(  # type: ignore[valid-type]
         name="Image",
         type=bpy.types.Image,
@@ -84,36 +126,9 @@ class DiffPaintSettings(bpy.types.PropertyGroup):
                ("CPU", "CPU", "Run on the CPU"), ("CUDA", "CUDA", "Run on an NVIDIA GPU")],
         default="AUTO",
     )
-    frames: bpy.props.IntProperty(  # type: ignore[valid-type]
-        name="Animation Length", default=DEFAULT_DURATION, min=1,
-        description="Frames from the blank canvas to the finished painting",
-    )
-    layer_per_level: bpy.props.BoolProperty(  # type: ignore[valid-type]
-        name="Layer per Level", default=True,
-        description="Put each detail level on its own Grease Pencil layer (else all strokes on one layer)",
-    )
-    placement: bpy.props.EnumProperty(  # type: ignore[valid-type]
-        name="Canvas", items=PLACEMENT_ITEMS, default="CAMERA", description="Where the painting goes in the scene",
-    )
     plane: bpy.props.PointerProperty(  # type: ignore[valid-type]
         name="Plane", type=bpy.types.Object, poll=is_plane_candidate,
         description="Mesh to fit the painting onto; when empty, the active object",
-    )
-    timing: bpy.props.EnumProperty(  # type: ignore[valid-type]
-        name="Length In", items=TIMING_ITEMS, default="FRAMES", description="How the animation length is given",
-    )
-    strokes_per_second: bpy.props.FloatProperty(  # type: ignore[valid-type]
-        name="Strokes per Second", default=DEFAULT_STROKES_PER_SECOND, min=0.01, soft_max=200.0,
-        description="Painting pace; the length follows from the stroke count and the scene's frame rate",
-    )
-    build_timing: bpy.props.EnumProperty(  # type: ignore[valid-type]
-        name="Build Timing", items=BUILD_TIMING_ITEMS, default="FRAMES",
-        description="How the Build modifier paces the strokes",
-    )
-    hold: bpy.props.IntProperty(  # type: ignore[valid-type]
-        name="Hold Frames", default=0, min=0, soft_max=1000,
-        description="Frames the finished painting stays on screen at the end (the scene's end frame is "
-                    "moved out to cover them)",
     )
 
 
