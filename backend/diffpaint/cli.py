@@ -18,6 +18,7 @@ from diffpaint.losses import LossWeights
 from diffpaint.metrics import psnr
 from diffpaint.optimize import Progress, Reconstruction, Settings, reconstruct, refine
 from diffpaint.painting import from_stroke_file, render_painting, to_stroke_file
+from diffpaint.server.config import background_rgb
 from diffpaint.style import STYLES, attach_style, render_styled_painting, style_from_file, style_phase
 from diffpaint_addon import strokefile
 
@@ -343,14 +344,10 @@ def _device(choice: str) -> torch.device:
 
 
 def _background(choice: str, mean: tuple[float, float, float]) -> tuple[float, float, float]:
-    if choice == "mean":
-        return mean
-    if choice == "white":
-        return (1.0, 1.0, 1.0)
-    h = choice.lstrip("#")
-    if len(h) != 6 or any(c not in "0123456789abcdefABCDEF" for c in h):
-        raise ValueError(f"--background must be 'mean', 'white' or a hex colour like '#f0e8d8', not {choice!r}")
-    return tuple(int(h[i : i + 2], 16) / 255.0 for i in (0, 2, 4))  # type: ignore[return-value]
+    try:
+        return background_rgb(choice, mean)
+    except ValueError as e:
+        raise ValueError(f"--{e}") from None
 
 
 def _loss_weight(text: str) -> tuple[str, float]:

@@ -1,4 +1,5 @@
-"""Server limits and the settings one job may ask for. Standard library only."""
+"""Server limits and the settings one job may ask for (the canvas-colour rule is the CLI's too).
+Standard library only."""
 
 from __future__ import annotations
 
@@ -72,9 +73,10 @@ class JobSettings:
         if self.strokes < self.levels:
             problems.append(f"a budget of {self.strokes} strokes cannot cover {self.levels} levels: "
                             f"ask for at least {self.levels} strokes or fewer levels")
-        if self.background not in ("mean", "white") and not HEX_COLOUR.match(self.background):
-            problems.append(f"background must be 'mean', 'white' or a hex colour like '#f0e8d8', "
-                            f"not {self.background!r}")
+        try:
+            background_rgb(self.background, (0.0, 0.0, 0.0))
+        except ValueError as e:
+            problems.append(str(e))
         if self.device not in DEVICES:
             problems.append(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
         if self.style not in STYLES:
@@ -86,10 +88,13 @@ class JobSettings:
 
 
 def background_rgb(choice: str, mean: tuple[float, float, float]) -> tuple[float, float, float]:
-    """The canvas colour a (checked) background setting names; `mean` is the image's mean colour."""
+    """The canvas colour a background setting names ('mean': `mean`, the image's mean colour; 'white';
+    or a hex colour); ValueError for anything else."""
     if choice == "mean":
         return mean
     if choice == "white":
         return (1.0, 1.0, 1.0)
+    if not HEX_COLOUR.match(choice):
+        raise ValueError(f"background must be 'mean', 'white' or a hex colour like '#f0e8d8', not {choice!r}")
     h = choice.lstrip("#")
     return (int(h[0:2], 16) / 255.0, int(h[2:4], 16) / 255.0, int(h[4:6], 16) / 255.0)
