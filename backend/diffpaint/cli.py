@@ -163,8 +163,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
 
     report_progress = _json_progress if args.progress_json else _BarProgress()
-    mask = None if image.alpha is None else image.alpha.to(device)
-    result = reconstruct(target, background, settings, report_progress, mask=mask)
+    result = reconstruct(target, background, settings, report_progress, mask=image.alpha)
     if isinstance(report_progress, _BarProgress):
         report_progress.close()
     settings_used = {"strokes": args.strokes, "levels": args.levels, "size": args.size, "seed": args.seed,
@@ -190,8 +189,8 @@ def _refine(args: argparse.Namespace) -> int:
     settings = Settings(strokes=max(args.levels, len(doc.strokes)), levels=args.levels,
                         iterations=args.iterations, seed=args.seed)
     report_progress = _json_progress if args.progress_json else _BarProgress()
-    mask = None if image.alpha is None else image.alpha.to(device)
-    result = refine(from_stroke_file(doc, device), target, background, settings, args.add, report_progress, mask)
+    result = refine(from_stroke_file(doc, device), target, background, settings, args.add, report_progress,
+                    image.alpha)
     if isinstance(report_progress, _BarProgress):
         report_progress.close()
     refined = {"refined_from": args.strokes.name, "psnr_before": doc.metadata.get("psnr"),

@@ -155,7 +155,7 @@ def reconstruct(
     `on_progress` is called after every optimiser step; `on_level` after each level with its 1-based
     number, every stroke painted so far, the canvas they make and their style (None when plain), so a
     caller can keep results that survive a cancellation (raising from either callback stops the
-    reconstruction). `mask` (H, W) in [0, 1] is the image's alpha: paint strokes are kept off its
+    reconstruction). `mask` (H, W) in [0, 1], on any device, is the image's alpha: paint strokes are kept off its
     transparent areas, which stay bare canvas.
     """
     run = _Run(target, settings, on_progress, mask)

@@ -99,8 +99,7 @@ def run_job(job_dir: Path) -> Path:
                 "generator": f"diffpaint {__version__}"}
     files = JobFiles(job_dir, width, height, background, metadata)
 
-    mask = None if image.alpha is None else image.alpha.to(device)
-    result = Reconstructor().run(target, background, settings, files, mask)
+    result = Reconstructor().run(target, background, settings, files, image.alpha)
 
     blank = psnr(torch.tensor(background, device=device).expand_as(target), target)
     doc = to_stroke_file(result.strokes, width, height, background,
