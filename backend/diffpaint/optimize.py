@@ -20,6 +20,7 @@ kept only where they lower the loss.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -158,7 +159,7 @@ def reconstruct(
     reconstruction). `mask` (H, W) in [0, 1], on any device, is the image's alpha: paint strokes are kept off its
     transparent areas, which stay bare canvas.
     """
-    run = _Run(target, settings, on_progress, mask)
+    run = _Run(target, settings, _reconstruction_steps(settings), on_progress, mask)
     height, width = target.shape[:2]
     bg_image = torch.tensor(background, device=target.device).expand(height, width, 3).contiguous()
     canvas = bg_image
@@ -183,26 +184,35 @@ def reconstruct(
     return Reconstruction(painting, final, background, psnr(final, target), time.perf_counter() - run.start, style)
 
 
+def _reconstruction_steps(settings: Settings) -> int:
+    """Optimiser steps of a whole reconstruction: paint rounds, smudge and style phases on every level."""
+    smudged_levels = sum(1 for _, m in level_budgets(settings) if m)
+    return (settings.levels * settings.rounds * settings.iterations
+            + smudged_levels * settings.smudge_iterations + sum(style_steps_per_level(settings)))
+
+
 class _Run:
     """What every phase of one reconstruction shares: target, settings, random state, progress."""
 
-    def __init__(self, target: Tensor, settings: Settings, on_progress: Callable[[Progress], None] | None,
-                 mask: Tensor | None = None):
+    def __init__(self, target: Tensor, settings: Settings, total_steps: int,
+                 on_progress: Callable[[Progress], None] | None, mask: Tensor | None = None):
         self.start = time.perf_counter()
         self.target = target
         self.bare = None if mask is None else (1.0 - mask.to(target))[..., None]  # (H, W, 1): 1 = keep unpainted
         self.settings = settings
         self.long_side = float(max(target.shape[:2]))
         self.generator = torch.Generator().manual_seed(settings.seed)
-        self.labels = None
-        if settings.weights.segmentation > 0:
-            self.labels = segment(target, settings.segmenter, settings.regions).to(target.device)
-        smudged_levels = sum(1 for _, m in level_budgets(settings) if m)
-        self.style_steps = style_steps_per_level(settings)
-        self.total_steps = (settings.levels * settings.rounds * settings.iterations
-                            + smudged_levels * settings.smudge_iterations + sum(self.style_steps))
+        self.total_steps = total_steps  # for the progress fraction
         self.step = 0
         self.on_progress = on_progress
+
+    @functools.cached_property
+    def labels(self) -> Tensor | None:
+        """The target's segments for the segmentation loss (computed when a paint phase first needs them)."""
+        settings = self.settings
+        if settings.weights.segmentation <= 0:
+            return None
+        return segment(self.target, settings.segmenter, settings.regions).to(self.target.device)
 
     def cell(self, level: int) -> float:
         return self.long_side / (level + 1)
@@ -256,7 +266,7 @@ def _style_phase(run: _Run, level: int, painted: Strokes, frozen: Tensor,
     """Texture a level's new paint strokes (painting indices `first`, …) and fit their style over the
     `frozen` canvas of the levels before, at full resolution (a texture's look depends on its pixel
     footprint); the strokes with their vertex colours for the style, the style and the textured canvas."""
-    settings, target, steps = run.settings, run.target, run.style_steps[level]
+    settings, target, steps = run.settings, run.target, style_steps_per_level(run.settings)[level]
     # Each stroke's variant is the one a style over the whole painting would draw for it.
     style = initial_style(settings.style, first + len(painted), settings.seed, target.device)
     style = style.select(torch.arange(first, first + len(painted), device=target.device))
@@ -402,8 +412,7 @@ def refine(
     reordered, so the painting order — and the smudges' place in it — is kept. `mask` is the image's
     alpha, as for `reconstruct`: it keeps added strokes off transparent areas.
     """
-    run = _Run(target, replace(settings, rounds=1), on_progress, mask)
-    run.total_steps = settings.iterations * (2 if add else 1)
+    run = _Run(target, replace(settings, rounds=1), settings.iterations * (2 if add else 1), on_progress, mask)
     height, width = target.shape[:2]
     bg_image = torch.tensor(background, device=target.device).expand(height, width, 3).contiguous()
     painting = painting.to(target.device)
