@@ -160,7 +160,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
     weights = replace(LossWeights(), **dict(args.loss))
     settings = Settings(strokes=args.strokes, levels=args.levels, iterations=args.iterations, weights=weights,
                         rounds=args.rounds, seed=args.seed, smudge=args.smudge, style=args.style)
-    args.out.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)  # before the run: an unusable --out fails at once
 
     report_progress = _json_progress if args.progress_json else _BarProgress()
     result = reconstruct(target, background, settings, report_progress, mask=image.alpha)
@@ -188,6 +188,7 @@ def _refine(args: argparse.Namespace) -> int:
     target = image.over(background).to(device)
     settings = Settings(strokes=max(args.levels, len(doc.strokes)), levels=args.levels,
                         iterations=args.iterations, seed=args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)  # before the run: an unusable --out fails at once
     report_progress = _json_progress if args.progress_json else _BarProgress()
     result = refine(from_stroke_file(doc, device), target, background, settings, args.add, report_progress,
                     image.alpha)
@@ -208,7 +209,6 @@ def _save_result(args: argparse.Namespace, source: Path, result: Reconstruction,
     blank = psnr(torch.tensor(background, device=device).expand_as(target), target)
     metadata = {**metadata, "psnr": round(result.psnr, 3), "seconds": round(result.seconds, 2),
                 "generator": f"diffpaint {__version__}"}
-    args.out.mkdir(parents=True, exist_ok=True)
     doc = to_stroke_file(result.strokes, width, height, background, metadata)
     if result.style is not None:
         doc = attach_style(doc, result.style)
