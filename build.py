@@ -4,32 +4,45 @@ An extension zip's root is the Python package, so the manifest and diffpaint_add
 side by side and packed and validated by Blender's own extension tool (``blender_ext.py``, shipped
 in the bpy wheel and runnable with plain Python; $BLENDER_EXT_PY overrides where it is found).
 
-The backend's source travels in the zip too, in ``backend_src/``: a pip-installable tree (its own
-pyproject.toml, ``backend/diffpaint`` and the bpy-free ``diffpaint_addon`` modules the backend
-imports), which "Set Up Backend" installs into a private venv, so no checkout is needed.
+The layer both sides share (``diffpaint_shared``) ships as a pure-Python wheel listed in the
+manifest, Blender's own way for an extension to bring a package: it installs the wheel beside the
+extension. The manifest's ``version`` and ``wheels`` are written here, from ``diffpaint_shared``.
+
+The backend's source travels in the zip too, in ``backend_src/``: the repository's own
+pyproject.toml with ``backend/diffpaint`` and ``diffpaint_shared`` copied whole, which "Set Up
+Backend" pip-installs into a private venv, so no checkout is needed.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import importlib.util
-import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 MANIFEST = ROOT / "blender_manifest.toml"
 ADDON_DIR = ROOT / "diffpaint_addon"
-PYPROJECT = ROOT / "pyproject.toml"
-BACKEND_DIR = ROOT / "backend" / "diffpaint"
+SHARED_DIR = ROOT / "diffpaint_shared"
 BUNDLED_BACKEND = "backend_src"  # diffpaint_addon.backend_setup looks for this folder beside itself
-# The add-on modules the backend imports (bpy-free); the package's __init__ imports bpy only in register().
-BACKEND_ADDON_MODULES = ("__init__.py", "strokefile.py", "backend_process.py")
+# The backend's source tree as pip installs it: everything its pyproject.toml names.
+BACKEND_TREE = ("pyproject.toml", "README.md", "backend/diffpaint", "diffpaint_shared")
+SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
+
+
+def version() -> str:
+    """The one version (``diffpaint_shared.__version__``), read without importing the package."""
+    for line in (SHARED_DIR / "__init__.py").read_text(encoding="utf-8").splitlines():
+        if line.startswith("__version__"):
+            return line.split("=", 1)[1].strip().strip('"')
+    raise SystemExit("diffpaint_shared/__init__.py defines no __version__")
 
 
 def find_blender_ext() -> Path:
@@ -45,55 +58,56 @@ def find_blender_ext() -> Path:
 
 
 def stage(dest: Path) -> None:
-    """Lay out the package as it sits in the zip: manifest and modules at the root."""
+    """Lay out the package as it sits in the zip: manifest and modules at the root, the shared
+    layer's wheel in ``wheels/``, the backend's source in ``backend_src/``."""
     dest.mkdir(parents=True)
-    shutil.copy2(MANIFEST, dest / MANIFEST.name)
+    wheel = shared_wheel(dest / "wheels")
+    manifest = MANIFEST.read_text(encoding="utf-8")
+    header = f'version = "{version()}"\nwheels = ["./wheels/{wheel.name}"]\n'
+    (dest / MANIFEST.name).write_text(manifest.replace("# @build: version, wheels\n", header), encoding="utf-8")
     for module in sorted(ADDON_DIR.glob("*.py")):
         shutil.copy2(module, dest / module.name)
     stage_backend(dest / BUNDLED_BACKEND)
 
 
-def _toml_list(items: list[str]) -> str:
-    return "[" + ", ".join(json.dumps(i) for i in items) + "]"
+def shared_wheel(out_dir: Path) -> Path:
+    """``diffpaint_shared`` as a pure-Python wheel (PEP 427), written directly: it has no build step."""
+    name, ver = "diffpaint_shared", version()
+    dist_info = f"{name}-{ver}.dist-info"
+    files = {f"{name}/{p.name}": p.read_bytes() for p in sorted(SHARED_DIR.glob("*.py"))}
+    files[f"{dist_info}/METADATA"] = (f"Metadata-Version: 2.1\nName: {name}\nVersion: {ver}\n"
+                                      "Summary: The stroke file and job schema DiffPaint's add-on and backend share\n"
+                                      ).encode()
+    files[f"{dist_info}/WHEEL"] = (b"Wheel-Version: 1.0\nGenerator: diffpaint build.py\nRoot-Is-Purelib: true\n"
+                                   b"Tag: py3-none-any\n")
+    record = [f"{path},sha256={_digest(data)},{len(data)}" for path, data in files.items()]
+    files[f"{dist_info}/RECORD"] = "\n".join([*record, f"{dist_info}/RECORD,,", ""]).encode()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wheel = out_dir / f"{name}-{ver}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path, data in files.items():
+            zf.writestr(zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0)), data)  # reproducible
+    return wheel
+
+
+def _digest(data: bytes) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
 def stage_backend(dest: Path) -> None:
-    """The backend as a pip-installable source tree: ``pip install dest`` gives ``python -m diffpaint``
-    (and ``diffpaint serve``) with its requirements from PyPI."""
-    project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
-    shutil.copytree(BACKEND_DIR, dest / "backend" / "diffpaint",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*"))
-    (dest / "diffpaint_addon").mkdir(parents=True)
-    for name in BACKEND_ADDON_MODULES:
-        shutil.copy2(ADDON_DIR / name, dest / "diffpaint_addon" / name)
-    packages = sorted(".".join(("diffpaint", *p.parent.relative_to(dest / "backend" / "diffpaint").parts))
-                      for p in (dest / "backend" / "diffpaint").rglob("__init__.py"))
-    (dest / "pyproject.toml").write_text("\n".join([
-        "# Generated by build.py: the DiffPaint backend bundled with the Blender extension.",
-        "[build-system]",
-        'requires = ["setuptools>=77"]',
-        'build-backend = "setuptools.build_meta"',
-        "",
-        "[project]",
-        'name = "diffpaint"',
-        f"version = {json.dumps(project['version'])}",
-        f"description = {json.dumps(project['description'])}",
-        f"requires-python = {json.dumps(project['requires-python'])}",
-        f"dependencies = {_toml_list(project['dependencies'])}",
-        "",
-        "[project.scripts]",
-        'diffpaint = "diffpaint.cli:main"',
-        "",
-        "[tool.setuptools]",
-        'package-dir = { "diffpaint" = "backend/diffpaint", "diffpaint_addon" = "diffpaint_addon" }',
-        f"packages = {_toml_list([*packages, 'diffpaint_addon'])}",
-        "",
-    ]), encoding="utf-8")
+    """The backend as a pip-installable source tree, copied whole: ``pip install dest`` gives
+    ``python -m diffpaint`` (and ``diffpaint serve``) with its requirements from PyPI."""
+    for part in BACKEND_TREE:
+        source, target = ROOT / part, dest / part
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=SKIP)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
 
 
 def build(out_dir: Path = ROOT / "dist") -> Path:
-    version = tomllib.loads(MANIFEST.read_text(encoding="utf-8"))["version"]
-    zip_path = out_dir.resolve() / f"diffpaint-{version}.zip"
+    zip_path = out_dir.resolve() / f"diffpaint-{version()}.zip"
     out_dir.mkdir(parents=True, exist_ok=True)
     zip_path.unlink(missing_ok=True)
     tool = [sys.executable, str(find_blender_ext())]

@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from diffpaint_addon.strokefile import Canvas, Stroke, StrokeFile  # noqa: E402
+from diffpaint_shared.strokefile import Canvas, Stroke, StrokeFile  # noqa: E402
 
 SIZE = 1024
 STAMPS = 20

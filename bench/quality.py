@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from diffpaint import samples
+from diffpaint.fit.optimize import Settings, reconstruct
 from diffpaint.imageio import load_image
 from diffpaint.metrics import psnr, ssim
-from diffpaint.optimize import Settings, reconstruct
 
 PAINTINGS = {  # medium → Met object ID
     "oil": 436535,  # Van Gogh, Wheat Field with Cypresses

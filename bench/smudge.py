@@ -21,7 +21,7 @@ import torch
 from common import best_time
 from torch import Tensor
 
-from diffpaint.smudge import SmudgeSettings, SmudgeStrokes, smudge, smudge_recursive
+from diffpaint.render.smudge import SmudgeSettings, SmudgeStrokes, smudge, smudge_recursive
 
 Smudger = Callable[[Tensor, SmudgeStrokes, SmudgeSettings], Tensor]
 

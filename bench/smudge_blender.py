@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from diffpaint_addon.strokefile import load, save  # noqa: E402
+from diffpaint_shared.strokefile import load, save  # noqa: E402
 
 # A Blender render of a stroke file with a given smudge softness, as blend_job does it.
 RENDER = """

@@ -4,7 +4,7 @@
 
 The images of bench/quality.py (Met CC0 paintings across media and a photo), each reconstructed
 with `Settings(smudge=False)` and `Settings(smudge=True)`, the budget counting paint and smudge
-strokes together. Prints PSNR, SSIM, banding (`diffpaint.banding`: hard steps where the target
+strokes together. Prints PSNR, SSIM, banding (`diffpaint.fit.banding`: hard steps where the target
 is smooth; lower is better) and wall time, the smudge strokes kept, then the mean of each.
 
 Then, for the smudged runs, how well the stroke file's deposits stand in for the smudges in a
@@ -23,9 +23,9 @@ import torch
 from quality import PAINTINGS, benchmark_images
 from torch import Tensor
 
-from diffpaint.banding import banding
+from diffpaint.fit.banding import banding
+from diffpaint.fit.optimize import Reconstruction, Settings, reconstruct
 from diffpaint.metrics import psnr, ssim
-from diffpaint.optimize import Reconstruction, Settings, reconstruct
 from diffpaint.painting import deposits_as_paint, smudge_deposits_of
 from diffpaint.render import render
 

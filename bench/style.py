@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 
 from diffpaint import samples
+from diffpaint.fit.optimize import Settings, reconstruct
 from diffpaint.imageio import load_image, save_png
 from diffpaint.metrics import psnr, ssim
-from diffpaint.optimize import Settings, reconstruct
 from diffpaint.painting import to_stroke_file
 from diffpaint.style import (
     StyleSettings,
@@ -34,7 +34,7 @@ from diffpaint.style import (
     render_styled_painting,
     styled_painting,
 )
-from diffpaint_addon import strokefile
+from diffpaint_shared import strokefile
 
 RUNS = {  # Met object ID → media textured on its reconstruction
     436535: ("oil",),  # Van Gogh, Wheat Field with Cypresses (oil)

@@ -17,9 +17,9 @@ import time
 import torch
 
 from diffpaint import samples
+from diffpaint.fit.optimize import Settings, reconstruct, style_steps_per_level
 from diffpaint.imageio import load_image
 from diffpaint.metrics import psnr
-from diffpaint.optimize import Settings, reconstruct, style_steps_per_level
 from diffpaint.style import render_styled_painting, style_phase
 
 

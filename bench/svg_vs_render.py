@@ -20,9 +20,9 @@ from quality import PAINTINGS
 
 from diffpaint import samples
 from diffpaint.export.svg import rasterise, to_svg
+from diffpaint.fit.optimize import Settings, reconstruct
 from diffpaint.imageio import load_image
 from diffpaint.metrics import psnr
-from diffpaint.optimize import Settings, reconstruct
 from diffpaint.painting import render_painting, to_stroke_file
 from diffpaint.render import RasterSettings, TileGrid
 from diffpaint.render.composite import composite_over

@@ -1,7 +1,7 @@
 """DiffPaint Blender extension: brush-stroke reconstructions as animated Grease Pencil.
 
-bpy is imported by the submodules only, inside register(), so that the bpy-free
-``diffpaint_addon.strokefile`` stays importable from the PyTorch backend.
+bpy is imported inside register() only, so the package imports without Blender (its bpy-free
+helpers are tested that way). What it shares with the backend lives in ``diffpaint_shared``.
 """
 
 

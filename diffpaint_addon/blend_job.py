@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .strokefile import StrokeFileError, load
+from diffpaint_shared.strokefile import StrokeFileError, load
 
 if TYPE_CHECKING:  # bpy loads only once a job runs, so --help stays instant
     import bpy

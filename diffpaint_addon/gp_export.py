@@ -27,6 +27,8 @@ from typing import Any
 import bpy
 import numpy as np
 
+from diffpaint_shared.strokefile import Stroke, StrokeFile, StrokeFileError, from_dict
+
 from .gp_import import (
     CANVAS_LAYER,
     FILE_PROPERTY,
@@ -35,7 +37,6 @@ from .gp_import import (
     CanvasMapping,
     linear_to_srgb,
 )
-from .strokefile import Stroke, StrokeFile, StrokeFileError, from_dict
 
 LEVEL_LAYER = re.compile(r"Level (\d+)( Smudge)?")
 

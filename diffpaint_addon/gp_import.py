@@ -24,8 +24,9 @@ import bpy
 import numpy as np
 import numpy.typing as npt
 
+from diffpaint_shared.strokefile import Canvas, Stroke, StrokeFile, to_dict
+
 from .gp_textures import add_texture_materials, material_key, texture_attributes
-from .strokefile import Canvas, Stroke, StrokeFile, to_dict
 
 CANVAS_LONG_SIDE = 2.0  # world units spanned by the canvas's longer side
 CANVAS_LAYER = "Canvas"

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import bpy
 import numpy as np
 
-from .strokefile import Stroke, StrokeFile
+from diffpaint_shared.strokefile import Stroke, StrokeFile
 
 PIXEL_SIZE = 500.0  # Grease Pencil's stroke u scale is 500 / pixel_size: 1 keeps u as the attributes give it
 

@@ -14,8 +14,10 @@ from typing import Any, Literal
 import bpy
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
+from diffpaint_shared.backend_process import Event, describe_progress, progress_fraction
+from diffpaint_shared.strokefile import StrokeFileError, load, save
+
 from . import backend_setup
-from .backend_process import Event, describe_progress, progress_fraction
 from .client import BackendError, Client, HttpJob
 from .gp_export import ExportError, export_strokes
 from .gp_import import DEFAULT_STROKES_PER_SECOND, duration_for_rate, import_strokes, scene_fps
@@ -30,7 +32,6 @@ from .preferences import (
 from .presets import effort
 from .properties import ImportOptions
 from .scene_setup import setup_scene_for_canvas
-from .strokefile import StrokeFileError, load, save
 
 Status = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
 BACKEND_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP"}  # what `diffpaint reconstruct` reads

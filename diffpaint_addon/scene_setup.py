@@ -16,8 +16,9 @@ import math
 import bpy
 from mathutils import Matrix, Vector
 
+from diffpaint_shared.strokefile import Canvas
+
 from .gp_import import CanvasMapping, srgb_to_linear
-from .strokefile import Canvas
 
 RENDER_ENGINE = "BLENDER_WORKBENCH"
 CAMERA_NAME = "DiffPaint Camera"

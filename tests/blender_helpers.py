@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from diffpaint_addon.strokefile import Canvas, Stroke, StrokeFile, save
+from diffpaint_shared.strokefile import Canvas, Stroke, StrokeFile, save
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT_MARK = "@@RESULT@@ "

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from diffpaint_addon import strokefile
+from diffpaint_shared import strokefile
 
 
 def emit(**event):

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from blender_helpers import ROOT
 
-from diffpaint_addon.backend_process import BackendJob, Event, reconstruct_argv
-from diffpaint_addon.strokefile import load
+from diffpaint_shared.backend_process import BackendJob, Event, reconstruct_argv
+from diffpaint_shared.strokefile import load
 
 
 def fake_backend(tmp_path: Path, body: str) -> list[str]:

@@ -12,7 +12,7 @@ import pytest
 from blender_helpers import bpy_eval, small_painting
 from PIL import Image
 
-from diffpaint_addon.strokefile import StrokeFile, Texture, TextureMapping, load, save
+from diffpaint_shared.strokefile import StrokeFile, Texture, TextureMapping, load, save
 
 
 def painting_with_extras() -> StrokeFile:
@@ -48,7 +48,7 @@ def assert_same_strokes(got: StrokeFile, want: StrokeFile, tol: float = 1e-4) ->
 IMPORT = """
 import bpy
 from diffpaint_addon import gp_export, gp_import
-from diffpaint_addon.strokefile import load, save
+from diffpaint_shared.strokefile import load, save
 
 bpy.ops.wm.read_factory_settings(use_empty=True)
 obj = gp_import.import_strokes(load(PATH), bpy.context.scene, duration=30)

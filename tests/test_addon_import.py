@@ -13,7 +13,7 @@ DURATION = 40
 DUMP = """
 import bpy
 from diffpaint_addon import gp_import
-from diffpaint_addon.strokefile import load
+from diffpaint_shared.strokefile import load
 
 bpy.ops.wm.read_factory_settings(use_empty=True)
 scene = bpy.context.scene
@@ -147,7 +147,7 @@ def test_scrubbing_replays_strokes_in_order(tmp_path: Path) -> None:
     counts = bpy_eval(f"""
         import bpy
         from diffpaint_addon import gp_import
-        from diffpaint_addon.strokefile import load
+        from diffpaint_shared.strokefile import load
 
         bpy.ops.wm.read_factory_settings(use_empty=True)
         scene = bpy.context.scene
@@ -172,7 +172,7 @@ def test_failed_import_leaves_nothing_behind(tmp_path: Path) -> None:
     result = bpy_eval(f"""
         import bpy
         from diffpaint_addon import gp_import
-        from diffpaint_addon.strokefile import load
+        from diffpaint_shared.strokefile import load
 
         bpy.ops.wm.read_factory_settings(use_empty=True)
         def counts():
@@ -256,7 +256,7 @@ def test_one_layer_for_all_levels_when_asked(tmp_path: Path) -> None:
     result = bpy_eval(f"""
         import bpy
         from diffpaint_addon import gp_import
-        from diffpaint_addon.strokefile import load
+        from diffpaint_shared.strokefile import load
 
         bpy.ops.wm.read_factory_settings(use_empty=True)
         obj = gp_import.import_strokes(load({str(path)!r}), bpy.context.scene, duration=40, layer_per_level=False)

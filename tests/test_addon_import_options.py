@@ -28,7 +28,7 @@ def test_drawing_speed_paces_strokes_by_their_recorded_times(tmp_path: Path) -> 
     result = bpy_eval(COUNT_POINTS + textwrap.dedent(f"""
         import bpy
         from diffpaint_addon import gp_import
-        from diffpaint_addon.strokefile import load
+        from diffpaint_shared.strokefile import load
 
         bpy.ops.wm.read_factory_settings(use_empty=True)
         scene = bpy.context.scene

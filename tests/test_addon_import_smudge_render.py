@@ -10,7 +10,7 @@ import numpy as np
 from blender_helpers import run_python, srgb_to_linear
 from PIL import Image
 
-from diffpaint_addon.strokefile import Canvas, Stroke, StrokeFile, save
+from diffpaint_shared.strokefile import Canvas, Stroke, StrokeFile, save
 
 W, H = 64, 48
 BACKGROUND, RED = (0.3, 0.5, 0.8), (0.9, 0.1, 0.1)

@@ -3,6 +3,7 @@ pieces of the UI that need no event loop behave."""
 
 from __future__ import annotations
 
+import io
 import zipfile
 from pathlib import Path
 
@@ -21,15 +22,19 @@ def extension_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_zip_root_is_the_package(extension_zip: Path) -> None:
     names = set(zipfile.ZipFile(extension_zip).namelist())
-    assert {"blender_manifest.toml", "__init__.py", "strokefile.py", "gp_import.py", "operators.py"} <= names
-    # the only subfolder is the bundled backend source; no compiled files anywhere
-    assert {n.split("/")[0] for n in names if "/" in n} == {"backend_src"}
+    assert {"blender_manifest.toml", "__init__.py", "gp_import.py", "operators.py",
+            "wheels/diffpaint_shared-0.1.0-py3-none-any.whl"} <= names
+    # the subfolders: the shared layer's wheel and the bundled backend source; no compiled files anywhere
+    assert {n.split("/")[0] for n in names if "/" in n} == {"backend_src", "wheels"}
     assert not any(n.endswith(".pyc") or "__pycache__" in n for n in names)
     assert {"backend_src/pyproject.toml", "backend_src/backend/diffpaint/cli.py",
             "backend_src/backend/diffpaint/server/app.py", "backend_src/backend/diffpaint/render/__init__.py",
-            "backend_src/diffpaint_addon/strokefile.py"} <= names
-    assert not any(n.startswith("backend_src/diffpaint_addon/") and n.endswith(("operators.py", "gp_import.py"))
-                   for n in names)  # only the bpy-free modules the backend imports
+            "backend_src/diffpaint_shared/strokefile.py"} <= names
+    assert not any("diffpaint_addon" in n for n in names)  # the backend needs nothing of the add-on
+    wheel = zipfile.ZipFile(io.BytesIO(zipfile.ZipFile(extension_zip).read(
+        "wheels/diffpaint_shared-0.1.0-py3-none-any.whl")))
+    assert "diffpaint_shared/strokefile.py" in wheel.namelist()
+    assert "Version: 0.1.0" in wheel.read("diffpaint_shared-0.1.0.dist-info/METADATA").decode()
 
 
 def test_bundled_backend_source_installs_and_runs(extension_zip: Path, tmp_path: Path) -> None:
@@ -40,8 +45,9 @@ def test_bundled_backend_source_installs_and_runs(extension_zip: Path, tmp_path:
     proc = run_python(["-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
                        "--target", str(target), str(tmp_path / "ext" / "backend_src")], timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    check = ("import diffpaint, diffpaint.cli, diffpaint.server.app, diffpaint_addon.strokefile, sys; "
-             "print(diffpaint.__file__); print(diffpaint_addon.strokefile.__file__); "
+    check = ("import diffpaint, diffpaint.cli, diffpaint.server.app, diffpaint_shared.strokefile, sys; "
+             "print(diffpaint.__file__); print(diffpaint_shared.strokefile.__file__); "
+             "assert 'diffpaint_addon' not in sys.modules; "
              "assert 'bpy' not in sys.modules")
     proc = run_python(["-c", check], env={"PYTHONPATH": str(target)}, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -53,6 +59,7 @@ def test_bundled_backend_source_installs_and_runs(extension_zip: Path, tmp_path:
 def test_zip_installs_and_enables_in_headless_blender(extension_zip: Path, tmp_path: Path) -> None:
     result = bpy_eval(f"""
         import bpy
+        from pathlib import Path
         ret = bpy.ops.extensions.package_install_files(
             filepath={str(extension_zip)!r}, repo="user_default", enable_on_install=True)
         module = "bl_ext.user_default.diffpaint"
@@ -65,6 +72,8 @@ def test_zip_installs_and_enables_in_headless_blender(extension_zip: Path, tmp_p
             "panel": hasattr(bpy.types, "DIFFPAINT_PT_main"),
             "menu": "menu_import" in menu_entries,
             "python_path": bpy.context.preferences.addons[module].preferences.python_path,
+            "wheels_installed": [str(p) for p in Path(bpy.utils.user_resource("EXTENSIONS")).glob(
+                ".local/lib/python*/site-packages/diffpaint_shared/strokefile.py")],
             "installed_in": bpy.utils.user_resource("EXTENSIONS"),
         }}
     """, env={"BLENDER_USER_RESOURCES": str(tmp_path)})
@@ -73,12 +82,13 @@ def test_zip_installs_and_enables_in_headless_blender(extension_zip: Path, tmp_p
     assert result["operators"] == [True, True, True]
     assert result["panel"] and result["menu"]
     assert result["python_path"] == ""  # no guessed default: Blender's Python lacks the backend
+    assert len(result["wheels_installed"]) == 1  # the shared layer's wheel, installed beside the extension
     assert Path(result["installed_in"]).is_relative_to(tmp_path)  # never the real user's config
 
 
 def test_stroke_format_and_process_driver_import_without_bpy() -> None:
-    proc = run_python(["-c", "import sys, diffpaint_addon, diffpaint_addon.strokefile, "
-                             "diffpaint_addon.backend_process; assert 'bpy' not in sys.modules"])
+    proc = run_python(["-c", "import sys, diffpaint_addon, diffpaint_shared.strokefile, "
+                             "diffpaint_shared.backend_process; assert 'bpy' not in sys.modules"])
     assert proc.returncode == 0, proc.stderr
 
 

@@ -10,7 +10,7 @@ import pytest
 from blender_helpers import ROOT, bpy_eval, run_python
 from PIL import Image
 
-from diffpaint_addon.strokefile import Canvas, Stroke, StrokeFile, save
+from diffpaint_shared.strokefile import Canvas, Stroke, StrokeFile, save
 
 BACKGROUND = (0.2, 0.4, 0.8)
 RED, GREEN, YELLOW = (0.9, 0.1, 0.1), (0.1, 0.7, 0.3), (0.95, 0.85, 0.2)

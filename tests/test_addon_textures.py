@@ -13,10 +13,10 @@ from blender_helpers import bpy_eval, run_python
 from diffpaint.imageio import load_image
 from diffpaint.metrics import psnr
 from diffpaint.painting import Painting, to_stroke_file
-from diffpaint.smudge import SmudgeSettings
+from diffpaint.render.smudge import SmudgeSettings
 from diffpaint.strokes import Strokes
 from diffpaint.style import StrokeStyle, attach_style, initial_style, render_styled_painting, styled_painting
-from diffpaint_addon import strokefile
+from diffpaint_shared import strokefile
 
 WIDTH, HEIGHT = 96, 64
 BACKGROUND = (0.85, 0.82, 0.75)
@@ -69,7 +69,7 @@ def test_import_makes_a_texture_material_per_texture_and_mix(tmp_path: Path) -> 
     first = min(doc.strokes, key=lambda s: s.order)
     result = bpy_eval(f"""
         import bpy, numpy as np
-        from diffpaint_addon.strokefile import load
+        from diffpaint_shared.strokefile import load
         from diffpaint_addon.gp_import import import_strokes, CanvasMapping, sample_strokes, points_per_stroke
         bpy.ops.wm.read_factory_settings(use_empty=True)
         doc = load({str(tmp_path / 's.json')!r})

@@ -8,7 +8,7 @@ from PIL import Image
 
 from diffpaint.imageio import load_image
 from diffpaint.metrics import psnr
-from diffpaint_addon import strokefile
+from diffpaint_shared import strokefile
 
 
 def _diffpaint(*args: str) -> subprocess.CompletedProcess:

@@ -14,9 +14,9 @@ from diffpaint.export.process import Timing, build_frames, save_animation, strok
 from diffpaint.imageio import load_image, resize
 from diffpaint.metrics import psnr
 from diffpaint.painting import Painting, from_stroke_file, render_painting, to_stroke_file
-from diffpaint.smudge import SmudgeSettings, SmudgeStrokes
+from diffpaint.render.smudge import SmudgeSettings, SmudgeStrokes
 from diffpaint.style import attach_style, initial_style, render_styled_painting, styled_painting
-from diffpaint_addon import strokefile as sf
+from diffpaint_shared import strokefile as sf
 
 
 def _diffpaint(*args: object) -> subprocess.CompletedProcess:

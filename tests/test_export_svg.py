@@ -14,7 +14,7 @@ from diffpaint.imageio import load_image
 from diffpaint.metrics import psnr
 from diffpaint.painting import from_stroke_file
 from diffpaint.render import render
-from diffpaint_addon import strokefile as sf
+from diffpaint_shared import strokefile as sf
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from diffpaint.imageio import ImageInputError, ImageTooLargeError, read_image
-from diffpaint_addon import strokefile as sf
+from diffpaint_shared import strokefile as sf
 
 
 def _save(array: np.ndarray, path, mode: str | None = None, **kwargs) -> None:

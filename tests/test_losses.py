@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from diffpaint import losses
-from diffpaint.filters import gaussian_blur
-from diffpaint.imageio import load_image
-from diffpaint.losses import (
+from diffpaint.fit import losses
+from diffpaint.fit.filters import gaussian_blur
+from diffpaint.fit.losses import (
     IGNORED_LABEL,
     LossWeights,
     area_regulariser,
@@ -22,8 +21,9 @@ from diffpaint.losses import (
     sinkhorn_ot,
     total_loss,
 )
+from diffpaint.fit.segmentation import resize_labels, segment
+from diffpaint.imageio import load_image
 from diffpaint.render import RasterSettings, TileGrid, render
-from diffpaint.segmentation import resize_labels, segment
 from diffpaint.strokes import Strokes
 
 

@@ -1,15 +1,15 @@
 import pytest
 import torch
 
+from diffpaint.fit.optimize import Settings, level_budgets, reconstruct, strokes_per_level
+from diffpaint.fit.placement import place_smudges, place_strokes
+from diffpaint.fit.smudge_fit import smudge_loss
 from diffpaint.imageio import load_image
 from diffpaint.metrics import psnr
-from diffpaint.optimize import Settings, level_budgets, reconstruct, strokes_per_level
 from diffpaint.painting import from_stroke_file, render_painting, to_stroke_file
-from diffpaint.placement import place_smudges, place_strokes
 from diffpaint.render import render
-from diffpaint.smudge import SmudgeStrokes, smudge
-from diffpaint.smudge_fit import smudge_loss
-from diffpaint_addon import strokefile
+from diffpaint.render.smudge import SmudgeStrokes, smudge
+from diffpaint_shared import strokefile
 
 
 def test_budget_is_split_over_levels_coarse_to_fine():

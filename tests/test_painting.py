@@ -7,8 +7,9 @@ import pytest
 import torch
 from torch import Tensor
 
-from diffpaint.banding import banding
-from diffpaint.filters import gaussian_blur
+from diffpaint.fit.banding import banding
+from diffpaint.fit.filters import gaussian_blur
+from diffpaint.fit.placement import place_smudges, place_strokes
 from diffpaint.imageio import load_image
 from diffpaint.metrics import psnr
 from diffpaint.painting import (
@@ -19,10 +20,9 @@ from diffpaint.painting import (
     smudge_deposits_of,
     to_stroke_file,
 )
-from diffpaint.placement import place_smudges, place_strokes
 from diffpaint.render import render
-from diffpaint.smudge import SmudgeSettings, smudge
-from diffpaint_addon import strokefile
+from diffpaint.render.smudge import SmudgeSettings, smudge
+from diffpaint_shared import strokefile
 
 
 def ramp_and_stripes() -> tuple[Tensor, Tensor]:

@@ -9,10 +9,10 @@ import torch
 from PIL import Image
 from server_helpers import png_bytes
 
+from diffpaint.fit.optimize import Settings, reconstruct, refine
 from diffpaint.imageio import load_image, read_image
-from diffpaint.optimize import Settings, reconstruct, refine
 from diffpaint.painting import render_painting
-from diffpaint_addon import strokefile
+from diffpaint_shared import strokefile
 
 
 def _diffpaint(*args: object) -> subprocess.CompletedProcess:

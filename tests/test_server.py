@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from server_helpers import Server, png_bytes, running_server, wait_for, write_png
 
-from diffpaint_addon import strokefile
 from diffpaint_addon.client import BackendError, Client, HttpJob, encode_multipart
+from diffpaint_shared import strokefile
 
 LIMITS = ("--max-upload-mb", "0.25", "--max-megapixels", "0.01", "--max-queued", "2", "--max-size", "64",
           "--max-strokes", "64", "--max-iterations", "5", "--max-levels", "3", "--max-rounds", "2")

@@ -12,11 +12,11 @@ import pytest
 import torch
 from PIL import Image
 
-from diffpaint.optimize import Progress, Reconstruction, Settings
+from diffpaint.fit.optimize import Progress, Reconstruction, Settings
 from diffpaint.server.reconstructor import Reconstructor
 from diffpaint.server.worker import JobFiles
 from diffpaint.strokes import Strokes
-from diffpaint_addon import strokefile
+from diffpaint_shared import strokefile
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from diffpaint.smudge import (
+from diffpaint.render.smudge import (
     SmudgeSettings,
     SmudgeStrokes,
     beta_kernel,

@@ -6,7 +6,7 @@ import zlib
 
 import pytest
 
-from diffpaint_addon import strokefile as sf
+from diffpaint_shared import strokefile as sf
 
 
 def _png(width: int, height: int) -> bytes:
@@ -113,6 +113,6 @@ def test_format_module_imports_neither_torch_nor_bpy():
     import subprocess
     import sys
 
-    code = "import sys, diffpaint_addon.strokefile; print('torch' in sys.modules, 'bpy' in sys.modules)"
+    code = "import sys, diffpaint_shared.strokefile; print('torch' in sys.modules, 'bpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]

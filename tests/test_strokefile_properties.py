@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from diffpaint_addon import strokefile as sf
+from diffpaint_shared import strokefile as sf
 
 unit = st.floats(0.0, 1.0)
 coordinate = st.floats(-1e6, 1e6, allow_nan=False)

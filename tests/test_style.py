@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from diffpaint import samples
+from diffpaint.fit.optimize import Settings, reconstruct
 from diffpaint.imageio import load_image
 from diffpaint.metrics import psnr
-from diffpaint.optimize import Settings, reconstruct
 from diffpaint.painting import Painting, render_painting, to_stroke_file
 from diffpaint.render import RasterSettings, TileGrid, render
 from diffpaint.render.raster import rasterize
-from diffpaint.smudge import SmudgeSettings, SmudgeStrokes
+from diffpaint.render.smudge import SmudgeSettings, SmudgeStrokes
 from diffpaint.strokes import Strokes
 from diffpaint.style import (
     STYLES,
@@ -31,7 +31,7 @@ from diffpaint.style import (
 )
 from diffpaint.style.phase import MIX_LEVELS, learning_rate_factor
 from diffpaint.style.render import mip_chain, sample_texture
-from diffpaint_addon import strokefile
+from diffpaint_shared import strokefile
 
 
 def strokes_on(size: int, count: int, seed: int = 0) -> Strokes:

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from diffpaint import samples
+from diffpaint.fit.optimize import Progress, Settings, reconstruct, style_steps_per_level
 from diffpaint.imageio import load_image, save_png
 from diffpaint.metrics import psnr
-from diffpaint.optimize import Progress, Settings, reconstruct, style_steps_per_level
 from diffpaint.painting import Painting, to_stroke_file
 from diffpaint.style import StrokeStyle, render_styled_painting
-from diffpaint_addon import strokefile
+from diffpaint_shared import strokefile
 
 
 def _diffpaint(*args: object) -> subprocess.CompletedProcess:

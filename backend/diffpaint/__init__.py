@@ -3,4 +3,6 @@
 Importing this package does not import torch; the renderer and optimiser modules do.
 """
 
-__version__ = "0.1.0"
+from diffpaint_shared import __version__
+
+__all__ = ["__version__"]

@@ -13,14 +13,14 @@ import torch
 
 from diffpaint import __version__, samples
 from diffpaint.export.process import Timing, build_frames, save_animation, stroke_counts
+from diffpaint.fit.losses import LossWeights
+from diffpaint.fit.optimize import Progress, Reconstruction, Settings, reconstruct, refine
 from diffpaint.imageio import ImageInputError, load_image, read_image, save_png
-from diffpaint.losses import LossWeights
 from diffpaint.metrics import psnr
-from diffpaint.optimize import Progress, Reconstruction, Settings, reconstruct, refine
 from diffpaint.painting import from_stroke_file, render_painting, to_stroke_file
 from diffpaint.server.config import background_rgb
 from diffpaint.style import STYLES, attach_style, render_styled_painting, style_from_file, style_phase
-from diffpaint_addon import strokefile
+from diffpaint_shared import strokefile
 
 EPILOG = """\
 examples:

@@ -16,9 +16,9 @@ import torch
 from torch import Tensor
 
 from diffpaint.render import RasterSettings, render
-from diffpaint.smudge import SmudgeSettings, SmudgeStrokes, smudge, smudge_deposits, stamp_parameters
+from diffpaint.render.smudge import SmudgeSettings, SmudgeStrokes, smudge, smudge_deposits, stamp_parameters
 from diffpaint.strokes import Strokes
-from diffpaint_addon import strokefile
+from diffpaint_shared import strokefile
 
 
 @dataclass

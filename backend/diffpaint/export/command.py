@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from diffpaint_addon import strokefile
+from diffpaint_shared import strokefile
 
 if TYPE_CHECKING:
     from diffpaint.painting import Painting

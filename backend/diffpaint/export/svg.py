@@ -20,7 +20,7 @@ import os
 from itertools import groupby
 from typing import TYPE_CHECKING
 
-from diffpaint_addon.strokefile import RGB, Stroke, StrokeFile, Vec2
+from diffpaint_shared.strokefile import RGB, Stroke, StrokeFile, Vec2
 
 if TYPE_CHECKING:
     from PIL import Image

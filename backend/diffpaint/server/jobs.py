@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from diffpaint.server.config import JobSettings, ServerConfig
-from diffpaint_addon.backend_process import BackendJob, Event
+from diffpaint_shared.backend_process import BackendJob, Event
 
 log = logging.getLogger("diffpaint.server")
 

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 
 from torch import Tensor
 
-from diffpaint import optimize
-from diffpaint.optimize import Progress, Reconstruction, Settings
+from diffpaint.fit import optimize
+from diffpaint.fit.optimize import Progress, Reconstruction, Settings
 from diffpaint.painting import Painting
 from diffpaint.style import StrokeStyle
 

@@ -8,7 +8,7 @@ import torch
 
 from diffpaint.style.render import StrokeStyle
 from diffpaint.style.textures import texture_from_png, texture_png
-from diffpaint_addon import strokefile
+from diffpaint_shared import strokefile
 
 
 def texture_key(style: str, variant: int) -> str:

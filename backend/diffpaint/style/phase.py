@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-from diffpaint.losses import gradient_loss, pixel_l1
+from diffpaint.fit.losses import gradient_loss, pixel_l1
 from diffpaint.painting import Painting
 from diffpaint.render import Fragments, RasterSettings, TileGrid
 from diffpaint.render.color import linear_to_srgb, srgb_to_linear

@@ -25,7 +25,7 @@ from diffpaint.render.bezier import curve_parameters, quadratic_bezier
 from diffpaint.render.color import linear_to_srgb, srgb_to_linear
 from diffpaint.render.composite import composite_over
 from diffpaint.render.raster import rasterize
-from diffpaint.smudge import smudge
+from diffpaint.render.smudge import smudge
 from diffpaint.strokes import Strokes
 
 

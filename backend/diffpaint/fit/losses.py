@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from diffpaint.filters import luminance, sobel
+from diffpaint.fit.filters import luminance, sobel
 from diffpaint.render import Fragments, Rendered, TileGrid
 from diffpaint.render.bezier import curve_parameters, quadratic_bezier
 from diffpaint.strokes import Strokes

@@ -7,8 +7,8 @@ import math
 import torch
 from torch import Tensor
 
-from diffpaint.filters import gaussian_blur, gradient_magnitude, luminance, sobel
-from diffpaint.smudge import SmudgeStrokes
+from diffpaint.fit.filters import gaussian_blur, gradient_magnitude, luminance, sobel
+from diffpaint.render.smudge import SmudgeStrokes
 from diffpaint.strokes import Strokes
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from diffpaint.losses import LossWeights, area_regulariser, gradient_loss, pixel_l1, sinkhorn_ot
-from diffpaint.smudge import SmudgeSettings, SmudgeStrokes, smudge
+from diffpaint.fit.losses import LossWeights, area_regulariser, gradient_loss, pixel_l1, sinkhorn_ot
+from diffpaint.render.smudge import SmudgeSettings, SmudgeStrokes, smudge
 from diffpaint.strokes import Strokes
 
 

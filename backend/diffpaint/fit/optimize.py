@@ -29,14 +29,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from diffpaint.losses import LossWeights, labels_to_tiles, total_loss
+from diffpaint.fit.losses import LossWeights, labels_to_tiles, total_loss
+from diffpaint.fit.placement import place_smudges, place_strokes
+from diffpaint.fit.segmentation import Method, resize_labels, segment
+from diffpaint.fit.smudge_fit import image_loss, prune_smudges, smudge_loss
 from diffpaint.metrics import psnr
 from diffpaint.painting import Painting, render_painting
-from diffpaint.placement import place_smudges, place_strokes
 from diffpaint.render import RasterSettings, TileGrid, render
-from diffpaint.segmentation import Method, resize_labels, segment
-from diffpaint.smudge import SmudgeSettings, SmudgeStrokes, smudge
-from diffpaint.smudge_fit import image_loss, prune_smudges, smudge_loss
+from diffpaint.render.smudge import SmudgeSettings, SmudgeStrokes, smudge
 from diffpaint.strokes import Strokes
 from diffpaint.style import (
     STYLES,

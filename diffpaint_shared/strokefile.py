@@ -1,7 +1,7 @@
 """The DiffPaint stroke file: the one definition shared by the backend and the Blender add-on.
 
 Standard library only, so the PyTorch backend and Blender's Python can both import it
-(``from diffpaint_addon.strokefile import load``) without pulling in torch or bpy.
+(``from diffpaint_shared.strokefile import load``) without pulling in torch or bpy.
 
 A stroke file is UTF-8 JSON. Coordinates are canvas pixels with the origin at the top-left
 corner and y pointing down; colours are display-referred sRGB in [0, 1], exactly as in the

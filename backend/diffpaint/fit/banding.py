@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from diffpaint.filters import gradient_magnitude
+from diffpaint.fit.filters import gradient_magnitude
 
 SMOOTH = 0.02  # luminance change per px: below it the target counts as smooth, above it the render as a step
 

@@ -1,0 +1,122 @@
+"""The settings of one reconstruction job, each defined once: name, type, default, bounds, label and
+help text. The CLI's options, the server's form and OpenAPI models, the add-on's properties and the
+optimiser's ``Settings`` are all derived from (or checked against) the fields of `JobSettings`.
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any
+
+# The painting media the backend implements ("digital" is plain strokes, the others are textured).
+STYLES = ("digital", "oil", "watercolor", "ink", "pencil")
+DEVICES = ("auto", "cpu", "cuda")
+BACKGROUND_PATTERN = r"^(mean|white|#?[0-9a-fA-F]{6})$"
+_HEX_COLOR = re.compile(r"^#?[0-9a-fA-F]{6}$")
+MAX_SEED = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One job setting as every front end presents it."""
+
+    name: str
+    type: type[Any]  # int, bool or str
+    default: Any
+    label: str  # title-case, as Blender labels a property
+    help: str  # one sentence, lower-case start, as argparse prints it
+    minimum: int | None = None
+    maximum: int | None = None  # a hard bound everywhere; a server can lower it (its Limits)
+    soft_maximum: int | None = None  # where the panel's slider stops
+    choices: tuple[str, ...] = ()
+    pattern: str | None = None  # a regular expression a string value must match
+
+
+def _setting(default: Any, label: str, help: str, **bounds: Any) -> Any:
+    return field(default=default, metadata={"setting": (label, help, bounds)})
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """A job's reconstruction settings: what the CLI, the server's form and the panel ask for."""
+
+    strokes: int = _setting(256, "Stroke Budget", "stroke budget over all levels, paint and smudge strokes together",
+                            minimum=1, soft_maximum=4096)
+    levels: int = _setting(3, "Detail Levels", "coarse-to-fine grid levels 1×1 … n×n of ever smaller strokes",
+                           minimum=1, soft_maximum=6)
+    size: int = _setting(256, "Resolution", "long side in pixels the image is fitted at; larger images are "
+                         "downscaled", minimum=8, soft_maximum=1024)
+    iterations: int = _setting(80, "Steps", "optimizer steps per placement round", minimum=1, soft_maximum=500)
+    rounds: int = _setting(2, "Rounds", "placement rounds per level (the error map is refreshed between them)",
+                           minimum=1, soft_maximum=8)
+    seed: int = _setting(0, "Seed", "random seed; CPU runs with the same seed give the same strokes",
+                         minimum=0, maximum=MAX_SEED)
+    background: str = _setting("mean", "Background", "canvas color: 'mean' (of the image), 'white', or a hex "
+                               "color like '#f0e8d8'", pattern=BACKGROUND_PATTERN)
+    device: str = _setting("auto", "Device", "where the fit runs: 'auto' (CUDA when present), 'cpu' or 'cuda'",
+                           choices=DEVICES)
+    style: str = _setting("digital", "Medium", "painting medium: any but digital (plain strokes) adds a style "
+                          "phase that textures the strokes", choices=STYLES)
+    smudge: bool = _setting(False, "Smudge", "smudge phase on every level but the last: a share of the budget goes "
+                            "to smudge strokes that soften hard steps (less banding, slightly lower PSNR)")
+
+    def problems(self, maxima: Mapping[str, int] | None = None) -> list[str]:
+        """What is wrong, each phrased as what to change; empty when the settings are usable.
+        ``maxima`` lowers the maxima of some settings (a server's limits), by setting name."""
+        maxima = maxima or {}
+        found = []
+        for s in SETTINGS:
+            value = getattr(self, s.name)
+            if not isinstance(value, s.type) or (s.type is int and isinstance(value, bool)):
+                found.append(f"{s.name} must be {s.type.__name__}, not {value!r}")
+                continue
+            high = maxima.get(s.name, s.maximum)
+            if s.minimum is not None and high is not None and not s.minimum <= value <= high:
+                where = " on this server" if s.name in maxima else ""
+                found.append(f"{s.name} must be between {s.minimum} and {high}{where}, not {value}")
+            elif s.minimum is not None and value < s.minimum:
+                found.append(f"{s.name} must be at least {s.minimum}, not {value}")
+            if s.choices and value not in s.choices:
+                found.append(f"{s.name} must be one of {', '.join(s.choices)}, not {value!r}")
+        if not found and self.strokes < self.levels:
+            found.append(f"a budget of {self.strokes} strokes cannot cover {self.levels} levels: "
+                         f"ask for at least {self.levels} strokes or fewer levels")
+        try:
+            background_rgb(self.background, (0.0, 0.0, 0.0))
+        except ValueError as e:
+            found.append(str(e))
+        return found
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _settings() -> tuple[Setting, ...]:
+    out = []
+    for f in fields(JobSettings):
+        label, help, bounds = f.metadata["setting"]
+        kind = {"int": int, "bool": bool, "str": str}[str(f.type)]
+        assert f.default is not MISSING
+        out.append(Setting(f.name, kind, f.default, label, help, **bounds))
+    return tuple(out)
+
+
+SETTINGS: tuple[Setting, ...] = _settings()
+SETTING = {s.name: s for s in SETTINGS}
+
+
+def background_rgb(choice: str, mean: tuple[float, float, float]) -> tuple[float, float, float]:
+    """The canvas color a background setting names ('mean': ``mean``, the image's mean color;
+    'white'; or a hex color); ValueError for anything else."""
+    if choice == "mean":
+        return mean
+    if choice == "white":
+        return (1.0, 1.0, 1.0)
+    if not isinstance(choice, str) or not _HEX_COLOR.match(choice):
+        raise ValueError(f"background must be 'mean', 'white' or a hex color like '#f0e8d8', not {choice!r}")
+    h = choice.lstrip("#")
+    return (int(h[0:2], 16) / 255.0, int(h[2:4], 16) / 255.0, int(h[4:6], 16) / 255.0)
