@@ -8,10 +8,9 @@ from typing import Any
 
 import bpy
 
-from .operators import PREVIEW_IMAGE, DIFFPAINT_OT_export_strokes, DIFFPAINT_OT_import_strokes
-from .presets import CUSTOM, STYLES, describe_duration, estimate_seconds
-
-IMPLEMENTED_STYLES = {key for key, _, ok in STYLES if ok}
+from .import_ops import DIFFPAINT_OT_export_strokes, DIFFPAINT_OT_import_strokes
+from .presets import CUSTOM, describe_duration, estimate_seconds
+from .reconstruct_op import PREVIEW_IMAGE
 
 
 def draw_reconstruct(layout: bpy.types.UILayout, context: bpy.types.Context, in_image_editor: bool) -> None:
@@ -31,8 +30,6 @@ def draw_reconstruct(layout: bpy.types.UILayout, context: bpy.types.Context, in_
     settings_col = layout.column()
     settings_col.enabled = not runtime.running
     settings_col.prop(settings, "style")
-    if settings.style not in IMPLEMENTED_STYLES:
-        settings_col.label(text="Not available yet: the backend does not paint this medium", icon="ERROR")
     settings_col.prop(settings, "strokes")
     settings_col.prop(settings, "levels")
     smudge = settings_col.row()

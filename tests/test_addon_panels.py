@@ -85,7 +85,7 @@ for name, values in STATES.items():
         setattr(wm, key, type(getattr(wm, key))())
     for key, value in values.items():
         setattr(wm, key, value)
-    settings.style = "GOUACHE" if name == "failed" else "DIGITAL"
+    settings.style = "OIL" if name == "failed" else "DIGITAL"
     settings.quality = "CUSTOM" if name == "done" else "STANDARD"
     for where, ctx in (("view3d", Ctx()), ("image_editor", Ctx(Space(image)))):
         log = []
@@ -119,12 +119,50 @@ def test_running_panel_shows_progress_and_cancel(panels: dict, where: str) -> No
     assert "Cancel" in drawn["texts"] and "BRUSHES_ALL" not in drawn["icons"]
 
 
-def test_failed_panel_explains_and_flags_unimplemented_style(panels: dict) -> None:
+def test_failed_panel_explains(panels: dict) -> None:
     drawn = panels["failed/view3d"]
     joined = " ".join(drawn["texts"])
     assert "the backend refused the token" in joined and "ERROR" in drawn["icons"]
-    assert "Not available yet: the backend does not paint this medium" in drawn["texts"]
     assert "BRUSHES_ALL" in drawn["icons"]  # can try again
+
+
+def test_job_properties_come_from_the_job_schema() -> None:
+    """Labels, tooltips, defaults and bounds of the panel's job settings are the schema's; the panel offers
+    exactly the media and devices the backend implements, each medium with its own tooltip."""
+    props = bpy_eval("""
+        import bpy, diffpaint_addon
+        diffpaint_addon.register()
+        rna = bpy.types.Scene.bl_rna.properties["diffpaint"].fixed_type.properties
+        result = {}
+        for p in rna:
+            entry = {"name": p.name, "description": p.description, "type": p.type}
+            if p.type == "INT":
+                entry |= {"default": p.default, "min": p.hard_min, "soft_max": p.soft_max}
+            elif p.type == "ENUM":
+                entry |= {"default": p.default, "items": [[i.identifier, i.description] for i in p.enum_items]}
+            elif p.type == "BOOLEAN":
+                entry |= {"default": p.default}
+            result[p.identifier] = entry
+    """)
+    from diffpaint_shared.jobschema import DEVICES, SETTINGS, STYLES
+
+    for s in SETTINGS:
+        if s.name == "background":
+            continue
+        prop = props[s.name]
+        assert prop["name"] == s.label and prop["description"] == s.help[0].upper() + s.help[1:], s.name
+        if s.type is int:
+            assert (prop["default"], prop["min"]) == (s.default, s.minimum), s.name
+            if s.soft_maximum is not None:
+                assert prop["soft_max"] == s.soft_maximum, s.name
+        elif s.choices:
+            assert prop["default"] == s.default.upper()
+        else:
+            assert prop["default"] == s.default
+    assert [key for key, _ in props["style"]["items"]] == [style.upper() for style in STYLES]
+    assert [key for key, _ in props["device"]["items"]] == [device.upper() for device in DEVICES]
+    tooltips = [tip for _, tip in props["style"]["items"]]
+    assert len(set(tooltips)) == len(tooltips) and all(tooltips)
 
 
 def test_done_and_cancelled_panels(panels: dict) -> None:

@@ -18,15 +18,16 @@ DRIVE = """
 import os, time
 import bpy
 import diffpaint_addon
-from diffpaint_addon.operators import DIFFPAINT_OT_reconstruct as Op, PREVIEW_IMAGE
+from diffpaint_addon.reconstruct_op import DIFFPAINT_OT_reconstruct as Op, PREVIEW_IMAGE
 
 bpy.ops.wm.read_factory_settings(use_empty=True)
 diffpaint_addon.register()
 
 class Driver:  # the operator's own methods, on a stand-in for the operator instance
     _job, _timer, _out_dir, editor_image = None, None, "", False
-    start_job, modal, cancel, _refuse = Op.start_job, Op.modal, Op.cancel, Op._refuse
-    _stop, _show_progress, _import_result = Op._stop, Op._show_progress, Op._import_result
+    begin, modal, follow, on_event, cancel = Op.begin, Op.modal, Op.follow, Op.on_event, Op.cancel
+    _refuse, _stop, _show_progress, _import_result = Op._refuse, Op._stop, Op._show_progress, Op._import_result
+    remove_timer = Op.remove_timer
     def __init__(self):
         self.reports = []
     def report(self, kinds, message):
@@ -43,7 +44,7 @@ settings.strokes, settings.levels, settings.quality, settings.frames = 6, LEVELS
 settings.size, settings.iterations, settings.rounds = 32, 3, 1  # CUSTOM: a toy fit
 objects_before = len(bpy.data.objects)
 op = Driver()
-started = op.start_job(bpy.context)
+started = op.begin(bpy.context)
 statuses, ret, saw_preview = [], {"PASS_THROUGH"}, False
 deadline = time.time() + 120
 while started and ret == {"PASS_THROUGH"} and time.time() < deadline:
@@ -141,7 +142,7 @@ def test_local_backend_is_launched_and_reconstructs_for_real(tmp_path: Path) -> 
     code = DRIVE + f"""
 from diffpaint_addon import local_server
 server = local_server.current_local_server()
-open({str(pid_file)!r}, "w").write(str(server._proc.pid))
+open({str(pid_file)!r}, "w").write(str(server.pid))
 result["token_len"] = len(server.token)
 """
     env = {"DIFFPAINT_PYTHON": sys.executable, "DIFFPAINT_SERVER_URL": "", "DIFFPAINT_TOKEN": ""}
@@ -164,7 +165,7 @@ result["token_len"] = len(server.token)
 def test_progress_events_format_nicely() -> None:
     import json
 
-    from diffpaint_shared.backend_process import describe_progress, progress_fraction
+    from diffpaint_shared.progress import describe_progress, progress_fraction
 
     event = json.loads('{"event":"progress","phase":"paint","level":1,"levels":3,"iteration":10,'
                        '"iterations":150,"fraction":0.12,"loss":0.1,"psnr":20.1}')
@@ -192,7 +193,7 @@ def test_quality_presets_have_ordered_time_estimates() -> None:
 def test_test_connection_reports_version_and_device(server: Server) -> None:
     result = bpy_eval("""
         import bpy, diffpaint_addon
-        from diffpaint_addon.operators import check_connection
+        from diffpaint_addon.backend_ops import check_connection
         from diffpaint_addon.preferences import backend_connection, describe_info
         diffpaint_addon.register()
         where, connect = backend_connection(bpy.context)
@@ -200,3 +201,15 @@ def test_test_connection_reports_version_and_device(server: Server) -> None:
     """, env={"DIFFPAINT_SERVER_URL": server.url, "DIFFPAINT_TOKEN": server.token})
     assert result[0] == f"server {server.url}"
     assert result[1].startswith("Connected: diffpaint 0.1.0 on ") and ("CPU" in result[1] or "CUDA" in result[1])
+
+
+def test_quality_presets_name_valid_settings_within_their_bounds() -> None:
+    from dataclasses import replace
+
+    from diffpaint_addon.presets import EFFORT, QUALITIES
+    from diffpaint_shared.jobschema import SETTING, JobSettings
+
+    for q in QUALITIES:
+        assert set(q.settings) == set(EFFORT), q.key
+        assert all(name in SETTING for name in q.settings), q.key
+        assert replace(JobSettings(), **q.settings).problems() == [], q.key
