@@ -145,8 +145,13 @@ def fit_to_plane(obj: bpy.types.Object, mapping: CanvasMapping, plane: bpy.types
                         @ Matrix.Scale(fit, 4))
 
 
-def _stroke_material(name: str, kind: str) -> bpy.types.Material:
+def _stroke_material(name: str, kind: str, created: list[bpy.types.ID]) -> bpy.types.Material:
+    """The stroke material of ``kind``: the one an earlier import made, else a new one (in ``created``)."""
+    mat = bpy.data.materials.get(name)
+    if mat is not None and mat.grease_pencil is not None and mat.get(KIND_PROPERTY) == kind:
+        return mat
     mat = bpy.data.materials.new(name)
+    created.append(mat)
     bpy.data.materials.create_gpencil_data(mat)
     gp = mat.grease_pencil
     gp.show_stroke, gp.show_fill = True, False
@@ -155,12 +160,18 @@ def _stroke_material(name: str, kind: str) -> bpy.types.Material:
     return mat
 
 
-def _canvas_material(background_linear: np.ndarray) -> bpy.types.Material:
-    mat = bpy.data.materials.new(CANVAS_MATERIAL)
+def _canvas_material(background_srgb: tuple[float, float, float], created: list[bpy.types.ID]) -> bpy.types.Material:
+    """The canvas fill of this background color, named by it: paintings on the same background share it."""
+    name = f"{CANVAS_MATERIAL} #" + "".join(f"{round(c * 255):02x}" for c in background_srgb)
+    mat = bpy.data.materials.get(name)
+    if mat is not None and mat.grease_pencil is not None:
+        return mat
+    mat = bpy.data.materials.new(name)
+    created.append(mat)
     bpy.data.materials.create_gpencil_data(mat)
     gp = mat.grease_pencil
     gp.show_stroke, gp.show_fill = False, True
-    gp.fill_color = (*background_linear, 1.0)
+    gp.fill_color = (*srgb_to_linear(np.asarray(background_srgb, dtype=np.float64)), 1.0)
     return mat
 
 
@@ -225,11 +236,10 @@ def import_strokes(
         obj = bpy.data.objects.new(name, gp_data)
         created.append(obj)
         materials = {
-            "canvas": _canvas_material(srgb_to_linear(np.asarray(doc.canvas.background, dtype=np.float64))),
-            "paint": _stroke_material(STROKE_MATERIAL, "paint"),
-            "smudge": _stroke_material(SMUDGE_MATERIAL, "smudge"),
+            "canvas": _canvas_material(doc.canvas.background, created),
+            "paint": _stroke_material(STROKE_MATERIAL, "paint", created),
+            "smudge": _stroke_material(SMUDGE_MATERIAL, "smudge", created),
         }
-        created.extend(materials.values())
         for mat in materials.values():
             gp_data.materials.append(mat)
         slot = {key: i for i, key in enumerate(materials)}

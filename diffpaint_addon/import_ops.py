@@ -6,6 +6,7 @@ import a stroke file with a set of ImportOptions."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import bpy
 from bpy_extras.io_utils import ExportHelper, ImportHelper
@@ -24,11 +25,32 @@ class ImportOptionError(ValueError):
     pass
 
 
+@dataclass(frozen=True)
+class Imported:
+    """What an import made, for the report."""
+
+    obj: bpy.types.Object
+    strokes: int
+    levels: int
+    frames: tuple[int, int]  # blank canvas, finished painting
+
+    @property
+    def message(self) -> str:
+        if not self.strokes:
+            return "Imported 0 strokes: the file has only its canvas"
+        levels = f"{self.levels} level{'s' if self.levels != 1 else ''}"
+        return f"Imported {self.strokes} strokes, {levels}, frames {self.frames[0]}–{self.frames[1]}"
+
+    def report(self, operator: bpy.types.Operator, suffix: str = "") -> None:
+        operator.report({"INFO"} if self.strokes else {"WARNING"}, self.message + suffix)
+
+
 def import_stroke_file(context: bpy.types.Context, path: str, options: ImportOptions, frame_start: int,
-                       setup_scene: bool, plane: bpy.types.Object | None = None) -> bpy.types.Object:
+                       setup_scene: bool, plane: bpy.types.Object | None = None, name: str = "") -> Imported:
     """Load, import and select a stroke file as ``options`` say (see properties.ImportOptions), from
-    ``frame_start``; ``plane`` is the mesh for Image Plane placement (default: the active object).
-    Raises StrokeFileError for a bad file and ImportOptionError for options that cannot apply."""
+    ``frame_start``; ``plane`` is the mesh for Image Plane placement (default: the active object);
+    the object is called ``name`` (default: after the file). Raises StrokeFileError for a bad file and
+    ImportOptionError for options that cannot apply."""
     doc = load(path)
     scene = context.scene
     assert scene is not None
@@ -42,7 +64,7 @@ def import_stroke_file(context: bpy.types.Context, path: str, options: ImportOpt
     frames = options.frames
     if options.timing == "STROKES_PER_SECOND":
         frames = duration_for_rate(len(doc.strokes), options.strokes_per_second, scene_fps(scene))
-    name = os.path.splitext(os.path.basename(path))[0] or "DiffPaint"
+    name = name or os.path.splitext(os.path.basename(path))[0] or "DiffPaint"
     obj = import_strokes(doc, scene, name=name, collection=context.collection,
                          frame_start=frame_start, duration=frames, layer_per_level=options.layer_per_level,
                          build_timing=options.build_timing, hold=options.hold, plane=plane)
@@ -52,13 +74,13 @@ def import_stroke_file(context: bpy.types.Context, path: str, options: ImportOpt
         other.select_set(False)
     obj.select_set(True)
     context.view_layer.objects.active = obj
-    return obj
+    return Imported(obj, len(doc.strokes), len(doc.levels), (frame_start, frame_start + frames))
 
 
-def import_with_settings(context: bpy.types.Context, path: str) -> bpy.types.Object:
+def import_with_settings(context: bpy.types.Context, path: str, name: str = "") -> Imported:
     """Import with the panel's options (the scene's DiffPaint settings), from the scene's start frame."""
     settings = context.scene.diffpaint
-    return import_stroke_file(context, path, settings, context.scene.frame_start, True, settings.plane)
+    return import_stroke_file(context, path, settings, context.scene.frame_start, True, settings.plane, name)
 
 
 class DIFFPAINT_OT_import_strokes(ImportOptions, bpy.types.Operator, ImportHelper):  # type: ignore[misc]
@@ -100,11 +122,12 @@ class DIFFPAINT_OT_import_strokes(ImportOptions, bpy.types.Operator, ImportHelpe
                 self.report({"ERROR"}, f"No object named '{self.plane}' to fit the painting onto")
                 return {"CANCELLED"}
         try:
-            import_stroke_file(context, self.filepath, self, self.frame_start,  # type: ignore[attr-defined]
-                               self.setup_scene, plane)
+            imported = import_stroke_file(context, self.filepath, self, self.frame_start,  # type: ignore[attr-defined]
+                                          self.setup_scene, plane)
         except (StrokeFileError, ImportOptionError) as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
+        imported.report(self)
         return {"FINISHED"}
 
 

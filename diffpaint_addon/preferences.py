@@ -119,6 +119,9 @@ def backend_python(context: bpy.types.Context) -> str:
             "Set the backend Python in preferences (Edit > Preferences > Add-ons > DiffPaint), "
             "or press 'Set Up Backend' there"
         )
+    if os.path.isdir(path):
+        raise BackendNotConfigured(f"The backend Python {path!r} is a folder, not a Python interpreter: choose the "
+                                   "python program inside it (bin/python, or Scripts\\python.exe on Windows)")
     if not os.path.isfile(path):
         raise BackendNotConfigured(f"The backend Python {path!r} does not exist; fix it in the DiffPaint preferences")
     return path

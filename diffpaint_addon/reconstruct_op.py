@@ -5,6 +5,7 @@ and a live preview, then import them; cancel it; import the last level a cancell
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -15,7 +16,7 @@ import bpy
 from diffpaint_shared.progress import describe_progress, progress_fraction
 from diffpaint_shared.strokefile import StrokeFileError
 
-from .client import Event, HttpJob
+from .client import Event, HttpJob, plain
 from .import_ops import ImportOptionError, import_with_settings
 from .op_base import PASS_THROUGH, Status, TimerOperator, redraw_panels
 from .preferences import BackendNotConfigured, backend_connection
@@ -96,6 +97,19 @@ def remove_preview() -> None:
         bpy.data.images.remove(image)
 
 
+def output_folder(image_name: str) -> tuple[str, bool]:
+    """Where a run keeps the backend's output (stroke file, preview): ``//diffpaint/<image name>/`` beside
+    a saved .blend, so the file's references stay valid with it; a temporary folder for an unsaved one.
+    Also whether the folder was made now."""
+    if not bpy.data.filepath:
+        return tempfile.mkdtemp(prefix="diffpaint-"), True
+    safe = "".join(c if c.isalnum() or c in " -_." else "_" for c in image_name).strip(" .") or "image"
+    folder = os.path.join(os.path.dirname(bpy.data.filepath), "diffpaint", safe)
+    existed = os.path.isdir(folder)
+    os.makedirs(folder, exist_ok=True)
+    return folder, not existed
+
+
 def _status_bar(context: bpy.types.Context, text: str | None) -> None:
     """The run's status line in the status bar (None restores Blender's own); no workspace headless."""
     workspace = getattr(context, "workspace", None)
@@ -117,6 +131,8 @@ class DIFFPAINT_OT_reconstruct(TimerOperator):
 
     _job: HttpJob | None = None
     _out_dir: str = ""
+    _out_dir_made = False  # made by this run (so removed when it fails), not an earlier run's kept folder
+    _name = ""  # the image's name, for the painting
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
@@ -133,11 +149,12 @@ class DIFFPAINT_OT_reconstruct(TimerOperator):
             where, connect = backend_connection(context)
         except BackendNotConfigured as e:
             return self._refuse(context, str(e))
-        self._out_dir = tempfile.mkdtemp(prefix="diffpaint-")
+        self._name = os.path.splitext(image.name)[0] or image.name
+        self._out_dir, self._out_dir_made = output_folder(self._name)
         try:
             image_path = image_file_for_backend(image, self._out_dir)
         except RuntimeError as e:  # Blender could not save the image copy
-            shutil.rmtree(self._out_dir, ignore_errors=True)
+            self._remove_output()
             return self._refuse(context, f"Could not hand the image to the backend: {e}")
         self._job = HttpJob(connect, image_path, job_settings(context.scene.diffpaint), self._out_dir)
         self._job.start()
@@ -174,7 +191,7 @@ class DIFFPAINT_OT_reconstruct(TimerOperator):
             elif ev["event"] == "done":
                 return self._import_result(context, str(ev["strokes"]))
             else:
-                message = f"Reconstruction failed: {ev.get('message', 'unknown error')}"
+                message = f"Reconstruction failed: {plain(str(ev.get('message') or 'unknown error'))}"
                 self._stop(context, keep_output=False, state="FAILED", message=message)
                 self.report({"ERROR"}, message)
                 return {"CANCELLED"}
@@ -190,14 +207,14 @@ class DIFFPAINT_OT_reconstruct(TimerOperator):
 
     def _import_result(self, context: bpy.types.Context, strokes_path: str) -> Status:
         try:
-            obj = import_with_settings(context, strokes_path)
+            imported = import_with_settings(context, strokes_path, self._name)
         except (StrokeFileError, ImportOptionError) as e:
             self._stop(context, keep_output=False, state="FAILED", message=str(e))
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
-        message = f"Imported {obj.name}; backend output kept in {self._out_dir}"
-        self._stop(context, keep_output=True, state="DONE", message=message)
-        self.report({"INFO"}, message)
+        suffix = f" as {imported.obj.name}; backend output kept in {self._out_dir}"
+        self._stop(context, keep_output=True, state="DONE", message=imported.message + suffix)
+        imported.report(self, suffix)
         return {"FINISHED"}
 
     def cancel(self, context: bpy.types.Context) -> None:
@@ -229,8 +246,16 @@ class DIFFPAINT_OT_reconstruct(TimerOperator):
         if state != "DONE":
             remove_preview()  # nothing half-made stays behind
         if not keep_output:
-            shutil.rmtree(self._out_dir, ignore_errors=True)
+            self._remove_output()
         redraw_panels(context)
+
+    def _remove_output(self) -> None:
+        if self._out_dir_made:
+            shutil.rmtree(self._out_dir, ignore_errors=True)
+        else:  # an earlier run's folder: only this run's files go
+            for name in ("input.png", "strokes.json", "preview.png"):
+                with contextlib.suppress(OSError):
+                    os.remove(os.path.join(self._out_dir, name))
 
 
 def _redraw_image_editors(context: bpy.types.Context) -> None:
@@ -269,10 +294,10 @@ class DIFFPAINT_OT_import_last_level(bpy.types.Operator):
     def execute(self, context: bpy.types.Context) -> Status:
         runtime = context.window_manager.diffpaint
         try:
-            obj = import_with_settings(context, runtime.partial_path)
+            imported = import_with_settings(context, runtime.partial_path)
         except (StrokeFileError, ImportOptionError) as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
-        self.report({"INFO"}, f"Imported {obj.name} ({runtime.partial_label})")
+        imported.report(self, f" ({runtime.partial_label})")
         runtime.partial_path = runtime.partial_label = ""
         return {"FINISHED"}

@@ -265,3 +265,35 @@ def test_one_layer_for_all_levels_when_asked(tmp_path: Path) -> None:
     """)
     assert result["layers"] == [["Canvas", 1], ["Strokes", len(small_painting().strokes)]]
     assert result["builds"] == [[0.0, 40.0]]  # the whole painting order, over the whole animation
+
+
+def test_importing_again_reuses_the_materials_and_reports_what_came_in(tmp_path: Path) -> None:
+    """A second import shares the first's materials (no 'DiffPaint Canvas.001'), and the report says
+    what was imported; a file with no strokes imports with a warning."""
+    path = write_small_painting(tmp_path / "small.json")
+    empty = tmp_path / "empty.json"
+    from dataclasses import replace
+
+    from diffpaint_shared.strokefile import save
+
+    save(replace(small_painting(), strokes=()), empty)
+    result = bpy_eval(f"""
+        import bpy
+        import diffpaint_addon
+        from diffpaint_addon import import_ops
+
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        diffpaint_addon.register()
+        settings = bpy.context.scene.diffpaint
+        first = import_ops.import_with_settings(bpy.context, {str(path)!r})
+        names = sorted(m.name for m in bpy.data.materials)
+        second = import_ops.import_with_settings(bpy.context, {str(path)!r})
+        nothing = import_ops.import_with_settings(bpy.context, {str(empty)!r})
+        result = {{"first": names, "after": sorted(m.name for m in bpy.data.materials),
+                   "shared": [m.name for m in first.obj.data.materials] == [m.name for m in second.obj.data.materials],
+                   "message": first.message, "frames": first.frames, "empty": nothing.message}}
+    """)
+    assert result["after"] == result["first"] and result["shared"]
+    assert not any(name[-4:-3] == "." and name[-3:].isdigit() for name in result["after"]), result["after"]
+    assert result["message"] == f"Imported 4 strokes, 2 levels, frames 1–{1 + 250}"
+    assert result["empty"] == "Imported 0 strokes: the file has only its canvas"

@@ -227,6 +227,7 @@ def test_operators_are_searchable_undoable_and_described() -> None:
     """)
     for idname, op in ops.items():
         assert len(op["description"]) > 20, idname  # what F3 search and tooltips show
+        assert "\n" not in op["description"], idname  # a docstring's line breaks would show in the tooltip
     for idname in ("diffpaint.import_strokes", "diffpaint.reconstruct", "diffpaint.import_last_level"):
         assert {"REGISTER", "UNDO"} <= set(ops[idname]["options"]), idname
     assert "INTERNAL" not in ops["diffpaint.reconstruct"]["options"]

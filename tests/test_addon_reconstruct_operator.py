@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from blender_helpers import bpy_eval
-from server_helpers import Server, running_server, write_png
+from server_helpers import Server, running_server, wait_for, write_png
 
 DRIVE = """
 import os, time
@@ -23,17 +23,21 @@ from diffpaint_addon.reconstruct_op import DIFFPAINT_OT_reconstruct as Op, PREVI
 bpy.ops.wm.read_factory_settings(use_empty=True)
 diffpaint_addon.register()
 
-class Driver:  # the operator's own methods, on a stand-in for the operator instance
-    _job, _timer, _out_dir, editor_image = None, None, "", False
-    begin, modal, follow, on_event, cancel = Op.begin, Op.modal, Op.follow, Op.on_event, Op.cancel
-    _refuse, _stop, _show_progress, _import_result = Op._refuse, Op._stop, Op._show_progress, Op._import_result
-    remove_timer = Op.remove_timer
+class Driver:  # the operator's own methods and defaults, on a stand-in for the operator instance
+    editor_image = False
     def __init__(self):
         self.reports = []
     def report(self, kinds, message):
         self.reports.append([sorted(kinds)[0], message])
 
+for _klass in reversed(Op.__mro__):  # the add-on's own classes: the operator and its timer base
+    if _klass.__module__.startswith("diffpaint_addon"):
+        for _name, _value in vars(_klass).items():
+            if not _name.startswith("__") and _name not in ("bl_rna", "editor_image"):
+                setattr(Driver, _name, _value)
+
 class Event:
+    value = "PRESS"
     def __init__(self, type):
         self.type = type
 
@@ -92,13 +96,14 @@ def test_done_imports_the_strokes(server: Server, tmp_path: Path) -> None:
     assert result["statuses"][0].startswith("Connecting to the server http://127.0.0.1:")
     assert any(s.startswith("Level ") and "/2 · paint" in s and " dB" in s for s in result["statuses"]), result
     assert result["saw_preview"] and result["preview_left"]  # the final render stays as the preview
-    assert result["active"][:2] == ["strokes", "GREASEPENCIL"]
+    assert result["active"][:2] == ["painting", "GREASEPENCIL"]  # named after the image, not the stroke file
     assert result["active"][2] == ["Canvas", "Level 1", "Level 2"]
     assert result["new_objects"] == 2  # the painting and its camera
     assert result["frame_end"] >= 1 + 12
     assert not result["running"] and result["state"] == "DONE"
     assert result["out_dir_exists"]  # the backend's output is kept for the user
     assert result["reports"][-1][0] == "INFO"
+    assert result["reports"][-1][1].startswith("Imported 2 strokes, 2 levels, frames 1–13 as painting; ")
 
 
 def test_backend_error_is_reported_and_nothing_imported(server: Server, tmp_path: Path) -> None:
@@ -213,3 +218,110 @@ def test_quality_presets_name_valid_settings_within_their_bounds() -> None:
         assert set(q.settings) == set(EFFORT), q.key
         assert all(name in SETTING for name in q.settings), q.key
         assert replace(JobSettings(), **q.settings).problems() == [], q.key
+
+
+HEADLESS = """
+import os, bpy, diffpaint_addon
+from diffpaint_addon import local_server
+bpy.ops.wm.read_factory_settings(use_empty=True)
+diffpaint_addon.register()
+result = {}
+def call(name, **kw):
+    try:
+        return sorted(getattr(bpy.ops.diffpaint, name)(**kw))
+    except RuntimeError as e:  # an operator's ERROR report
+        return str(e).strip()
+"""
+
+
+def test_reconstruct_and_test_connection_run_to_completion_without_a_window(server: Server, tmp_path: Path) -> None:
+    """`blender -b --python script.py`: bpy.ops calls execute(), which waits for the job (no event loop to
+    run a modal operator), so a script gets the painting, not 'Invalid operator call'. The run's output
+    lands beside the saved .blend, under //diffpaint/<image name>/."""
+    image = write_png(tmp_path / "painting.png")
+    result = bpy_eval(HEADLESS + f"""
+settings = bpy.context.scene.diffpaint
+settings.image = bpy.data.images.load({str(image)!r})
+settings.strokes, settings.levels, settings.quality = 6, 2, "DRAFT"
+bpy.ops.wm.save_as_mainfile(filepath={str(tmp_path / "scene.blend")!r})
+result["test_connection"] = call("test_connection")
+result["reconstruct"] = call("reconstruct")
+obj = bpy.context.view_layer.objects.active
+result["active"] = obj.name if obj else None
+result["message"] = bpy.context.window_manager.diffpaint.message
+""", env={"DIFFPAINT_SERVER_URL": server.url, "DIFFPAINT_TOKEN": server.token})
+    assert result["test_connection"] == ["FINISHED"]
+    assert result["reconstruct"] == ["FINISHED"], result
+    assert result["active"] == "painting"
+    out = tmp_path / "diffpaint" / "painting"
+    assert (out / "strokes.json").is_file() and (out / "preview.png").is_file()
+    assert result["message"].endswith(f"backend output kept in {out}")
+
+
+def test_a_missing_image_is_refused_before_a_local_backend_starts(tmp_path: Path) -> None:
+    result = bpy_eval(HEADLESS + """
+result["reconstruct"] = call("reconstruct")
+result["server"] = local_server.current_local_server() is not None
+""", env={"DIFFPAINT_PYTHON": sys.executable, "DIFFPAINT_SERVER_URL": ""})
+    assert result["reconstruct"] == "Error: Choose an image in the DiffPaint panel or open one in an Image Editor"
+    assert not result["server"]  # nothing started for a run that could not start
+
+
+def test_a_folder_chosen_as_the_backend_python_is_named_as_such(tmp_path: Path) -> None:
+    result = bpy_eval(HEADLESS + """
+result["test_connection"] = call("test_connection")
+""", env={"DIFFPAINT_PYTHON": str(tmp_path), "DIFFPAINT_SERVER_URL": ""})
+    assert result["test_connection"].startswith(f"Error: The backend Python '{tmp_path}' is a folder, not a Python "
+                                                "interpreter")
+
+
+def test_settings_over_the_server_limits_are_refused_in_words(tmp_path: Path) -> None:
+    from diffpaint_addon.client import HttpJob
+
+    with running_server("--max-size", "64", "--max-strokes", "100") as small:
+        job = HttpJob(lambda: small.client(), str(write_png(tmp_path / "p.png")),
+                      {"strokes": 256, "levels": 2, "size": 128, "iterations": 3, "rounds": 1}, str(tmp_path))
+        job.start()
+        events = wait_for(lambda: [e for e in job.poll() if e["event"] == "error"] or None)
+    assert events[0]["message"] == ("Stroke Budget must be at most 100 on this server (asked for 256); "
+                                    "Resolution must be at most 64 px on this server (asked for 128)")
+
+
+def test_a_url_that_is_no_diffpaint_server_is_named_as_such(tmp_path: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    from diffpaint_addon.client import BackendError, Client
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{httpd.server_address[1]}"
+        with pytest.raises(BackendError) as e:
+            Client(url, "token").info()
+        httpd.shutdown()
+    assert str(e.value) == f"{url} is not a DiffPaint server (it has no /info): check the server URL"
+
+
+def test_a_server_that_never_answers_is_named_after_the_short_connect_timeout(tmp_path: Path) -> None:
+    """A hung server (it accepts, then says nothing) fails the first, short request, not the upload's."""
+    import socket
+
+    from diffpaint_addon.client import CONNECT_TIMEOUT, UPLOAD_TIMEOUT, Client, HttpJob
+
+    assert CONNECT_TIMEOUT < UPLOAD_TIMEOUT
+    with socket.create_server(("127.0.0.1", 0)) as hung:
+        url = f"http://127.0.0.1:{hung.getsockname()[1]}"
+        job = HttpJob(lambda: Client(url, "token", timeout=600), str(write_png(tmp_path / "p.png")), {}, str(tmp_path))
+        job.start()
+        events = wait_for(lambda: job.poll() or None, timeout=120)
+    assert events == [{"event": "error", "message": f"the DiffPaint backend at {url} did not answer within "
+                                                    f"{CONNECT_TIMEOUT:.0f} s"}]
+
+
+def test_messages_read_plainly() -> None:
+    from diffpaint_addon.client import plain
+
+    assert plain("Error: error: the image is empty\n") == "the image is empty"
+    assert plain("size must be at least 8\n\n") == "size must be at least 8"
