@@ -16,7 +16,14 @@ from . import backend_setup
 from .client import BackendError, Client
 from .local_server import stop_local_server
 from .op_base import PASS_THROUGH, Status, TimerOperator, redraw_panels
-from .preferences import BackendNotConfigured, UiState, addon_preferences, backend_connection, describe_info
+from .preferences import (
+    BackendNotConfigured,
+    UiState,
+    addon_preferences,
+    addon_user_dir,
+    backend_connection,
+    describe_info,
+)
 
 
 class _BackgroundTask:
@@ -86,11 +93,7 @@ def setup_job_for(context: bpy.types.Context) -> backend_setup.SetupJob:
     if source is None:
         raise BackendNotConfigured("Backend source not found: set 'Backend Source' in the DiffPaint preferences "
                                    "to a DiffPaint folder (the one with pyproject.toml)")
-    try:
-        user_dir = bpy.utils.extension_path_user(__package__, create=True)
-    except (ValueError, RuntimeError):  # not installed as an extension (e.g. a development checkout)
-        user_dir = os.path.join(bpy.utils.user_resource("SCRIPTS", path="diffpaint", create=True))
-    venv = os.path.join(user_dir, backend_setup.VENV_NAME)
+    venv = os.path.join(addon_user_dir(), backend_setup.VENV_NAME)
     build_dir = backend_setup.new_build_dir()
     steps = backend_setup.setup_commands(sys.executable, venv, source, build_dir)
     return backend_setup.SetupJob(steps, backend_setup.venv_python(venv), scratch=os.path.dirname(build_dir))

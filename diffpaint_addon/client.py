@@ -184,6 +184,7 @@ class HttpJob:
         self.poll_interval = poll_interval
         self.preview_interval = preview_interval
         self.job_id: str | None = None
+        self.info: dict[str, Any] | None = None  # the server's /info (version, device, limits), once connected
         self.finished = False  # the terminal event has been handed out by poll()
         self.cancelled = False
         self._events: queue.Queue[Event] = queue.Queue()
@@ -225,7 +226,7 @@ class HttpJob:
         client: Client | None = None
         try:
             client = self._connect()
-            info = client.info(timeout=CONNECT_TIMEOUT)  # a short first request: is it there, and its limits
+            self.info = info = client.info(timeout=CONNECT_TIMEOUT)  # a short first request: is it there, its limits
             if self._cancel.is_set():
                 self._emit(event="cancelled")
                 return

@@ -13,6 +13,7 @@ import bpy
 Status = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
 POLL_INTERVAL = 0.2  # seconds between checks on the work: responsive, yet no busy UI
 PASS_THROUGH: Status = {"PASS_THROUGH"}
+RUNNING_MODAL: Status = {"RUNNING_MODAL"}  # from on_event: the event was for the operator, which goes on
 
 
 def redraw_panels(context: bpy.types.Context) -> None:
@@ -62,7 +63,7 @@ class TimerOperator(bpy.types.Operator):
 
     def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> Status:
         status = self.follow(context) if event.type == "TIMER" else self.on_event(context, event)
-        if status != PASS_THROUGH:
+        if status not in (PASS_THROUGH, RUNNING_MODAL):
             self.remove_timer(context)
         return status
 

@@ -9,6 +9,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import time
 from typing import Any
 
 import bpy
@@ -16,15 +17,24 @@ import bpy
 from diffpaint_shared.progress import describe_progress, progress_fraction
 from diffpaint_shared.strokefile import StrokeFileError
 
+from . import timing
 from .client import Event, HttpJob, plain
 from .import_ops import ImportOptionError, import_with_settings
-from .op_base import PASS_THROUGH, Status, TimerOperator, redraw_panels
-from .preferences import BackendNotConfigured, backend_connection
-from .presets import effort
+from .op_base import PASS_THROUGH, RUNNING_MODAL, Status, TimerOperator, redraw_panels
+from .preferences import (
+    BackendNotConfigured,
+    UiState,
+    backend_connection,
+    calibration,
+    describe_info,
+    timing_path,
+)
+from .presets import effort, estimate_seconds
 from .properties import PANEL_SETTINGS
 
 BACKEND_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP"}  # what `diffpaint reconstruct` reads
 PREVIEW_IMAGE = "DiffPaint Preview"
+LONG_RUN = 60.0  # seconds: cancelling a run this long asks first (Esc is easy to press for something else)
 STARTING = "Starting…"  # the job runs but has reported no progress yet (the worker is starting)
 
 
@@ -76,6 +86,18 @@ def job_settings(settings: Any) -> dict[str, object]:
         value = values[s.name]
         form[s.name] = value.lower() if s.choices else ("true" if value else "false") if s.type is bool else value
     return form
+
+
+def model_seconds(settings: Any) -> float:
+    """The preset model's fit time for the panel's settings (before this machine's calibration)."""
+    return estimate_seconds(settings.quality, settings.strokes, settings.levels,
+                            "cuda" if settings.device == "CUDA" else "cpu",
+                            (settings.size, settings.iterations, settings.rounds))
+
+
+def estimated_seconds(settings: Any) -> float:
+    """The whole run's expected time on this machine: start-up and fit, calibrated by its past runs."""
+    return calibration().estimate(model_seconds(settings), settings.device.lower())
 
 
 def show_preview(path: str) -> bpy.types.Image:
@@ -133,6 +155,8 @@ class DIFFPAINT_OT_reconstruct(TimerOperator):
     _out_dir: str = ""
     _out_dir_made = False  # made by this run (so removed when it fails), not an earlier run's kept folder
     _name = ""  # the image's name, for the painting
+    _started = 0.0  # when the run began, and when its first optimizer step was reported (for the calibration)
+    _first_step = 0.0
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
@@ -158,6 +182,8 @@ class DIFFPAINT_OT_reconstruct(TimerOperator):
             return self._refuse(context, f"Could not hand the image to the backend: {e}")
         self._job = HttpJob(connect, image_path, job_settings(context.scene.diffpaint), self._out_dir)
         self._job.start()
+        self._started, self._first_step = time.monotonic(), 0.0
+        wm.diffpaint.started = time.time()
         wm.diffpaint.running, wm.diffpaint.cancel_requested = True, False
         wm.diffpaint.state, wm.diffpaint.message = "RUNNING", ""
         wm.diffpaint.partial_path = wm.diffpaint.partial_label = ""
@@ -172,16 +198,23 @@ class DIFFPAINT_OT_reconstruct(TimerOperator):
         return False
 
     def on_event(self, context: bpy.types.Context, event: bpy.types.Event) -> Status:
-        if event.type == "ESC" and event.value == "PRESS":
-            self.cancel(context)
-            return {"CANCELLED"}
-        return PASS_THROUGH
+        """Esc cancels when pressed (not on its release, e.g. after closing a menu with it); a long run
+        asks first, through the Cancel operator's confirmation."""
+        if event.type != "ESC" or event.value != "PRESS":
+            return PASS_THROUGH
+        if is_long_run(context):
+            bpy.ops.diffpaint.cancel_reconstruct("INVOKE_DEFAULT")  # type: ignore[attr-defined]
+            return RUNNING_MODAL
+        self.cancel(context)
+        return {"CANCELLED"}
 
     def follow(self, context: bpy.types.Context) -> Status:
         if context.window_manager.diffpaint.cancel_requested:
             self.cancel(context)
             return {"CANCELLED"}
         assert self._job is not None
+        if self._job.info is not None and not UiState.connection_ok:  # the panel's backend line names the device
+            UiState.connection, UiState.connection_ok = describe_info(self._job.info), True
         for ev in self._job.poll():
             if ev["event"] == "progress":
                 self._show_progress(context, ev)
@@ -198,6 +231,8 @@ class DIFFPAINT_OT_reconstruct(TimerOperator):
         return PASS_THROUGH
 
     def _show_progress(self, context: bpy.types.Context, ev: Event) -> None:
+        if not self._first_step and isinstance(ev.get("level"), int):
+            self._first_step = time.monotonic()
         wm = context.window_manager
         wm.diffpaint.progress = progress_fraction(ev)
         wm.diffpaint.status = describe_progress(ev) or STARTING
@@ -206,6 +241,7 @@ class DIFFPAINT_OT_reconstruct(TimerOperator):
         redraw_panels(context)
 
     def _import_result(self, context: bpy.types.Context, strokes_path: str) -> Status:
+        self._calibrate(context)
         try:
             imported = import_with_settings(context, strokes_path, self._name)
         except (StrokeFileError, ImportOptionError) as e:
@@ -216,6 +252,16 @@ class DIFFPAINT_OT_reconstruct(TimerOperator):
         self._stop(context, keep_output=True, state="DONE", message=imported.message + suffix)
         imported.report(self, suffix)
         return {"FINISHED"}
+
+    def _calibrate(self, context: bpy.types.Context) -> None:
+        """Teach the time estimate this run's start-up and fit times."""
+        if not self._first_step:
+            return  # no step was seen (a very short fit): nothing to learn from
+        now, settings = time.monotonic(), context.scene.diffpaint
+        calibration().record(model_seconds(settings), settings.device.lower(),
+                             startup=self._first_step - self._started, fit_seconds=now - self._first_step)
+        with contextlib.suppress(OSError):  # an estimate is not worth failing a run for
+            timing.save(calibration(), timing_path())
 
     def cancel(self, context: bpy.types.Context) -> None:
         """Esc, the Cancel button, or Blender tearing the operator down (file load, quit). Nothing is
@@ -265,6 +311,10 @@ def _redraw_image_editors(context: bpy.types.Context) -> None:
                 area.tag_redraw()
 
 
+def is_long_run(context: bpy.types.Context) -> bool:
+    return time.time() - context.window_manager.diffpaint.started > LONG_RUN
+
+
 class DIFFPAINT_OT_cancel_reconstruct(bpy.types.Operator):
     bl_idname = "diffpaint.cancel_reconstruct"
     bl_label = "Cancel Reconstruction"
@@ -274,6 +324,14 @@ class DIFFPAINT_OT_cancel_reconstruct(bpy.types.Operator):
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
         return context.window_manager.diffpaint.running
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> Status:
+        if is_long_run(context):
+            minutes = (time.time() - context.window_manager.diffpaint.started) / 60
+            return context.window_manager.invoke_confirm(
+                self, event, title="Cancel the reconstruction?", confirm_text="Cancel Reconstruction",
+                message=f"It has run for {minutes:.0f} min; its strokes so far are lost (a completed level is kept)")
+        return self.execute(context)
 
     def execute(self, context: bpy.types.Context) -> Status:
         context.window_manager.diffpaint.cancel_requested = True  # the modal operator acts on it

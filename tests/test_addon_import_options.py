@@ -131,7 +131,7 @@ def test_panel_settings_drive_the_import_options(tmp_path: Path) -> None:
         settings = scene.diffpaint
         settings.frames, settings.build_timing, settings.hold = 30, "DRAWSPEED", 5
         scene.frame_end = 2
-        obj = import_with_settings(bpy.context, {str(path)!r})
+        obj = import_with_settings(bpy.context, {str(path)!r}).obj
         settings.placement = "IMAGE_PLANE"
         bpy.context.view_layer.objects.active = None
         try:

@@ -64,7 +64,7 @@ def texts(log):
 
 PANELS = RECORDING_LAYOUT + r'''
 import diffpaint_addon
-from diffpaint_addon.panels import draw_reconstruct
+from diffpaint_addon import panels
 
 bpy.ops.wm.read_factory_settings(use_empty=True)
 diffpaint_addon.register()
@@ -89,10 +89,16 @@ for name, values in STATES.items():
     settings.quality = "CUSTOM" if name == "done" else "STANDARD"
     for where, ctx in (("view3d", Ctx()), ("image_editor", Ctx(Space(image)))):
         log = []
-        draw_reconstruct(Layout(log), ctx, in_image_editor=where == "image_editor")
+        in_editor = where == "image_editor"
+        panels.draw_backend(Layout(log), ctx)
+        panels.draw_image_and_medium(Layout(log), ctx, in_editor)
+        panels.draw_quality(Layout(log), ctx)
+        panels.draw_run(Layout(log), ctx, in_editor)
+        panels.draw_import(Layout(log), ctx)
         result[f"{name}/{where}"] = {"calls": [c[0] for c in log], "texts": texts(log),
                                      "icons": [kw.get("icon", "") for _, kw in log],
-                                     "props": [kw.get("property", "") for _, kw in log]}
+                                     "props": [kw.get("property", "") for _, kw in log],
+                                     "device_text": [kw.get("text") for _, kw in log if kw.get("property") == "device"]}
 '''
 
 
@@ -231,3 +237,40 @@ def test_operators_are_searchable_undoable_and_described() -> None:
     for idname in ("diffpaint.import_strokes", "diffpaint.reconstruct", "diffpaint.import_last_level"):
         assert {"REGISTER", "UNDO"} <= set(ops[idname]["options"]), idname
     assert "INTERNAL" not in ops["diffpaint.reconstruct"]["options"]
+
+
+BACKEND_LINE = RECORDING_LAYOUT + r'''
+import diffpaint_addon
+from diffpaint_addon import panels
+from diffpaint_addon.preferences import UiState
+
+bpy.ops.wm.read_factory_settings(use_empty=True)
+diffpaint_addon.register()
+class FakeSetup:
+    state, status, fraction = "running", "3/5 Installing the backend", 0.5
+result = {}
+for name, setup, connection in (("not_set_up", None, ("", False)), ("setting_up", FakeSetup(), ("", False)),
+                                ("ready", None, ("Connected: diffpaint 0.1.0 on CUDA (NVIDIA H200)", True))):
+    UiState.setup, (UiState.connection, UiState.connection_ok) = setup, connection
+    log = []
+    panels.draw_backend(Layout(log), Ctx())
+    result[name] = {"calls": [c[0] for c in log], "texts": [t for t in texts(log) if t],
+                    "operators": [kw.get("operator", "") for _, kw in log]}
+subpanels = [cls for cls in panels.classes if getattr(cls, "bl_parent_id", "") == "DIFFPAINT_PT_main"]
+result["subpanels"] = [[cls.bl_label, sorted(cls.bl_options)] for cls in subpanels]
+'''
+
+
+def test_the_panel_starts_with_the_backend_state_and_set_up_where_needed() -> None:
+    drawn = bpy_eval(BACKEND_LINE, env={"DIFFPAINT_PYTHON": "", "DIFFPAINT_SERVER_URL": ""})
+    assert drawn["not_set_up"]["texts"][0] == "Backend not set up"
+    assert "diffpaint.setup_backend" in drawn["not_set_up"]["operators"]
+    assert "progress" in drawn["setting_up"]["calls"]
+    assert "diffpaint.setup_backend" not in drawn["setting_up"]["operators"]
+    assert drawn["ready"]["texts"][0] == "Backend ready: diffpaint 0.1.0 on CUDA (NVIDIA H200)"
+    # the settings in subpanels; Import closed until opened
+    assert drawn["subpanels"] == [["Image & Medium", []], ["Quality", []], ["Run", []], ["Import", ["DEFAULT_CLOSED"]]]
+
+
+def test_the_device_control_is_labelled(panels: dict) -> None:
+    assert panels["idle/view3d"]["device_text"] == [None]  # its own label ("Device"), not text=""

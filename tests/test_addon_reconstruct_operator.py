@@ -249,13 +249,19 @@ result["reconstruct"] = call("reconstruct")
 obj = bpy.context.view_layer.objects.active
 result["active"] = obj.name if obj else None
 result["message"] = bpy.context.window_manager.diffpaint.message
-""", env={"DIFFPAINT_SERVER_URL": server.url, "DIFFPAINT_TOKEN": server.token})
+from diffpaint_addon import preferences, timing
+result["calibration_runs"] = timing.load(preferences.timing_path()).runs
+result["timing_path"] = preferences.timing_path()
+""", env={"DIFFPAINT_SERVER_URL": server.url, "DIFFPAINT_TOKEN": server.token,
+          "BLENDER_USER_RESOURCES": str(tmp_path / "user")})
     assert result["test_connection"] == ["FINISHED"]
     assert result["reconstruct"] == ["FINISHED"], result
     assert result["active"] == "painting"
     out = tmp_path / "diffpaint" / "painting"
     assert (out / "strokes.json").is_file() and (out / "preview.png").is_file()
     assert result["message"].endswith(f"backend output kept in {out}")
+    # the run taught the time estimate, in the add-on's user folder
+    assert result["calibration_runs"] == 1 and Path(result["timing_path"]).is_relative_to(tmp_path / "user")
 
 
 def test_a_missing_image_is_refused_before_a_local_backend_starts(tmp_path: Path) -> None:
@@ -325,3 +331,20 @@ def test_messages_read_plainly() -> None:
 
     assert plain("Error: error: the image is empty\n") == "the image is empty"
     assert plain("size must be at least 8\n\n") == "size must be at least 8"
+
+
+def test_esc_cancels_on_a_press_not_on_a_release(server: Server, tmp_path: Path) -> None:
+    """An Esc released (say, after closing a menu with it) leaves the run going; a press cancels it."""
+    prelude = DRIVE[:DRIVE.index("objects_before")]
+    code = f"IMAGE = {str(write_png(tmp_path / 'slow.png'))!r}\nLEVELS = 2\nQUALITY = 'DRAFT'\n" + prelude + """
+op = Driver()
+started = op.begin(bpy.context)
+released = Event("ESC")
+released.value = "RELEASE"
+result = {"release": sorted(op.modal(bpy.context, released)), "running": wm.diffpaint.running}
+result["press"] = sorted(op.modal(bpy.context, Event("ESC")))
+result["after"] = [wm.diffpaint.running, wm.diffpaint.state]
+"""
+    result = bpy_eval(code, env={"DIFFPAINT_SERVER_URL": server.url, "DIFFPAINT_TOKEN": server.token})
+    assert result["release"] == ["PASS_THROUGH"] and result["running"]
+    assert result["press"] == ["CANCELLED"] and result["after"] == [False, "CANCELLED"]
