@@ -214,12 +214,14 @@ def import_strokes(
     build_timing: str = "FRAMES",
     hold: int = 0,
     plane: bpy.types.Object | None = None,
+    fit_frame_range: bool = False,
 ) -> bpy.types.Object:
     """Create a Grease Pencil object painting ``doc`` from ``frame_start`` (blank canvas) to
     ``frame_start + duration`` (finished painting), linked into ``collection`` (default: the
     scene's master collection). The scene's frame range is widened to cover the animation and
-    ``hold`` frames of the finished painting after it. With ``layer_per_level`` off, all strokes go
-    to one layer. ``build_timing`` is 'FRAMES' (strokes at an even pace) or 'DRAWSPEED' (recorded
+    ``hold`` frames of the finished painting after it (with ``fit_frame_range``, set to exactly that).
+    With ``layer_per_level`` off, all strokes go to one layer. ``build_timing`` is 'FRAMES' (strokes at
+    an even pace) or 'DRAWSPEED' (recorded
     drawing times, longer strokes taking longer; see BUILD_TIMINGS). With ``plane``, the painting is
     fitted onto that object's largest face (see fit_to_plane) instead of lying at the origin. On any
     error nothing of the import is left behind."""
@@ -255,8 +257,11 @@ def import_strokes(
 
         obj[FILE_PROPERTY] = json.dumps(to_dict(doc), separators=(",", ":"))
         (collection or scene.collection).objects.link(obj)
-        scene.frame_start = min(scene.frame_start, frame_start)
-        scene.frame_end = max(scene.frame_end, frame_start + duration + hold)
+        end = frame_start + duration + hold
+        if fit_frame_range:
+            scene.frame_start, scene.frame_end = frame_start, end
+        else:
+            scene.frame_start, scene.frame_end = min(scene.frame_start, frame_start), max(scene.frame_end, end)
         return obj
 
 

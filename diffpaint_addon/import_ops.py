@@ -67,7 +67,8 @@ def import_stroke_file(context: bpy.types.Context, path: str, options: ImportOpt
     name = name or os.path.splitext(os.path.basename(path))[0] or "DiffPaint"
     obj = import_strokes(doc, scene, name=name, collection=context.collection,
                          frame_start=frame_start, duration=frames, layer_per_level=options.layer_per_level,
-                         build_timing=options.build_timing, hold=options.hold, plane=plane)
+                         build_timing=options.build_timing, hold=options.hold, plane=plane,
+                         fit_frame_range=options.fit_frame_range)
     if setup_scene and plane is None:
         setup_scene_for_canvas(scene, doc.canvas, obj)
     for other in context.view_layer.objects.selected:

@@ -60,6 +60,10 @@ class ImportOptions:
         description="Frames the finished painting stays on screen at the end (the scene's end frame is "
                     "moved out to cover them)",
     )
+    fit_frame_range: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Fit Frame Range", default=True,
+        description="Set the scene's frame range to the animation and its hold (off: only widen it to cover them)",
+    )
     layer_per_level: bpy.props.BoolProperty(  # type: ignore[valid-type]
         name="Layer per Level", default=True,
         description="Put each detail level on its own Grease Pencil layer (else all strokes on one layer)",
@@ -71,6 +75,7 @@ class ImportOptions:
         layout.prop(self, "frames" if self.timing == "FRAMES" else "strokes_per_second")
         layout.prop(self, "build_timing")
         layout.prop(self, "hold")
+        layout.prop(self, "fit_frame_range")
         layout.prop(self, "layer_per_level")
 
 

@@ -108,6 +108,8 @@ def show_preview(path: str) -> bpy.types.Image:
             bpy.data.images.remove(image)
         image = bpy.data.images.load(path, check_existing=False)
         image.name = PREVIEW_IMAGE
+        if bpy.data.filepath:  # beside the saved .blend: keep the reference relative, so it travels with it
+            image.filepath = bpy.path.relpath(path)
     else:
         image.reload()
     return image

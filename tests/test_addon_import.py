@@ -241,14 +241,17 @@ def test_import_operator_imports_selects_and_sets_up_the_scene(tmp_path: Path) -
         result = {{"ret": sorted(ret), "name": obj.name, "type": obj.type, "camera": scene.camera.data.type,
                    "ortho_scale": scene.camera.data.ortho_scale,
                    "resolution": [scene.render.resolution_x, scene.render.resolution_y],
-                   "view": scene.view_settings.view_transform, "frame_end": scene.frame_end}}
+                   "view": scene.view_settings.view_transform, "frame_range": [scene.frame_start, scene.frame_end]}}
+        bpy.ops.diffpaint.import_strokes(filepath={str(path)!r}, frame_start=1, frames=10, fit_frame_range=False)
+        result["widened"] = [scene.frame_start, scene.frame_end]
     """)
     assert result["ret"] == ["FINISHED"]
     assert (result["name"], result["type"]) == ("small", "GREASEPENCIL")
     assert result["camera"] == "ORTHO" and result["ortho_scale"] == pytest.approx(2.0)
     assert result["resolution"] == [64, 48]
     assert result["view"] == "Standard"
-    assert result["frame_end"] >= 25
+    assert result["frame_range"] == [5, 25]  # fitted to the animation (the default)
+    assert result["widened"] == [1, 25]  # not fitting: only widened to cover the second painting
 
 
 def test_one_layer_for_all_levels_when_asked(tmp_path: Path) -> None:
