@@ -348,3 +348,20 @@ result["after"] = [wm.diffpaint.running, wm.diffpaint.state]
     result = bpy_eval(code, env={"DIFFPAINT_SERVER_URL": server.url, "DIFFPAINT_TOKEN": server.token})
     assert result["release"] == ["PASS_THROUGH"] and result["running"]
     assert result["press"] == ["CANCELLED"] and result["after"] == [False, "CANCELLED"]
+
+
+def test_a_starting_worker_shows_starting_not_a_queue_position(tmp_path: Path, monkeypatch) -> None:
+    """The job runs but its worker has reported nothing yet (importing torch, loading the image): the
+    status says so, rather than keeping the last queue position on screen."""
+    import server_helpers
+
+    slow_start = tmp_path / "slow_start_worker.py"
+    slow_start.write_text("import runpy, time\ntime.sleep(1.5)  # a worker still starting up\n"
+                          f"runpy.run_path({str(server_helpers.FAKE_WORKER)!r}, run_name='__main__')\n")
+    monkeypatch.setattr(server_helpers, "FAKE_WORKER", slow_start)
+    with running_server() as slow:
+        result = drive(slow, write_png(tmp_path / "painting.png"))
+    assert result["ret"] == ["FINISHED"], result
+    starting = result["statuses"].index("Starting…")
+    first_level = next(i for i, s in enumerate(result["statuses"]) if s.startswith("Level "))
+    assert 0 < starting < first_level
