@@ -106,16 +106,18 @@ def draw_preferences(prefs: DiffPaintPreferences, layout: bpy.types.UILayout) ->
         row.label(text=UiState.connection, icon="CHECKMARK" if UiState.connection_ok else "ERROR")
 
 
-def addon_user_dir() -> str:
-    """The add-on's own folder for what it keeps between sessions (the backend's venv, time calibration)."""
+def addon_user_dir(create: bool = True) -> str:
+    """The add-on's own folder for what it keeps between sessions (the backend's venv, time calibration);
+    made if ``create``."""
     try:
-        return bpy.utils.extension_path_user(__package__, create=True)
+        return bpy.utils.extension_path_user(__package__, create=create)
     except (ValueError, RuntimeError):  # not installed as an extension (e.g. a development checkout)
-        return bpy.utils.user_resource("SCRIPTS", path="diffpaint", create=True)
+        return bpy.utils.user_resource("SCRIPTS", path="diffpaint", create=create)
 
 
-def timing_path() -> str:
-    return os.path.join(addon_user_dir(), timing.FILE_NAME)
+def timing_path(create: bool = False) -> str:
+    """The time calibration's file; its folder made if ``create`` (for writing)."""
+    return os.path.join(addon_user_dir(create), timing.FILE_NAME)
 
 
 def calibration() -> timing.Calibration:

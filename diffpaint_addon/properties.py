@@ -166,7 +166,6 @@ class DiffPaintRuntime(bpy.types.PropertyGroup):
     message: bpy.props.StringProperty()  # type: ignore[valid-type]  # the last run's outcome, for the panel
     partial_path: bpy.props.StringProperty(subtype="FILE_PATH")  # type: ignore[valid-type]
     partial_label: bpy.props.StringProperty()  # type: ignore[valid-type]
-    started: bpy.props.FloatProperty()  # type: ignore[valid-type]  # time.time() when the run began
 
 
 classes = (DiffPaintSettings, DiffPaintRuntime)

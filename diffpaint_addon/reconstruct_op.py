@@ -157,6 +157,7 @@ class DIFFPAINT_OT_reconstruct(TimerOperator):
     _out_dir: str = ""
     _out_dir_made = False  # made by this run (so removed when it fails), not an earlier run's kept folder
     _name = ""  # the image's name, for the painting
+    run_started = 0.0  # time.monotonic() when the running reconstruction began
     _started = 0.0  # when the run began, and when its first optimizer step was reported (for the calibration)
     _first_step = 0.0
 
@@ -185,7 +186,7 @@ class DIFFPAINT_OT_reconstruct(TimerOperator):
         self._job = HttpJob(connect, image_path, job_settings(context.scene.diffpaint), self._out_dir)
         self._job.start()
         self._started, self._first_step = time.monotonic(), 0.0
-        wm.diffpaint.started = time.time()
+        DIFFPAINT_OT_reconstruct.run_started = self._started  # one run at a time (poll): for Cancel's question
         wm.diffpaint.running, wm.diffpaint.cancel_requested = True, False
         wm.diffpaint.state, wm.diffpaint.message = "RUNNING", ""
         wm.diffpaint.partial_path = wm.diffpaint.partial_label = ""
@@ -263,7 +264,7 @@ class DIFFPAINT_OT_reconstruct(TimerOperator):
         calibration().record(model_seconds(settings), settings.device.lower(),
                              startup=self._first_step - self._started, fit_seconds=now - self._first_step)
         with contextlib.suppress(OSError):  # an estimate is not worth failing a run for
-            timing.save(calibration(), timing_path())
+            timing.save(calibration(), timing_path(create=True))
 
     def cancel(self, context: bpy.types.Context) -> None:
         """Esc, the Cancel button, or Blender tearing the operator down (file load, quit). Nothing is
@@ -314,7 +315,11 @@ def _redraw_image_editors(context: bpy.types.Context) -> None:
 
 
 def is_long_run(context: bpy.types.Context) -> bool:
-    return time.time() - context.window_manager.diffpaint.started > LONG_RUN
+    return context.window_manager.diffpaint.running and run_seconds() > LONG_RUN
+
+
+def run_seconds() -> float:
+    return time.monotonic() - DIFFPAINT_OT_reconstruct.run_started
 
 
 class DIFFPAINT_OT_cancel_reconstruct(bpy.types.Operator):
@@ -329,7 +334,7 @@ class DIFFPAINT_OT_cancel_reconstruct(bpy.types.Operator):
 
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> Status:
         if is_long_run(context):
-            minutes = (time.time() - context.window_manager.diffpaint.started) / 60
+            minutes = run_seconds() / 60
             return context.window_manager.invoke_confirm(
                 self, event, title="Cancel the reconstruction?", confirm_text="Cancel Reconstruction",
                 message=f"It has run for {minutes:.0f} min; its strokes so far are lost (a completed level is kept)")
