@@ -14,6 +14,7 @@ from typing import Any
 
 import bpy
 
+from diffpaint_shared.jobschema import Setting
 from diffpaint_shared.progress import describe_progress, progress_fraction
 from diffpaint_shared.strokefile import StrokeFileError
 
@@ -81,11 +82,15 @@ def job_settings(settings: Any) -> dict[str, object]:
     values = {s.name: getattr(settings, s.name) for s in PANEL_SETTINGS}
     values["size"], values["iterations"], values["rounds"] = effort(
         settings.quality, (settings.size, settings.iterations, settings.rounds))
-    form: dict[str, object] = {}
-    for s in PANEL_SETTINGS:
-        value = values[s.name]
-        form[s.name] = value.lower() if s.choices else ("true" if value else "false") if s.type is bool else value
-    return form
+    return {s.name: _form_value(s, values[s.name]) for s in PANEL_SETTINGS}
+
+
+def _form_value(setting: Setting, value: Any) -> object:
+    if setting.choices:
+        return value.lower()  # the panel's enum keys are the schema's values in upper case
+    if setting.type is bool:
+        return "true" if value else "false"
+    return value
 
 
 def model_seconds(settings: Any) -> float:
