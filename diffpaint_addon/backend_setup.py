@@ -2,23 +2,33 @@
 background with its progress visible. Standard library only (testable without Blender).
 
 Steps: create the venv with a base Python (Blender's own by default: the backend needs the same
-3.11 that Blender 4.x/5.0 ship), upgrade pip, pip-install the backend from its source folder (a
-DiffPaint checkout or source tree: the folder with its pyproject.toml, which pulls in PyTorch and
-the server's requirements from PyPI), then check that ``python -m diffpaint --version`` runs.
+3.11 that Blender 4.x/5.0 ship), upgrade pip, copy the backend's source folder (a DiffPaint checkout
+or the extension's bundled source: the folder with its pyproject.toml) to a temporary folder and
+pip-install it from there (pulling in PyTorch and the server's requirements from PyPI), then check
+that ``python -m diffpaint --version`` runs. The copy is why the installed extension stays as it was
+installed: pip builds in the source tree (``build/``, ``*.egg-info``).
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
+import shutil
 import sys
+import tempfile
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
+
+from diffpaint_shared.childprocess import ChildProcess
 
 SOURCE_ENV = "DIFFPAINT_BACKEND_SOURCE"
 VENV_NAME = "backend-venv"
+# Build outputs of an earlier in-tree build, never worth copying.
+COPY_IGNORE = shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".git", ".venv")
+
+Step = tuple[str, "list[str] | Callable[[], None]"]  # (what the user sees, argv to run or work to do here)
 
 
 def venv_python(venv: str | os.PathLike[str]) -> str:
@@ -40,31 +50,44 @@ def find_backend_source(preferred: str = "") -> str | None:
     return None
 
 
-def setup_commands(base_python: str, venv: str, source: str) -> list[tuple[str, list[str]]]:
-    """(what the user sees, argv) for each step."""
+def copy_source(source: str, build_dir: str) -> None:
+    """A fresh copy of ``source`` at ``build_dir``, for pip to build in."""
+    shutil.rmtree(build_dir, ignore_errors=True)
+    shutil.copytree(source, build_dir, ignore=COPY_IGNORE)
+
+
+def setup_commands(base_python: str, venv: str, source: str, build_dir: str) -> list[Step]:
+    """The steps, in order; ``build_dir`` is where the source is copied to be built (the job removes it)."""
     py = venv_python(venv)
     return [
         ("Creating the virtual environment", [base_python, "-m", "venv", venv]),
         ("Updating pip", [py, "-m", "pip", "install", "--upgrade", "pip"]),
+        ("Copying the backend source", partial(copy_source, source, build_dir)),
         ("Installing the backend and PyTorch (this can take several minutes)",
-         [py, "-m", "pip", "install", "--progress-bar", "off", source]),
+         [py, "-m", "pip", "install", "--progress-bar", "off", build_dir]),
         ("Checking the backend", [py, "-m", "diffpaint", "--version"]),
     ]
 
 
+def new_build_dir() -> str:
+    return os.path.join(tempfile.mkdtemp(prefix="diffpaint-setup-"), "backend_src")
+
+
 class SetupJob:
     """Runs the steps one after another in a thread; ``status`` and ``state`` are safe to read from a
-    UI timer. state: 'running', 'done' or 'failed' (``error`` says why)."""
+    UI timer. state: 'running', 'done' or 'failed' (``error`` says why). ``scratch`` (a folder the
+    steps build in) is removed when the job ends, however it ends."""
 
-    def __init__(self, steps: Sequence[tuple[str, list[str]]], python: str):
+    def __init__(self, steps: Sequence[Step], python: str, scratch: str | None = None):
         self.steps = list(steps)
         self.python = python  # the interpreter the preferences should point at when done
+        self.scratch = scratch
         self.state = "running"
         self.step = 0
         self.status = "Starting…"
         self.error = ""
         self.output: deque[str] = deque(maxlen=40)
-        self._proc: subprocess.Popen[str] | None = None
+        self._process: ChildProcess | None = None
         self._cancelled = False
         self._thread = threading.Thread(target=self._run, name="diffpaint-setup", daemon=True)
 
@@ -80,30 +103,42 @@ class SetupJob:
 
     def cancel(self) -> None:
         self._cancelled = True
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
+        if self._process is not None:
+            self._process.stop(grace=2.0)
 
     def _run(self) -> None:
-        for i, (label, argv) in enumerate(self.steps):
+        try:
+            self._run_steps()
+        finally:
+            if self.scratch:
+                shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def _run_steps(self) -> None:
+        for i, (label, work) in enumerate(self.steps):
             self.step = i
             self.status = f"{i + 1}/{len(self.steps)} {label}…"
             if self._cancelled:
                 self._fail("cancelled")
                 return
+            if callable(work):
+                try:
+                    work()
+                except OSError as e:
+                    self._fail(f"{label} failed: {e.strerror or e}")
+                    return
+                continue
+            self._process = ChildProcess(work, merge_stderr=True)
             try:
-                self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                              stderr=subprocess.STDOUT, text=True, encoding="utf-8",
-                                              errors="replace", env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                self._process.start()
             except OSError as e:
-                self._fail(f"{label}: cannot run {argv[0]!r}: {e.strerror or e}")
+                self._fail(f"{label}: cannot run {work[0]!r}: {e.strerror or e}")
                 return
-            assert self._proc.stdout is not None
-            for line in self._proc.stdout:
+            for line in self._process.iter_lines():
                 line = line.rstrip()
                 if line:
                     self.output.append(line)
                     self.status = f"{i + 1}/{len(self.steps)} {label}: {line[:80]}"
-            code = self._proc.wait()
+            code = self._process.wait()
             if code != 0:
                 last = self.output[-1] if self.output else ""
                 self._fail(f"{label} failed (exit status {code}){': ' + last if last else ''}")

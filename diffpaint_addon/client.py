@@ -2,7 +2,8 @@
 
 ``Client`` is one call per method; ``HttpJob`` runs a whole reconstruction in a background thread
 and hands the caller events through ``poll()``, like ``BackendJob``: ``progress`` (the server's
-progress fields, plus ``queue_position`` while queued), ``preview`` (a newer preview PNG was
+progress fields, plus ``queue_position`` while queued; only a
+``fraction`` of 0 while the worker starts), ``preview`` (a newer preview PNG was
 saved), then exactly one of ``done`` (with ``strokes``, the downloaded stroke file), ``error``
 (with ``message``) or ``cancelled`` (with ``partial`` and ``level`` when a completed level was
 saved). Nothing in the caller's thread ever waits on the network, except ``cancel()``, which waits
@@ -15,6 +16,7 @@ import json
 import mimetypes
 import os
 import queue
+import re
 import secrets
 import threading
 import time
@@ -24,7 +26,15 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from diffpaint_shared.jobschema import SETTING
+
 Event = dict[str, Any]
+CONNECT_TIMEOUT = 5.0  # a first short request: a hung server is named at once, not after the upload's timeout
+UPLOAD_TIMEOUT = 120.0  # an image upload or a stroke file download may take a while on a slow link
+# The server's limits (its /info) by the job setting they bound, and the unit people think of it in.
+LIMITS = {"strokes": "max_strokes", "levels": "max_levels", "size": "max_size", "iterations": "max_iterations",
+          "rounds": "max_rounds"}
+UNITS = {"size": " px"}
 
 
 class BackendError(RuntimeError):
@@ -58,17 +68,23 @@ class Client:
 
     def request(self, method: str, path: str, body: bytes | None = None, content_type: str | None = None,
                 timeout: float | None = None) -> tuple[int, Mapping[str, str], bytes]:
+        timeout = timeout or self.timeout
         headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json, image/png"}
         if content_type:
             headers["Content-Type"] = content_type
         req = urllib.request.Request(self.url + path, data=body, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=timeout or self.timeout) as resp:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
                 return resp.status, dict(resp.headers.items()), resp.read()
         except urllib.error.HTTPError as e:
-            raise BackendError(_explain(e.code, e.read()), e.code) from None
+            raise BackendError(_explain(e.code, e.read(), self.url, path), e.code) from None
+        except TimeoutError:
+            raise BackendError(f"the DiffPaint backend at {self.url} did not answer within {timeout:.0f} s") from None
         except (urllib.error.URLError, OSError) as e:
             reason = getattr(e, "reason", e)
+            if isinstance(reason, TimeoutError):
+                raise BackendError(f"the DiffPaint backend at {self.url} did not answer within {timeout:.0f} s") \
+                    from None
             raise BackendError(f"cannot reach the DiffPaint backend at {self.url}: {reason}") from None
 
     def _json(self, method: str, path: str, **kw: Any) -> Any:
@@ -81,14 +97,14 @@ class Client:
     def health(self) -> dict[str, Any]:
         return self._json("GET", "/health")
 
-    def info(self) -> dict[str, Any]:
-        return self._json("GET", "/info")
+    def info(self, timeout: float | None = None) -> dict[str, Any]:
+        return self._json("GET", "/info", timeout=timeout)
 
     def submit(self, image_path: str, settings: Mapping[str, object]) -> dict[str, Any]:
         with open(image_path, "rb") as f:
             data = f.read()
         body, ctype = encode_multipart(settings, {"image": (os.path.basename(image_path), data)})
-        return self._json("POST", "/jobs", body=body, content_type=ctype, timeout=max(self.timeout, 120.0))
+        return self._json("POST", "/jobs", body=body, content_type=ctype, timeout=max(self.timeout, UPLOAD_TIMEOUT))
 
     def job(self, job_id: str) -> dict[str, Any]:
         return self._json("GET", f"/jobs/{_quote(job_id)}")
@@ -100,10 +116,11 @@ class Client:
         return data, kind
 
     def strokes(self, job_id: str) -> bytes:
-        return self.request("GET", f"/jobs/{_quote(job_id)}/strokes", timeout=max(self.timeout, 120.0))[2]
+        return self.request("GET", f"/jobs/{_quote(job_id)}/strokes", timeout=max(self.timeout, UPLOAD_TIMEOUT))[2]
 
     def level(self, job_id: str, level: int) -> bytes:
-        return self.request("GET", f"/jobs/{_quote(job_id)}/levels/{int(level)}", timeout=max(self.timeout, 120.0))[2]
+        path = f"/jobs/{_quote(job_id)}/levels/{int(level)}"
+        return self.request("GET", path, timeout=max(self.timeout, UPLOAD_TIMEOUT))[2]
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         return self._json("POST", f"/jobs/{_quote(job_id)}/cancel")
@@ -116,7 +133,7 @@ def _quote(part: str) -> str:
     return urllib.parse.quote(part, safe="")
 
 
-def _explain(status: int, body: bytes) -> str:
+def _explain(status: int, body: bytes, url: str, path: str) -> str:
     detail = ""
     try:
         parsed = json.loads(body)
@@ -125,7 +142,27 @@ def _explain(status: int, body: bytes) -> str:
         pass
     if status == 401:
         return "the backend refused the token: check the token in the DiffPaint preferences"
-    return detail or f"the backend answered HTTP {status}"
+    if status == 404 and detail in ("", "Not Found"):  # not a page of ours: a DiffPaint server explains its 404s
+        return f"{url} is not a DiffPaint server (it has no {path.split('?')[0]}): check the server URL"
+    return plain(detail) or f"the backend answered HTTP {status}"
+
+
+def plain(message: str) -> str:
+    """A message as the panel and Blender's reports show it: no trailing newline, no 'Error:' of its own
+    (Blender's report already says it is an error)."""
+    return re.sub(r"^(error:\s*)+", "", message.strip(), flags=re.IGNORECASE)
+
+
+def limit_problems(settings: Mapping[str, object], limits: Mapping[str, object]) -> list[str]:
+    """The settings over a server's limits (its /info 'limits'), in words, e.g. 'Resolution must be at
+    most 64 px on this server'."""
+    problems = []
+    for name, key in LIMITS.items():
+        value, limit = settings.get(name), limits.get(key)
+        if isinstance(value, int) and isinstance(limit, int) and value > limit:
+            problems.append(f"{SETTING[name].label} must be at most {limit}{UNITS.get(name, '')} on this server "
+                            f"(asked for {value})")
+    return problems
 
 
 def write_atomic(path: str, data: bytes) -> None:
@@ -147,6 +184,7 @@ class HttpJob:
         self.poll_interval = poll_interval
         self.preview_interval = preview_interval
         self.job_id: str | None = None
+        self.info: dict[str, Any] | None = None  # the server's /info (version, device, limits), once connected
         self.finished = False  # the terminal event has been handed out by poll()
         self.cancelled = False
         self._events: queue.Queue[Event] = queue.Queue()
@@ -188,14 +226,19 @@ class HttpJob:
         client: Client | None = None
         try:
             client = self._connect()
+            self.info = info = client.info(timeout=CONNECT_TIMEOUT)  # a short first request: is it there, its limits
             if self._cancel.is_set():
                 self._emit(event="cancelled")
+                return
+            problems = limit_problems(self.settings, info.get("limits") or {})
+            if problems:
+                self._emit(event="error", message="; ".join(problems))
                 return
             status = client.submit(self.image_path, self.settings)
             self.job_id = str(status["id"])
             self._follow(client, status)
         except BackendError as e:
-            self._emit(event="error", message=str(e))
+            self._emit(event="error", message=plain(str(e)))
         except Exception as e:  # never let the UI wait for a terminal event that will not come
             self._emit(event="error", message=f"{type(e).__name__}: {e}")
         finally:
@@ -217,6 +260,8 @@ class HttpJob:
                 self._emit(event="progress", phase="queued", fraction=0.0, queue_position=status.get("queue_position"))
             elif status.get("progress"):
                 self._emit(event="progress", **status["progress"])
+            elif state == "running":  # the worker is starting: no progress yet
+                self._emit(event="progress", fraction=0.0)
             version = int(status.get("preview_version") or 0)
             now = time.monotonic()
             if (version != shown_preview and now - last_fetch >= self.preview_interval) or (
@@ -230,7 +275,7 @@ class HttpJob:
                 self._emit(event="done", strokes=path, psnr=(status.get("result") or {}).get("psnr"))
                 return
             if state == "failed":
-                self._emit(event="error", message=str(status.get("error") or "the reconstruction failed"))
+                self._emit(event="error", message=plain(str(status.get("error") or "the reconstruction failed")))
                 return
             if state == "cancelled":
                 self._emit(event="error", message="the job was cancelled on the server")

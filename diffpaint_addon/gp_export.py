@@ -27,16 +27,12 @@ from typing import Any
 import bpy
 import numpy as np
 
+from diffpaint_shared.color import linear_to_srgb
+from diffpaint_shared.curves import lerp
 from diffpaint_shared.strokefile import Stroke, StrokeFile, StrokeFileError, from_dict
 
-from .gp_import import (
-    CANVAS_LAYER,
-    FILE_PROPERTY,
-    KIND_PROPERTY,
-    SOURCE_ATTRIBUTE,
-    CanvasMapping,
-    linear_to_srgb,
-)
+from .gp_import import CANVAS_LAYER, FILE_PROPERTY, KIND_PROPERTY, SOURCE_ATTRIBUTE
+from .sampling import CanvasMapping, bezier_basis
 
 LEVEL_LAYER = re.compile(r"Level (\d+)( Smudge)?")
 
@@ -166,14 +162,14 @@ def _fit(basis: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 def fit_quadratic(values: np.ndarray) -> np.ndarray:
     """Quadratic Bézier control points (..., 3, d) best fitting ``values`` (..., n, d) at t = j / (n - 1)."""
-    t = np.linspace(0.0, 1.0, values.shape[-2])[:, None]
-    return _fit(np.hstack([(1 - t) ** 2, 2 * (1 - t) * t, t**2]), values)
+    return _fit(bezier_basis(np.linspace(0.0, 1.0, values.shape[-2])), values)
 
 
 def fit_linear(values: np.ndarray) -> np.ndarray:
     """End values (..., 2, d) of the function linear in t best fitting ``values`` (..., n, d) at t = j / (n - 1)."""
     t = np.linspace(0.0, 1.0, values.shape[-2])[:, None]
-    return _fit(np.hstack([1 - t, t]), values)
+    start, end = np.eye(2)
+    return _fit(lerp(start, end, t), values)
 
 
 def _deposits(srgb: np.ndarray, opacity: np.ndarray, src: Stroke | None) -> dict[str, Any]:

@@ -1,12 +1,7 @@
 # mypy: disable-error-code="union-attr"
 # (fake-bpy-module types every context member and RNA pointer as Optional; inside Blender they are set.)
-"""Turn a DiffPaint stroke file into an animated Grease Pencil v3 object.
-
-World mapping (the one convention every other module relies on): the painting lies in the XZ plane
-(y = 0, Grease Pencil's front-view convention), centred at the origin, uniformly scaled so the
-canvas's long side is ``CANVAS_LONG_SIDE`` world units. Canvas pixel x grows to world +X, canvas
-pixel y (down) grows to world -Z. Radii become world units with the same scale, since Grease
-Pencil v3 stores point radius in world units.
+"""Turn a DiffPaint stroke file into an animated Grease Pencil v3 object (the world mapping and the
+sampling along each stroke are in sampling.py).
 
 bpy, numpy and the standard library only: this module runs inside Blender.
 """
@@ -24,17 +19,17 @@ import bpy
 import numpy as np
 import numpy.typing as npt
 
+from diffpaint_shared.color import srgb_to_linear
 from diffpaint_shared.strokefile import Canvas, Stroke, StrokeFile, to_dict
 
 from .gp_textures import add_texture_materials, material_key, texture_attributes
+from .sampling import CanvasMapping, points_per_stroke, sample_strokes
 
-CANVAS_LONG_SIDE = 2.0  # world units spanned by the canvas's longer side
 CANVAS_LAYER = "Canvas"
 SINGLE_LAYER = "Strokes"  # the one stroke layer when levels are not split into layers
 STROKE_MATERIAL = "DiffPaint Stroke"
 SMUDGE_MATERIAL = "DiffPaint Smudge"
 CANVAS_MATERIAL = "DiffPaint Canvas"
-MIN_POINTS, MAX_POINTS = 8, 32
 DEFAULT_DURATION = 250  # frames from the blank canvas to the finished painting
 DEFAULT_STROKES_PER_SECOND = 10.0
 PLANE_OFFSET = 1e-3  # the painting floats this far (relative to the plane's size) in front of an image plane
@@ -71,115 +66,6 @@ def grease_pencil_datablocks() -> bpy.types.BlendDataGreasePencilsV3:
     if hasattr(bpy.data, "grease_pencils_v3"):
         return bpy.data.grease_pencils_v3
     return bpy.data.grease_pencils
-
-
-# --- canvas <-> world ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CanvasMapping:
-    width: int
-    height: int
-
-    @property
-    def scale(self) -> float:
-        """World units per canvas pixel."""
-        return CANVAS_LONG_SIDE / max(self.width, self.height)
-
-    @property
-    def world_size(self) -> tuple[float, float]:
-        return (self.width * self.scale, self.height * self.scale)
-
-    def to_world(self, xy: npt.ArrayLike) -> np.ndarray:
-        """Canvas pixel coordinates (..., 2) to world positions (..., 3) on the y = 0 plane."""
-        xy = np.asarray(xy, dtype=np.float64)
-        out = np.zeros((*xy.shape[:-1], 3))
-        out[..., 0] = (xy[..., 0] - self.width / 2) * self.scale
-        out[..., 2] = (self.height / 2 - xy[..., 1]) * self.scale
-        return out
-
-
-    def to_canvas(self, world: npt.ArrayLike) -> np.ndarray:
-        """The inverse of ``to_world``: positions (..., 3) in the painting's plane to canvas pixels (..., 2)."""
-        world = np.asarray(world, dtype=np.float64)
-        return np.stack([world[..., 0] / self.scale + self.width / 2,
-                         self.height / 2 - world[..., 2] / self.scale], axis=-1)
-
-
-def srgb_to_linear(c: npt.ArrayLike) -> np.ndarray:
-    """The IEC 61966-2-1 transfer function: Grease Pencil colours are scene-linear."""
-    c = np.asarray(c, dtype=np.float64)
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-
-
-def linear_to_srgb(c: npt.ArrayLike) -> np.ndarray:
-    """The inverse of ``srgb_to_linear``; negative inputs clamp to 0."""
-    c = np.maximum(np.asarray(c, dtype=np.float64), 0.0)
-    return np.where(c <= 0.0031308, c * 12.92, 1.055 * c ** (1 / 2.4) - 0.055)
-
-
-# --- sampling -----------------------------------------------------------------------------------
-
-
-def bezier_length(s: Stroke) -> float:
-    """Control-polygon length: an upper bound on the arc length, cheap and good enough for sampling."""
-    (x0, y0), (x1, y1), (x2, y2) = s.points
-    return math.hypot(x1 - x0, y1 - y0) + math.hypot(x2 - x1, y2 - y1)
-
-
-def points_per_stroke(strokes: Sequence[Stroke]) -> int:
-    """One point count for a whole layer, so the Build modifier (which advances per point) spends the
-    same time on every stroke. Samples sit at most about half a radius apart, which keeps round-capped
-    outlines smooth; the layer's most demanding stroke decides. With smudges, the count is raised so
-    that every stamp of the smudge with the most stamps lands on a point (its deposits are then kept
-    exactly, and read back exactly on export)."""
-    need = max(
-        (math.ceil(2.0 * bezier_length(s) / max(min(s.radius), 0.5)) + 1 for s in strokes),
-        default=MIN_POINTS,
-    )
-    n = int(min(max(need, MIN_POINTS), MAX_POINTS))
-    stamps = max((len(s.deposit_strength) for s in strokes if s.kind == "smudge"), default=0)
-    if stamps >= 2:
-        n = (stamps - 1) * math.ceil((n - 1) / (stamps - 1)) + 1
-    return n
-
-
-@dataclass(frozen=True)
-class SampledStrokes:
-    """Per-point arrays for strokes of ``n`` points each (at t = j / (n - 1)), in canvas units and sRGB."""
-
-    n: int
-    xy: np.ndarray  # (strokes, n, 2) pixels
-    radius: np.ndarray  # (strokes, n) pixels
-    srgb: np.ndarray  # (strokes, n, 3)
-    opacity: np.ndarray  # (strokes, n)
-
-
-def sample_strokes(strokes: Sequence[Stroke], n: int) -> SampledStrokes:
-    """Points along each Bézier with radius and colour linear in t; a smudge's points take its
-    deposits (colour and strength, interpolated between stamps) as colour and opacity."""
-    t = np.linspace(0.0, 1.0, n)[None, :, None]  # (1, n, 1)
-    pts = np.array([s.points for s in strokes], dtype=np.float64)  # (k, 3, 2)
-    p0, p1, p2 = pts[:, None, 0], pts[:, None, 1], pts[:, None, 2]
-    xy = (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2
-    rad = np.array([s.radius for s in strokes], dtype=np.float64)  # (k, 2)
-    radius = rad[:, :1] + (rad[:, 1:] - rad[:, :1]) * t[..., 0]
-    col = np.array([s.color for s in strokes], dtype=np.float64)  # (k, 2, 3)
-    srgb = col[:, None, 0] + (col[:, None, 1] - col[:, None, 0]) * t
-    opacity = np.repeat(np.array([[s.opacity] for s in strokes], dtype=np.float64), n, axis=1)
-    for i, s in enumerate(strokes):
-        if s.kind == "smudge":
-            srgb[i], opacity[i] = sample_deposits(s, t[0, :, 0])
-    return SampledStrokes(n=n, xy=xy, radius=radius, srgb=srgb, opacity=opacity)
-
-
-def sample_deposits(s: Stroke, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A smudge's deposited colour (len(t), 3) and strength (len(t),) at curve parameters ``t``,
-    linear between its stamps at t = i / (stamps - 1)."""
-    stamps_t = np.linspace(0.0, 1.0, len(s.deposit_strength))
-    color = np.asarray(s.deposit_color, dtype=np.float64)
-    srgb = np.stack([np.interp(t, stamps_t, color[:, c]) for c in range(3)], axis=-1)
-    return srgb, np.interp(t, stamps_t, np.asarray(s.deposit_strength, dtype=np.float64))
 
 
 # --- Grease Pencil writing ----------------------------------------------------------------------
@@ -225,13 +111,6 @@ def _write_strokes(
     drawing.tag_positions_changed()
 
 
-def duration_for_rate(stroke_count: int, strokes_per_second: float, fps: float) -> int:
-    """Frames an animation painting ``stroke_count`` strokes at ``strokes_per_second`` lasts."""
-    if strokes_per_second <= 0 or fps <= 0:
-        raise ValueError("strokes per second and the frame rate must be positive")
-    return max(1, math.ceil(stroke_count / strokes_per_second * fps - 1e-9))
-
-
 def scene_fps(scene: bpy.types.Scene) -> float:
     return scene.render.fps / scene.render.fps_base
 
@@ -266,8 +145,13 @@ def fit_to_plane(obj: bpy.types.Object, mapping: CanvasMapping, plane: bpy.types
                         @ Matrix.Scale(fit, 4))
 
 
-def _stroke_material(name: str, kind: str) -> bpy.types.Material:
+def _stroke_material(name: str, kind: str, created: list[bpy.types.ID]) -> bpy.types.Material:
+    """The stroke material of ``kind``: the one an earlier import made, else a new one (in ``created``)."""
+    mat = bpy.data.materials.get(name)
+    if mat is not None and mat.grease_pencil is not None and mat.get(KIND_PROPERTY) == kind:
+        return mat
     mat = bpy.data.materials.new(name)
+    created.append(mat)
     bpy.data.materials.create_gpencil_data(mat)
     gp = mat.grease_pencil
     gp.show_stroke, gp.show_fill = True, False
@@ -276,12 +160,18 @@ def _stroke_material(name: str, kind: str) -> bpy.types.Material:
     return mat
 
 
-def _canvas_material(background_linear: np.ndarray) -> bpy.types.Material:
-    mat = bpy.data.materials.new(CANVAS_MATERIAL)
+def _canvas_material(background_srgb: tuple[float, float, float], created: list[bpy.types.ID]) -> bpy.types.Material:
+    """The canvas fill of this background color, named by it: paintings on the same background share it."""
+    name = f"{CANVAS_MATERIAL} #" + "".join(f"{round(c * 255):02x}" for c in background_srgb)
+    mat = bpy.data.materials.get(name)
+    if mat is not None and mat.grease_pencil is not None:
+        return mat
+    mat = bpy.data.materials.new(name)
+    created.append(mat)
     bpy.data.materials.create_gpencil_data(mat)
     gp = mat.grease_pencil
     gp.show_stroke, gp.show_fill = False, True
-    gp.fill_color = (*background_linear, 1.0)
+    gp.fill_color = (*srgb_to_linear(np.asarray(background_srgb, dtype=np.float64)), 1.0)
     return mat
 
 
@@ -324,12 +214,14 @@ def import_strokes(
     build_timing: str = "FRAMES",
     hold: int = 0,
     plane: bpy.types.Object | None = None,
+    fit_frame_range: bool = False,
 ) -> bpy.types.Object:
     """Create a Grease Pencil object painting ``doc`` from ``frame_start`` (blank canvas) to
     ``frame_start + duration`` (finished painting), linked into ``collection`` (default: the
     scene's master collection). The scene's frame range is widened to cover the animation and
-    ``hold`` frames of the finished painting after it. With ``layer_per_level`` off, all strokes go
-    to one layer. ``build_timing`` is 'FRAMES' (strokes at an even pace) or 'DRAWSPEED' (recorded
+    ``hold`` frames of the finished painting after it (with ``fit_frame_range``, set to exactly that).
+    With ``layer_per_level`` off, all strokes go to one layer. ``build_timing`` is 'FRAMES' (strokes at
+    an even pace) or 'DRAWSPEED' (recorded
     drawing times, longer strokes taking longer; see BUILD_TIMINGS). With ``plane``, the painting is
     fitted onto that object's largest face (see fit_to_plane) instead of lying at the origin. On any
     error nothing of the import is left behind."""
@@ -346,11 +238,10 @@ def import_strokes(
         obj = bpy.data.objects.new(name, gp_data)
         created.append(obj)
         materials = {
-            "canvas": _canvas_material(srgb_to_linear(doc.canvas.background)),
-            "paint": _stroke_material(STROKE_MATERIAL, "paint"),
-            "smudge": _stroke_material(SMUDGE_MATERIAL, "smudge"),
+            "canvas": _canvas_material(doc.canvas.background, created),
+            "paint": _stroke_material(STROKE_MATERIAL, "paint", created),
+            "smudge": _stroke_material(SMUDGE_MATERIAL, "smudge", created),
         }
-        created.extend(materials.values())
         for mat in materials.values():
             gp_data.materials.append(mat)
         slot = {key: i for i, key in enumerate(materials)}
@@ -366,8 +257,11 @@ def import_strokes(
 
         obj[FILE_PROPERTY] = json.dumps(to_dict(doc), separators=(",", ":"))
         (collection or scene.collection).objects.link(obj)
-        scene.frame_start = min(scene.frame_start, frame_start)
-        scene.frame_end = max(scene.frame_end, frame_start + duration + hold)
+        end = frame_start + duration + hold
+        if fit_frame_range:
+            scene.frame_start, scene.frame_end = frame_start, end
+        else:
+            scene.frame_start, scene.frame_end = min(scene.frame_start, frame_start), max(scene.frame_end, end)
         return obj
 
 

@@ -11,18 +11,17 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import queue
 import secrets
-import subprocess
-import sys
 import threading
-from collections import deque
+import time
 from collections.abc import Mapping
-from typing import IO, Any
+
+from diffpaint_shared.childprocess import ChildProcess
 
 from .client import BackendError, Client
 
 START_TIMEOUT = 90.0  # importing torch on a cold disk can take a while
-STDERR_TAIL_LINES = 30
 
 
 def serve_argv(python: str) -> list[str]:
@@ -33,48 +32,24 @@ class LocalServer:
     def __init__(self, python: str, env: Mapping[str, str] | None = None):
         self.python = python
         self.token = secrets.token_urlsafe(32)
-        self.argv = serve_argv(python)
-        self._env = {**(os.environ if env is None else env), "DIFFPAINT_TOKEN": self.token, "PYTHONUNBUFFERED": "1"}
         self.url: str | None = None
-        self._proc: subprocess.Popen[str] | None = None
-        self._ready = threading.Event()
-        self._stderr: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+        self._process = ChildProcess(serve_argv(python), {**(os.environ if env is None else env),
+                                                          "DIFFPAINT_TOKEN": self.token}, keep_stdin=True)
+        self._wait_lock = threading.Lock()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
 
     def start(self) -> None:
-        group: dict[str, Any]  # its own process group: Ctrl-C in Blender's terminal is not for it
-        if sys.platform == "win32":
-            group = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
-        else:
-            group = {"start_new_session": True}
         try:
-            self._proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
-                                          env=self._env, **group)
+            self._process.start()
         except OSError as e:
             raise BackendError(f"cannot start the backend Python {self.python!r}: {e.strerror or e}") from None
-        assert self._proc.stdout is not None and self._proc.stderr is not None
-        threading.Thread(target=self._read_stdout, args=(self._proc.stdout,), daemon=True).start()
-        threading.Thread(target=self._read_stderr, args=(self._proc.stderr,), daemon=True).start()
-
-    def _read_stdout(self, stream: IO[str]) -> None:
-        for line in stream:
-            if line.startswith("{") and self.url is None:
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(event, dict) and event.get("event") == "listening":
-                    self.url = str(event["url"])
-                    self._ready.set()
-        self._ready.set()  # the server has gone: wake anyone waiting
-
-    def _read_stderr(self, stream: IO[str]) -> None:
-        for line in stream:
-            self._stderr.append(line.rstrip("\r\n"))
 
     @property
     def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self._process.alive
 
     @property
     def ready(self) -> bool:
@@ -82,43 +57,50 @@ class LocalServer:
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> str:
         """The server's URL once it listens; BackendError with its own words if it cannot start."""
-        if self._proc is None:
+        if self._process.pid is None:
             raise BackendError("the local backend was never started")
-        self._ready.wait(timeout)
+        deadline = time.monotonic() + timeout
+        with self._wait_lock:  # one reader of its stdout at a time
+            while self.url is None:
+                try:
+                    line = self._process.lines.get(timeout=max(deadline - time.monotonic(), 0.0))
+                except queue.Empty:
+                    break
+                if line is None:  # its output ended: it has gone
+                    self._process.lines.put(None)  # for any later waiter
+                    break
+                self.url = _listening_url(line)
         if self.url is not None and self.alive:
             return self.url
         if self.alive:
             raise BackendError(f"the local backend did not start within {timeout:.0f} s")
-        self._proc.wait()
-        tail = "\n".join(self._stderr).strip()
+        code = self._process.wait()
+        tail = "\n".join(self._process.stderr_tail).strip()
         hint = ""
         if "No module named" in tail:
             hint = " (press 'Set Up Backend' in the DiffPaint preferences, or install the backend into that Python)"
-        message = f"the local backend ({self.python}) exited with status {self._proc.returncode}{hint}"
+        message = f"the local backend ({self.python}) exited with status {code}{hint}"
         raise BackendError(f"{message}: {tail.splitlines()[-1]}" if tail else message)
 
     def client(self, timeout: float = START_TIMEOUT) -> Client:
         return Client(self.wait_ready(timeout), self.token)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Close its stdin (it shuts down, stopping its jobs), then terminate if it lingers."""
-        proc = self._proc
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            assert proc.stdin is not None
-            proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.terminate()
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        """Close its stdin (it shuts down, stopping its jobs), then terminate it if it lingers."""
+        self._process.stop(timeout)
+
+
+def _listening_url(line: str) -> str | None:
+    """The URL of the server's 'listening' event line, else None."""
+    if not line.startswith("{"):
+        return None
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    if isinstance(event, dict) and event.get("event") == "listening":
+        return str(event["url"])
+    return None
 
 
 _server: LocalServer | None = None

@@ -8,79 +8,91 @@ from typing import Any
 
 import bpy
 
-from .operators import PREVIEW_IMAGE, DIFFPAINT_OT_export_strokes, DIFFPAINT_OT_import_strokes
-from .presets import CUSTOM, STYLES, describe_duration, estimate_seconds
+from .import_ops import DIFFPAINT_OT_export_strokes, DIFFPAINT_OT_import_strokes
+from .preferences import UiState, backend_status, calibration
+from .presets import CUSTOM, describe_duration
+from .reconstruct_op import PREVIEW_IMAGE, estimated_seconds
 
-IMPLEMENTED_STYLES = {key for key, _, ok in STYLES if ok}
+
+def draw_backend(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
+    """The backend's state in one line (not set up, setting up, starting, ready and on what device), with
+    Set Up Backend right there when it is needed."""
+    text, icon, needs_setup = backend_status(context)
+    row = layout.row()
+    row.label(text=text, icon=icon)
+    setup = UiState.setup
+    if setup is not None and setup.state == "running":
+        layout.progress(factor=setup.fraction, type="BAR", text=setup.status[:100])
+    elif needs_setup:
+        layout.operator("diffpaint.setup_backend", icon="CONSOLE")
 
 
-def draw_reconstruct(layout: bpy.types.UILayout, context: bpy.types.Context, in_image_editor: bool) -> None:
-    """The whole panel body: settings, then the run (progress and Cancel, or Reconstruct and the last
-    outcome), then import options. Every state of the run has something to show."""
+def draw_image_and_medium(layout: bpy.types.UILayout, context: bpy.types.Context, in_image_editor: bool) -> None:
     settings = context.scene.diffpaint
-    runtime = context.window_manager.diffpaint
-
-    col = layout.column()
+    layout.use_property_split = True
+    layout.enabled = not context.window_manager.diffpaint.running
     if in_image_editor:
         image = getattr(context.space_data, "image", None)
-        col.label(text=f"Image: {image.name}" if image else "Open an image in this editor", icon="IMAGE_DATA")
+        layout.label(text=f"Image: {image.name}" if image else "Open an image in this editor", icon="IMAGE_DATA")
     else:
-        col.template_ID(settings, "image", open="image.open")
-    col.enabled = not runtime.running
-
-    settings_col = layout.column()
-    settings_col.enabled = not runtime.running
-    settings_col.prop(settings, "style")
-    if settings.style not in IMPLEMENTED_STYLES:
-        settings_col.label(text="Not available yet: the backend does not paint this medium", icon="ERROR")
-    settings_col.prop(settings, "strokes")
-    settings_col.prop(settings, "levels")
-    smudge = settings_col.row()
+        layout.template_ID(settings, "image", open="image.open")
+    layout.prop(settings, "style")
+    smudge = layout.row()
     smudge.prop(settings, "smudge")
     smudge.active = settings.levels > 1  # the last level never smudges
-    settings_col.prop(settings, "quality")
+
+
+def draw_quality(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
+    settings = context.scene.diffpaint
+    layout.use_property_split = True
+    layout.enabled = not context.window_manager.diffpaint.running
+    layout.prop(settings, "strokes")
+    layout.prop(settings, "levels")
+    layout.prop(settings, "quality")
     if settings.quality == CUSTOM:
-        custom = settings_col.column(align=True)
+        custom = layout.column(align=True)
         custom.prop(settings, "size")
         custom.prop(settings, "iterations")
         custom.prop(settings, "rounds")
-    estimate = estimate_seconds(settings.quality, settings.strokes, settings.levels,
-                                "cuda" if settings.device == "CUDA" else "cpu",
-                                (settings.size, settings.iterations, settings.rounds))
-    settings_col.label(text=f"Estimated time: {describe_duration(estimate)}"
-                       f"{'' if settings.device == 'CUDA' else ' on a CPU'}", icon="TIME")
-    row = settings_col.row(align=True)
-    row.prop(settings, "seed")
-    row.prop(settings, "device", text="")
+    layout.prop(settings, "seed")
+    layout.prop(settings, "device")
+    calibrated = calibration().runs > 0
+    layout.label(text=f"Estimated time: {describe_duration(estimated_seconds(settings))}"
+                 f"{' (from this machine’s runs)' if calibrated else ''}", icon="TIME")
 
-    layout.separator()
-    run = layout.column()
+
+def draw_run(layout: bpy.types.UILayout, context: bpy.types.Context, in_image_editor: bool) -> None:
+    """The run: progress and Cancel, or Reconstruct and the last outcome. Every state has something to show."""
+    runtime = context.window_manager.diffpaint
     if runtime.running:
-        run.progress(factor=runtime.progress, type="BAR", text=runtime.status or "Reconstructing…")
-        run.operator("diffpaint.cancel_reconstruct", text="Cancel", icon="CANCEL")
+        layout.progress(factor=runtime.progress, type="BAR", text=runtime.status or "Reconstructing…")
+        layout.operator("diffpaint.cancel_reconstruct", text="Cancel", icon="CANCEL")
         if bpy.data.images.get(PREVIEW_IMAGE) is not None:
-            run.label(text=f"Live preview: image '{PREVIEW_IMAGE}'", icon="IMAGE_RGB")
-    else:
-        op = run.operator("diffpaint.reconstruct", icon="BRUSHES_ALL")
-        op.editor_image = in_image_editor
-        if runtime.state == "FAILED" and runtime.message:
-            _wrapped(run, runtime.message, "ERROR")
-        elif runtime.state == "DONE" and runtime.message:
-            _wrapped(run, runtime.message, "CHECKMARK")
-        elif runtime.state == "CANCELLED" and runtime.message:
-            _wrapped(run, runtime.message, "CANCEL")
-        if runtime.partial_path:
-            run.operator("diffpaint.import_last_level", text=f"Import Last Level ({runtime.partial_label})",
-                         icon="IMPORT")
+            layout.label(text=f"Live preview: image '{PREVIEW_IMAGE}'", icon="IMAGE_RGB")
+        return
+    row = layout.row()
+    row.scale_y = 1.5
+    op = row.operator("diffpaint.reconstruct", icon="BRUSHES_ALL")
+    op.editor_image = in_image_editor
+    if runtime.state == "FAILED" and runtime.message:
+        _wrapped(layout, runtime.message, "ERROR")
+    elif runtime.state == "DONE" and runtime.message:
+        _wrapped(layout, runtime.message, "CHECKMARK")
+    elif runtime.state == "CANCELLED" and runtime.message:
+        _wrapped(layout, runtime.message, "CANCEL")
+    if runtime.partial_path:
+        layout.operator("diffpaint.import_last_level", text=f"Import Last Level ({runtime.partial_label})",
+                        icon="IMPORT")
 
-    layout.separator()
-    box = layout.box()
-    box.label(text="Import", icon="GREASEPENCIL")
-    box.prop(settings, "placement")
+
+def draw_import(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
+    settings = context.scene.diffpaint
+    layout.use_property_split = True
+    layout.prop(settings, "placement")
     if settings.placement == "IMAGE_PLANE":
-        box.prop(settings, "plane")
-    settings.draw_pacing(box)
-    box.operator(DIFFPAINT_OT_import_strokes.bl_idname, text="Import Strokes…", icon="IMPORT")
+        layout.prop(settings, "plane")
+    settings.draw_pacing(layout)
+    layout.operator(DIFFPAINT_OT_import_strokes.bl_idname, text="Import Strokes…", icon="IMPORT")
 
 
 def _wrapped(layout: bpy.types.UILayout, text: str, icon: Any, width: int = 48) -> None:
@@ -99,7 +111,8 @@ def _wrapped(layout: bpy.types.UILayout, text: str, icon: Any, width: int = 48) 
 
 
 class _SidebarPanel(bpy.types.Panel):
-    """The DiffPaint tab of an editor's sidebar; subclasses choose the editor (this one is not registered)."""
+    """The DiffPaint tab of an editor's sidebar: the backend's state; its subpanels hold the rest. The
+    panel classes are made per editor below (3D Viewport: a chosen image; Image Editor: the one it shows)."""
 
     bl_label = "DiffPaint"
     bl_region_type = "UI"
@@ -107,7 +120,34 @@ class _SidebarPanel(bpy.types.Panel):
     in_image_editor = False
 
     def draw(self, context: bpy.types.Context) -> None:
-        draw_reconstruct(self.layout, context, in_image_editor=self.in_image_editor)  # type: ignore[arg-type]
+        draw_backend(self.layout, context)  # type: ignore[arg-type]
+
+
+def _subpanels(parent: type[_SidebarPanel]) -> list[type[bpy.types.Panel]]:
+    """The parent's subpanels, in order: image and medium, quality, run, import (closed at first)."""
+    in_image_editor = parent.in_image_editor
+    sections: list[tuple[str, str, Any, set[str]]] = [
+        ("image", "Image & Medium", lambda layout, context: draw_image_and_medium(layout, context, in_image_editor),
+         set()),
+        ("quality", "Quality", draw_quality, set()),
+        ("run", "Run", lambda layout, context: draw_run(layout, context, in_image_editor), set()),
+        ("import", "Import", draw_import, {"DEFAULT_CLOSED"}),
+    ]
+    panels: list[type[bpy.types.Panel]] = []
+    for key, label, draw, options in sections:
+        panels.append(type(f"{parent.__name__}_{key}", (bpy.types.Panel,), {
+            "bl_label": label, "bl_space_type": parent.bl_space_type, "bl_region_type": "UI",
+            "bl_category": "DiffPaint", "bl_parent_id": parent.__name__, "bl_options": options,
+            "draw": _panel_draw(draw)}))
+    return panels
+
+
+def _panel_draw(draw: Any) -> Any:
+    """A Panel.draw method calling ``draw(layout, context)``."""
+    def panel_draw(self: bpy.types.Panel, context: bpy.types.Context) -> None:
+        draw(self.layout, context)
+
+    return panel_draw
 
 
 class DIFFPAINT_PT_main(_SidebarPanel):
@@ -127,7 +167,8 @@ def menu_export(self: bpy.types.Menu, context: bpy.types.Context) -> None:
     self.layout.operator(DIFFPAINT_OT_export_strokes.bl_idname, text="DiffPaint Strokes (.json)")
 
 
-classes = (DIFFPAINT_PT_main, DIFFPAINT_PT_image_editor)
+classes: tuple[type, ...] = (DIFFPAINT_PT_main, *_subpanels(DIFFPAINT_PT_main),
+           DIFFPAINT_PT_image_editor, *_subpanels(DIFFPAINT_PT_image_editor))
 
 
 def register_menus() -> None:

@@ -14,9 +14,11 @@ from __future__ import annotations
 import os
 import urllib.parse
 from collections.abc import Callable
+from typing import Any
 
 import bpy
 
+from . import timing
 from .backend_setup import SetupJob
 from .client import BackendError, Client
 from .local_server import current_local_server, ensure_local_server
@@ -36,6 +38,7 @@ class UiState:
     connection: str = ""  # e.g. "Connected: diffpaint 0.1.0 on CUDA (NVIDIA …)"
     connection_ok: bool = False
     setup: SetupJob | None = None
+    calibration: timing.Calibration | None = None
 
 
 class DiffPaintPreferences(bpy.types.AddonPreferences):
@@ -103,6 +106,27 @@ def draw_preferences(prefs: DiffPaintPreferences, layout: bpy.types.UILayout) ->
         row.label(text=UiState.connection, icon="CHECKMARK" if UiState.connection_ok else "ERROR")
 
 
+def addon_user_dir(create: bool = True) -> str:
+    """The add-on's own folder for what it keeps between sessions (the backend's venv, time calibration);
+    made if ``create``."""
+    try:
+        return bpy.utils.extension_path_user(__package__, create=create)
+    except (ValueError, RuntimeError):  # not installed as an extension (e.g. a development checkout)
+        return bpy.utils.user_resource("SCRIPTS", path="diffpaint", create=create)
+
+
+def timing_path(create: bool = False) -> str:
+    """The time calibration's file; its folder made if ``create`` (for writing)."""
+    return os.path.join(addon_user_dir(create), timing.FILE_NAME)
+
+
+def calibration() -> timing.Calibration:
+    """This machine's time calibration, read once per session."""
+    if UiState.calibration is None:
+        UiState.calibration = timing.load(timing_path())
+    return UiState.calibration
+
+
 def addon_preferences(context: bpy.types.Context) -> DiffPaintPreferences | None:
     addon = context.preferences.addons.get(__package__)
     return addon.preferences if addon is not None else None
@@ -119,6 +143,9 @@ def backend_python(context: bpy.types.Context) -> str:
             "Set the backend Python in preferences (Edit > Preferences > Add-ons > DiffPaint), "
             "or press 'Set Up Backend' there"
         )
+    if os.path.isdir(path):
+        raise BackendNotConfigured(f"The backend Python {path!r} is a folder, not a Python interpreter: choose the "
+                                   "python program inside it (bin/python, or Scripts\\python.exe on Windows)")
     if not os.path.isfile(path):
         raise BackendNotConfigured(f"The backend Python {path!r} does not exist; fix it in the DiffPaint preferences")
     return path
@@ -147,6 +174,29 @@ def backend_connection(context: bpy.types.Context) -> tuple[str, Callable[[], Cl
     except BackendError as e:
         raise BackendNotConfigured(str(e)) from None
     return "local backend", server.client
+
+
+def backend_status(context: bpy.types.Context) -> tuple[str, Any, bool]:
+    """The backend's state for the panel's first line: (text, icon, whether 'Set Up Backend' is the way on)."""
+    if UiState.setup is not None and UiState.setup.state == "running":
+        return "Setting up the backend…", "SORTTIME", False
+    prefs = addon_preferences(context)
+    remote = prefs.backend == "REMOTE" if prefs is not None else bool(os.environ.get(URL_ENV_VAR))
+    if UiState.connection_ok:
+        return UiState.connection.replace("Connected: ", "Backend ready: ", 1), "CHECKMARK", False
+    if remote:
+        url = (prefs.remote_url if prefs is not None else "") or os.environ.get(URL_ENV_VAR, "")
+        return (f"Backend: {url}", "URL", False) if url else ("Backend: no server URL set", "ERROR", False)
+    try:
+        backend_python(context)
+    except BackendNotConfigured:
+        return "Backend not set up", "ERROR", True
+    server = current_local_server()
+    if server is not None and server.alive and not server.ready:
+        return "Backend starting…", "SORTTIME", False
+    if server is not None and server.ready:
+        return "Backend ready on this computer", "CHECKMARK", False
+    return "Backend set up (starts when needed)", "CHECKMARK", False
 
 
 def describe_info(info: dict) -> str:

@@ -1,7 +1,8 @@
-"""Quality presets, stroke styles and time estimates the panel offers. Standard library only."""
+"""Quality presets and time estimates the panel offers. Standard library only."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -9,16 +10,16 @@ from dataclasses import dataclass
 class Quality:
     key: str
     label: str
-    size: int  # long side fitted at, px
-    iterations: int  # optimiser steps per placement round
-    rounds: int  # placement rounds per level
     description: str
+    settings: Mapping[str, int]  # job setting name (jobschema.SETTINGS) -> value: the effort settings
 
 
+EFFORT = ("size", "iterations", "rounds")  # the settings a quality chooses: resolution, steps, rounds
 QUALITIES = (
-    Quality("DRAFT", "Draft", 128, 30, 1, "Quick look: 128 px, few optimiser steps"),
-    Quality("STANDARD", "Standard", 256, 80, 2, "Balanced: 256 px, the backend's defaults"),
-    Quality("FINAL", "Final", 512, 150, 2, "Best fit: 512 px, many optimiser steps"),
+    Quality("DRAFT", "Draft", "Quick look: 128 px, few optimizer steps", {"size": 128, "iterations": 30, "rounds": 1}),
+    Quality("STANDARD", "Standard", "Balanced: 256 px, the backend's defaults",
+            {"size": 256, "iterations": 80, "rounds": 2}),
+    Quality("FINAL", "Final", "Best fit: 512 px, many optimizer steps", {"size": 512, "iterations": 150, "rounds": 2}),
 )
 QUALITY = {q.key: q for q in QUALITIES}
 
@@ -29,18 +30,6 @@ CPU_SECONDS_STANDARD = 10.0
 FIXED_SHARE = 0.65
 CUDA_SPEEDUP = 15.0  # rough, for a mid-range GPU
 
-# (key, label, implemented). Implemented media are the backend's styles (their key lower-cased);
-# the others are listed so artists see what is coming, and the backend refuses them saying so.
-STYLES = (
-    ("DIGITAL", "Digital", True),
-    ("OIL", "Oil", True),
-    ("WATERCOLOR", "Watercolour", True),
-    ("INK", "Ink", True),
-    ("PENCIL", "Pencil", True),
-    ("GOUACHE", "Gouache (coming)", False),
-)
-
-
 CUSTOM = "CUSTOM"  # the panel's own size / iterations / rounds
 
 
@@ -48,10 +37,10 @@ def estimate_seconds(quality: str, strokes: int, levels: int, device: str = "cpu
                      custom: tuple[int, int, int] | None = None) -> float:
     """A rough running time: linear in steps, in pixels and (mildly) in strokes, scaled from the
     measured Standard run. ``custom`` is (size, iterations, rounds) for the CUSTOM quality."""
-    ref = QUALITY["STANDARD"]
+    ref_size, ref_iterations, ref_rounds = effort("STANDARD")
     size, iterations, rounds = effort(quality, custom)
-    steps = (iterations * rounds * levels) / (ref.iterations * ref.rounds * 3)
-    pixels = (size / ref.size) ** 2
+    steps = (iterations * rounds * levels) / (ref_iterations * ref_rounds * 3)
+    pixels = (size / ref_size) ** 2
     stroke_cost = (0.5 + strokes / 512) / (0.5 + 256 / 512)
     seconds = CPU_SECONDS_STANDARD * steps * (FIXED_SHARE + (1 - FIXED_SHARE) * pixels) * stroke_cost
     return seconds / CUDA_SPEEDUP if device == "cuda" else seconds
@@ -63,8 +52,8 @@ def effort(quality: str, custom: tuple[int, int, int] | None = None) -> tuple[in
         if custom is None:
             raise ValueError("the custom quality needs its size, iterations and rounds")
         return custom
-    q = QUALITY[quality]
-    return q.size, q.iterations, q.rounds
+    size, iterations, rounds = (QUALITY[quality].settings[name] for name in EFFORT)
+    return size, iterations, rounds
 
 
 def describe_duration(seconds: float) -> str:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import bpy
 
+from diffpaint_shared.jobschema import DEVICES, SETTINGS, STYLES, Setting
+
 from .gp_import import DEFAULT_DURATION, DEFAULT_STROKES_PER_SECOND
-from .presets import CUSTOM, QUALITIES, STYLES, describe_duration, estimate_seconds
+from .presets import CUSTOM, QUALITIES, describe_duration, estimate_seconds
 
 # Import options, shared by the import operator and the panel's settings.
 PLACEMENT_ITEMS = [
@@ -56,6 +60,10 @@ class ImportOptions:
         description="Frames the finished painting stays on screen at the end (the scene's end frame is "
                     "moved out to cover them)",
     )
+    fit_frame_range: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Fit Frame Range", default=True,
+        description="Set the scene's frame range to the animation and its hold (off: only widen it to cover them)",
+    )
     layer_per_level: bpy.props.BoolProperty(  # type: ignore[valid-type]
         name="Layer per Level", default=True,
         description="Put each detail level on its own Grease Pencil layer (else all strokes on one layer)",
@@ -67,69 +75,80 @@ class ImportOptions:
         layout.prop(self, "frames" if self.timing == "FRAMES" else "strokes_per_second")
         layout.prop(self, "build_timing")
         layout.prop(self, "hold")
+        layout.prop(self, "fit_frame_range")
         layout.prop(self, "layer_per_level")
 
 
 def _quality_items() -> list[tuple[str, str, str]]:
     items = [(q.key, q.label, f"{q.description} ({describe_duration(estimate_seconds(q.key, 256, 3))} for 256 "
               "strokes on a CPU; much faster on CUDA)") for q in QUALITIES]
-    return [*items, (CUSTOM, "Custom", "Choose the resolution and optimiser effort yourself")]
+    return [*items, (CUSTOM, "Custom", "Choose the resolution and optimizer effort yourself")]
+
+
+# The job settings the panel offers (all of jobschema.SETTINGS but the background, which it leaves
+# at the backend's default), generated from the schema: one definition of names, bounds and help.
+PANEL_SETTINGS = tuple(s for s in SETTINGS if s.name != "background")
+# Each choice's label and tooltip, keyed by the schema's value (the panel's enum keys are its upper case).
+CHOICE_TEXT = {
+    "style": {
+        "digital": ("Digital", "Plain strokes: a clean round brush, no texture phase"),
+        "oil": ("Oil", "Bristle streaks along each stroke with impasto light and shade"),
+        "watercolor": ("Watercolor", "Transparent washes, darker pigment pooled at the edges, granulation"),
+        "ink": ("Ink", "A dense core tapering at both ends, dry-brush gaps toward the end"),
+        "pencil": ("Pencil", "Graphite catching on the paper grain"),
+    },
+    "device": {
+        "auto": ("Auto", "CUDA when the backend has it, else the CPU"),
+        "cpu": ("CPU", "Run on the CPU"),
+        "cuda": ("CUDA", "Run on an NVIDIA GPU"),
+    },
+}
+assert set(CHOICE_TEXT["style"]) == set(STYLES) and set(CHOICE_TEXT["device"]) == set(DEVICES)
+PROPERTY_OPTIONS = {"size": {"subtype": "PIXEL"}}  # Blender-only presentation
+
+
+def tooltip(help: str) -> str:
+    """A schema help text (argparse style: lower-case start) as a Blender tooltip."""
+    return help[:1].upper() + help[1:]
+
+
+def setting_property(setting: Setting) -> object:
+    """The bpy property for a job setting: its label, tooltip, default and bounds from the schema."""
+    common: dict[str, Any] = {"name": setting.label, "description": tooltip(setting.help),
+                              **PROPERTY_OPTIONS.get(setting.name, {})}
+    if setting.choices:
+        text = CHOICE_TEXT[setting.name]
+        items = [(choice.upper(), *text[choice]) for choice in setting.choices]
+        return bpy.props.EnumProperty(items=items, default=setting.default.upper(), **common)
+    if setting.type is bool:
+        return bpy.props.BoolProperty(default=setting.default, **common)
+    if setting.type is int:
+        bounds: dict[str, Any] = {key: value for key, value in (("min", setting.minimum), ("max", setting.maximum),
+                                                ("soft_max", setting.soft_maximum)) if value is not None}
+        return bpy.props.IntProperty(default=setting.default, **bounds, **common)
+    raise TypeError(f"no panel property for the {setting.type.__name__} setting {setting.name!r}")
 
 
 class DiffPaintSettings(ImportOptions, bpy.types.PropertyGroup):
+    """The panel's settings: the image, the job settings (PANEL_SETTINGS, added below), the quality
+    preset and the import options."""
+
     image: bpy.props.PointerProperty(  # type: ignore[valid-type]
         name="Image",
         type=bpy.types.Image,
         description="Painting to reconstruct; when empty, the image shown in an Image Editor",
     )
-    style: bpy.props.EnumProperty(  # type: ignore[valid-type]
-        name="Medium",
-        items=[(key, label, "Plain strokes" if ok else "Not implemented by the backend yet")
-               for key, label, ok in STYLES],
-        default="DIGITAL",
-        description="Stroke style / painting medium",
-    )
-    smudge: bpy.props.BoolProperty(  # type: ignore[valid-type]
-        name="Smudge", default=False,
-        description="Soften hard steps between strokes with smudge strokes on every detail level but the last "
-                    "(which stays sharp). They come out of the stroke budget: less banding, slightly lower PSNR",
-    )
-    strokes: bpy.props.IntProperty(  # type: ignore[valid-type]
-        name="Stroke Budget", default=256, min=1, soft_max=4096,
-        description="Number of brush strokes to fit, over all levels",
-    )
-    levels: bpy.props.IntProperty(  # type: ignore[valid-type]
-        name="Detail Levels", default=3, min=1, max=6,
-        description="Coarse-to-fine levels: 1×1 … n×n grids of ever smaller strokes",
-    )
     quality: bpy.props.EnumProperty(  # type: ignore[valid-type]
         name="Quality", items=_quality_items(), default="STANDARD",
-        description="Resolution and optimiser effort: time against fidelity",
-    )
-    size: bpy.props.IntProperty(  # type: ignore[valid-type]
-        name="Resolution", default=256, min=8, soft_max=1024, subtype="PIXEL",
-        description="Long side the image is fitted at (Custom quality); larger images are downscaled",
-    )
-    iterations: bpy.props.IntProperty(  # type: ignore[valid-type]
-        name="Steps", default=80, min=1, soft_max=500,
-        description="Optimiser steps per placement round (Custom quality)",
-    )
-    rounds: bpy.props.IntProperty(  # type: ignore[valid-type]
-        name="Rounds", default=2, min=1, max=8, description="Placement rounds per level (Custom quality)",
-    )
-    seed: bpy.props.IntProperty(  # type: ignore[valid-type]
-        name="Seed", default=0, min=0, description="Random seed; CPU runs with the same seed give the same strokes",
-    )
-    device: bpy.props.EnumProperty(  # type: ignore[valid-type]
-        name="Device",
-        items=[("AUTO", "Auto", "CUDA when the backend has it, else the CPU"),
-               ("CPU", "CPU", "Run on the CPU"), ("CUDA", "CUDA", "Run on an NVIDIA GPU")],
-        default="AUTO",
+        description="Resolution and optimizer effort: time against fidelity",
     )
     plane: bpy.props.PointerProperty(  # type: ignore[valid-type]
         name="Plane", type=bpy.types.Object, poll=is_plane_candidate,
         description="Mesh to fit the painting onto; when empty, the active object",
     )
+
+
+DiffPaintSettings.__annotations__.update({s.name: setting_property(s) for s in PANEL_SETTINGS})
 
 
 RUN_STATES = [("IDLE", "Idle", ""), ("RUNNING", "Running", ""), ("DONE", "Done", ""), ("FAILED", "Failed", ""),

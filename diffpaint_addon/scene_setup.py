@@ -14,11 +14,13 @@ from __future__ import annotations
 import math
 
 import bpy
+import numpy as np
 from mathutils import Matrix, Vector
 
+from diffpaint_shared.color import srgb_to_linear
 from diffpaint_shared.strokefile import Canvas
 
-from .gp_import import CanvasMapping, srgb_to_linear
+from .sampling import CanvasMapping
 
 RENDER_ENGINE = "BLENDER_WORKBENCH"
 CAMERA_NAME = "DiffPaint Camera"
@@ -65,7 +67,7 @@ def setup_scene_for_canvas(scene: bpy.types.Scene, canvas: Canvas, obj: bpy.type
 
     # Outside the canvas rectangle (and in its anti-aliased border) the world shows: match it.
     world = bpy.data.worlds.get(WORLD_NAME) or bpy.data.worlds.new(WORLD_NAME)
-    world.color = tuple(srgb_to_linear(canvas.background))
+    world.color = tuple(srgb_to_linear(np.asarray(canvas.background, dtype=np.float64)))
     scene.world = world
     return cam
 

@@ -3,6 +3,7 @@ stand-in commands (no real multi-GB install)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -12,23 +13,49 @@ from diffpaint_addon.backend_setup import (
     SetupJob,
     find_backend_source,
     is_backend_source,
+    new_build_dir,
     setup_commands,
     venv_python,
 )
 
 
-def test_commands_create_a_venv_install_the_source_and_check_it(tmp_path: Path) -> None:
+def test_commands_create_a_venv_install_a_copy_of_the_source_and_check_it(tmp_path: Path) -> None:
     venv = str(tmp_path / "backend-venv")
-    steps = setup_commands("/blender/python/bin/python3.11", venv, "/src/diffpaint")
+    steps = setup_commands("/blender/python/bin/python3.11", venv, "/src/diffpaint", "/tmp/build/src")
     py = venv_python(venv)
     assert py == str(tmp_path / "backend-venv" / "bin" / "python")
-    assert [argv for _, argv in steps] == [
+    assert [argv for _, argv in steps if not callable(argv)] == [
         ["/blender/python/bin/python3.11", "-m", "venv", venv],
         [py, "-m", "pip", "install", "--upgrade", "pip"],
-        [py, "-m", "pip", "install", "--progress-bar", "off", "/src/diffpaint"],
+        [py, "-m", "pip", "install", "--progress-bar", "off", "/tmp/build/src"],
         [py, "-m", "diffpaint", "--version"],
     ]
     assert all(label for label, _ in steps)
+
+
+def test_installing_builds_in_a_copy_and_leaves_the_source_untouched(tmp_path: Path) -> None:
+    """pip builds in the tree it installs (build/, *.egg-info): in the installed extension's
+    backend_src that would change the extension. The install step gets a copy, removed afterwards."""
+    source = tmp_path / "extension" / "backend_src"
+    (source / "backend" / "diffpaint").mkdir(parents=True)
+    (source / "pyproject.toml").write_text("[project]\nname = 'diffpaint'\n")
+    (source / "backend" / "diffpaint" / "__init__.py").write_text("")
+    before = sorted(p.relative_to(source) for p in source.rglob("*"))
+    build = new_build_dir()
+    steps = setup_commands(sys.executable, str(tmp_path / "venv"), str(source), build)
+    copy = next(work for label, work in steps if callable(work))
+    install = next(argv for label, argv in steps if not callable(argv) and "install" in argv and "pip" not in argv[-1])
+    # A stand-in pip: builds in the folder it installs, as setuptools does.
+    pip = py("import os, sys; os.makedirs(os.path.join(sys.argv[1], 'build')); "
+             "os.makedirs(os.path.join(sys.argv[1], 'diffpaint.egg-info')); "
+             "print('built', os.path.isfile(os.path.join(sys.argv[1], 'pyproject.toml')))") + [install[-1]]
+    job = SetupJob([("Copying", copy), ("Installing", pip)], python="x", scratch=os.path.dirname(build))
+    job.start()
+    job.wait(30)
+    assert job.state == "done", job.error
+    assert list(job.output) == ["built True"]  # it built a full copy of the source
+    assert sorted(p.relative_to(source) for p in source.rglob("*")) == before
+    assert not os.path.exists(os.path.dirname(build))  # the copy is gone
 
 
 def test_backend_source_is_found_in_this_checkout_or_where_told(tmp_path: Path, monkeypatch) -> None:

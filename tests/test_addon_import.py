@@ -241,14 +241,17 @@ def test_import_operator_imports_selects_and_sets_up_the_scene(tmp_path: Path) -
         result = {{"ret": sorted(ret), "name": obj.name, "type": obj.type, "camera": scene.camera.data.type,
                    "ortho_scale": scene.camera.data.ortho_scale,
                    "resolution": [scene.render.resolution_x, scene.render.resolution_y],
-                   "view": scene.view_settings.view_transform, "frame_end": scene.frame_end}}
+                   "view": scene.view_settings.view_transform, "frame_range": [scene.frame_start, scene.frame_end]}}
+        bpy.ops.diffpaint.import_strokes(filepath={str(path)!r}, frame_start=1, frames=10, fit_frame_range=False)
+        result["widened"] = [scene.frame_start, scene.frame_end]
     """)
     assert result["ret"] == ["FINISHED"]
     assert (result["name"], result["type"]) == ("small", "GREASEPENCIL")
     assert result["camera"] == "ORTHO" and result["ortho_scale"] == pytest.approx(2.0)
     assert result["resolution"] == [64, 48]
     assert result["view"] == "Standard"
-    assert result["frame_end"] >= 25
+    assert result["frame_range"] == [5, 25]  # fitted to the animation (the default)
+    assert result["widened"] == [1, 25]  # not fitting: only widened to cover the second painting
 
 
 def test_one_layer_for_all_levels_when_asked(tmp_path: Path) -> None:
@@ -265,3 +268,35 @@ def test_one_layer_for_all_levels_when_asked(tmp_path: Path) -> None:
     """)
     assert result["layers"] == [["Canvas", 1], ["Strokes", len(small_painting().strokes)]]
     assert result["builds"] == [[0.0, 40.0]]  # the whole painting order, over the whole animation
+
+
+def test_importing_again_reuses_the_materials_and_reports_what_came_in(tmp_path: Path) -> None:
+    """A second import shares the first's materials (no 'DiffPaint Canvas.001'), and the report says
+    what was imported; a file with no strokes imports with a warning."""
+    path = write_small_painting(tmp_path / "small.json")
+    empty = tmp_path / "empty.json"
+    from dataclasses import replace
+
+    from diffpaint_shared.strokefile import save
+
+    save(replace(small_painting(), strokes=()), empty)
+    result = bpy_eval(f"""
+        import bpy
+        import diffpaint_addon
+        from diffpaint_addon import import_ops
+
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        diffpaint_addon.register()
+        settings = bpy.context.scene.diffpaint
+        first = import_ops.import_with_settings(bpy.context, {str(path)!r})
+        names = sorted(m.name for m in bpy.data.materials)
+        second = import_ops.import_with_settings(bpy.context, {str(path)!r})
+        nothing = import_ops.import_with_settings(bpy.context, {str(empty)!r})
+        result = {{"first": names, "after": sorted(m.name for m in bpy.data.materials),
+                   "shared": [m.name for m in first.obj.data.materials] == [m.name for m in second.obj.data.materials],
+                   "message": first.message, "frames": first.frames, "empty": nothing.message}}
+    """)
+    assert result["after"] == result["first"] and result["shared"]
+    assert not any(name[-4:-3] == "." and name[-3:].isdigit() for name in result["after"]), result["after"]
+    assert result["message"] == f"Imported 4 strokes, 2 levels, frames 1–{1 + 250}"
+    assert result["empty"] == "Imported 0 strokes: the file has only its canvas"

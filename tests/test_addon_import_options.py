@@ -123,7 +123,7 @@ def test_panel_settings_drive_the_import_options(tmp_path: Path) -> None:
     result = bpy_eval(f"""
         import bpy
         import diffpaint_addon
-        from diffpaint_addon.operators import import_with_settings, ImportOptionError
+        from diffpaint_addon.import_ops import import_with_settings, ImportOptionError
 
         bpy.ops.wm.read_factory_settings(use_empty=True)
         diffpaint_addon.register()
@@ -131,7 +131,7 @@ def test_panel_settings_drive_the_import_options(tmp_path: Path) -> None:
         settings = scene.diffpaint
         settings.frames, settings.build_timing, settings.hold = 30, "DRAWSPEED", 5
         scene.frame_end = 2
-        obj = import_with_settings(bpy.context, {str(path)!r})
+        obj = import_with_settings(bpy.context, {str(path)!r}).obj
         settings.placement = "IMAGE_PLANE"
         bpy.context.view_layer.objects.active = None
         try:

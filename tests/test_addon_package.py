@@ -121,7 +121,7 @@ def test_images_reach_the_backend_as_files(tmp_path: Path) -> None:
         d.mkdir()
     result = bpy_eval(f"""
         import bpy, numpy as np
-        from diffpaint_addon.operators import image_file_for_backend
+        from diffpaint_addon.reconstruct_op import image_file_for_backend
 
         saved = bpy.data.images.load({str(on_disk)!r})
         packed = bpy.data.images.load({str(on_disk)!r}, check_existing=False)
@@ -155,16 +155,17 @@ def test_set_up_backend_builds_its_venv_in_the_extension_user_folder(extension_z
         import bpy, sys
         bpy.ops.extensions.package_install_files(
             filepath={str(extension_zip)!r}, repo="user_default", enable_on_install=True)
-        ops = sys.modules["bl_ext.user_default.diffpaint.operators"]
-        job = ops.setup_job_for(bpy.context)
-        result = {{"steps": [argv for _, argv in job.steps], "python": job.python,
+        job = sys.modules["bl_ext.user_default.diffpaint.backend_ops"].setup_job_for(bpy.context)
+        result = {{"steps": [argv for _, argv in job.steps if not callable(argv)], "python": job.python,
+                  "source": next(work.args[0] for _, work in job.steps if callable(work)),
                   "user_dir": bpy.utils.extension_path_user("bl_ext.user_default.diffpaint"),
                   "blender_python": sys.executable}}
     """, env={"BLENDER_USER_RESOURCES": str(tmp_path), "DIFFPAINT_BACKEND_SOURCE": str(ROOT)})
     venv = str(Path(result["user_dir"]) / "backend-venv")
     assert Path(result["user_dir"]).is_relative_to(tmp_path)
     assert result["steps"][0] == [result["blender_python"], "-m", "venv", venv]
-    assert result["steps"][2][-1] == str(ROOT)
+    assert result["source"] == str(ROOT)
+    assert not Path(result["steps"][2][-1]).is_relative_to(ROOT)  # pip builds in a copy
     assert result["python"] == str(Path(venv) / "bin" / "python")
 
 
@@ -174,7 +175,8 @@ def test_set_up_backend_installs_the_bundled_source_by_default(extension_zip: Pa
         bpy.ops.extensions.package_install_files(
             filepath={str(extension_zip)!r}, repo="user_default", enable_on_install=True)
         ops = sys.modules["bl_ext.user_default.diffpaint.operators"]
-        result = {{"source": ops.setup_job_for(bpy.context).steps[2][1][-1],
+        job = sys.modules["bl_ext.user_default.diffpaint.backend_ops"].setup_job_for(bpy.context)
+        result = {{"source": next(work.args[0] for _, work in job.steps if callable(work)),
                   "package_dir": ops.__file__.rsplit("/", 1)[0]}}
     """, env={"BLENDER_USER_RESOURCES": str(tmp_path), "DIFFPAINT_BACKEND_SOURCE": ""})
     assert result["source"] == str(Path(result["package_dir"]) / "backend_src")

@@ -64,7 +64,7 @@ def texts(log):
 
 PANELS = RECORDING_LAYOUT + r'''
 import diffpaint_addon
-from diffpaint_addon.panels import draw_reconstruct
+from diffpaint_addon import panels
 
 bpy.ops.wm.read_factory_settings(use_empty=True)
 diffpaint_addon.register()
@@ -85,14 +85,20 @@ for name, values in STATES.items():
         setattr(wm, key, type(getattr(wm, key))())
     for key, value in values.items():
         setattr(wm, key, value)
-    settings.style = "GOUACHE" if name == "failed" else "DIGITAL"
+    settings.style = "OIL" if name == "failed" else "DIGITAL"
     settings.quality = "CUSTOM" if name == "done" else "STANDARD"
     for where, ctx in (("view3d", Ctx()), ("image_editor", Ctx(Space(image)))):
         log = []
-        draw_reconstruct(Layout(log), ctx, in_image_editor=where == "image_editor")
+        in_editor = where == "image_editor"
+        panels.draw_backend(Layout(log), ctx)
+        panels.draw_image_and_medium(Layout(log), ctx, in_editor)
+        panels.draw_quality(Layout(log), ctx)
+        panels.draw_run(Layout(log), ctx, in_editor)
+        panels.draw_import(Layout(log), ctx)
         result[f"{name}/{where}"] = {"calls": [c[0] for c in log], "texts": texts(log),
                                      "icons": [kw.get("icon", "") for _, kw in log],
-                                     "props": [kw.get("property", "") for _, kw in log]}
+                                     "props": [kw.get("property", "") for _, kw in log],
+                                     "device_text": [kw.get("text") for _, kw in log if kw.get("property") == "device"]}
 '''
 
 
@@ -119,12 +125,50 @@ def test_running_panel_shows_progress_and_cancel(panels: dict, where: str) -> No
     assert "Cancel" in drawn["texts"] and "BRUSHES_ALL" not in drawn["icons"]
 
 
-def test_failed_panel_explains_and_flags_unimplemented_style(panels: dict) -> None:
+def test_failed_panel_explains(panels: dict) -> None:
     drawn = panels["failed/view3d"]
     joined = " ".join(drawn["texts"])
     assert "the backend refused the token" in joined and "ERROR" in drawn["icons"]
-    assert "Not available yet: the backend does not paint this medium" in drawn["texts"]
     assert "BRUSHES_ALL" in drawn["icons"]  # can try again
+
+
+def test_job_properties_come_from_the_job_schema() -> None:
+    """Labels, tooltips, defaults and bounds of the panel's job settings are the schema's; the panel offers
+    exactly the media and devices the backend implements, each medium with its own tooltip."""
+    props = bpy_eval("""
+        import bpy, diffpaint_addon
+        diffpaint_addon.register()
+        rna = bpy.types.Scene.bl_rna.properties["diffpaint"].fixed_type.properties
+        result = {}
+        for p in rna:
+            entry = {"name": p.name, "description": p.description, "type": p.type}
+            if p.type == "INT":
+                entry |= {"default": p.default, "min": p.hard_min, "soft_max": p.soft_max}
+            elif p.type == "ENUM":
+                entry |= {"default": p.default, "items": [[i.identifier, i.description] for i in p.enum_items]}
+            elif p.type == "BOOLEAN":
+                entry |= {"default": p.default}
+            result[p.identifier] = entry
+    """)
+    from diffpaint_shared.jobschema import DEVICES, SETTINGS, STYLES
+
+    for s in SETTINGS:
+        if s.name == "background":
+            continue
+        prop = props[s.name]
+        assert prop["name"] == s.label and prop["description"] == s.help[0].upper() + s.help[1:], s.name
+        if s.type is int:
+            assert (prop["default"], prop["min"]) == (s.default, s.minimum), s.name
+            if s.soft_maximum is not None:
+                assert prop["soft_max"] == s.soft_maximum, s.name
+        elif s.choices:
+            assert prop["default"] == s.default.upper()
+        else:
+            assert prop["default"] == s.default
+    assert [key for key, _ in props["style"]["items"]] == [style.upper() for style in STYLES]
+    assert [key for key, _ in props["device"]["items"]] == [device.upper() for device in DEVICES]
+    tooltips = [tip for _, tip in props["style"]["items"]]
+    assert len(set(tooltips)) == len(tooltips) and all(tooltips)
 
 
 def test_done_and_cancelled_panels(panels: dict) -> None:
@@ -189,6 +233,44 @@ def test_operators_are_searchable_undoable_and_described() -> None:
     """)
     for idname, op in ops.items():
         assert len(op["description"]) > 20, idname  # what F3 search and tooltips show
+        assert "\n" not in op["description"], idname  # a docstring's line breaks would show in the tooltip
     for idname in ("diffpaint.import_strokes", "diffpaint.reconstruct", "diffpaint.import_last_level"):
         assert {"REGISTER", "UNDO"} <= set(ops[idname]["options"]), idname
     assert "INTERNAL" not in ops["diffpaint.reconstruct"]["options"]
+
+
+BACKEND_LINE = RECORDING_LAYOUT + r'''
+import diffpaint_addon
+from diffpaint_addon import panels
+from diffpaint_addon.preferences import UiState
+
+bpy.ops.wm.read_factory_settings(use_empty=True)
+diffpaint_addon.register()
+class FakeSetup:
+    state, status, fraction = "running", "3/5 Installing the backend", 0.5
+result = {}
+for name, setup, connection in (("not_set_up", None, ("", False)), ("setting_up", FakeSetup(), ("", False)),
+                                ("ready", None, ("Connected: diffpaint 0.1.0 on CUDA (NVIDIA H200)", True))):
+    UiState.setup, (UiState.connection, UiState.connection_ok) = setup, connection
+    log = []
+    panels.draw_backend(Layout(log), Ctx())
+    result[name] = {"calls": [c[0] for c in log], "texts": [t for t in texts(log) if t],
+                    "operators": [kw.get("operator", "") for _, kw in log]}
+subpanels = [cls for cls in panels.classes if getattr(cls, "bl_parent_id", "") == "DIFFPAINT_PT_main"]
+result["subpanels"] = [[cls.bl_label, sorted(cls.bl_options)] for cls in subpanels]
+'''
+
+
+def test_the_panel_starts_with_the_backend_state_and_set_up_where_needed() -> None:
+    drawn = bpy_eval(BACKEND_LINE, env={"DIFFPAINT_PYTHON": "", "DIFFPAINT_SERVER_URL": ""})
+    assert drawn["not_set_up"]["texts"][0] == "Backend not set up"
+    assert "diffpaint.setup_backend" in drawn["not_set_up"]["operators"]
+    assert "progress" in drawn["setting_up"]["calls"]
+    assert "diffpaint.setup_backend" not in drawn["setting_up"]["operators"]
+    assert drawn["ready"]["texts"][0] == "Backend ready: diffpaint 0.1.0 on CUDA (NVIDIA H200)"
+    # the settings in subpanels; Import closed until opened
+    assert drawn["subpanels"] == [["Image & Medium", []], ["Quality", []], ["Run", []], ["Import", ["DEFAULT_CLOSED"]]]
+
+
+def test_the_device_control_is_labelled(panels: dict) -> None:
+    assert panels["idle/view3d"]["device_text"] == [None]  # its own label ("Device"), not text=""

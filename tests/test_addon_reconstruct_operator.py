@@ -12,27 +12,32 @@ from pathlib import Path
 
 import pytest
 from blender_helpers import bpy_eval
-from server_helpers import Server, running_server, write_png
+from server_helpers import Server, running_server, wait_for, write_png
 
 DRIVE = """
 import os, time
 import bpy
 import diffpaint_addon
-from diffpaint_addon.operators import DIFFPAINT_OT_reconstruct as Op, PREVIEW_IMAGE
+from diffpaint_addon.reconstruct_op import DIFFPAINT_OT_reconstruct as Op, PREVIEW_IMAGE
 
 bpy.ops.wm.read_factory_settings(use_empty=True)
 diffpaint_addon.register()
 
-class Driver:  # the operator's own methods, on a stand-in for the operator instance
-    _job, _timer, _out_dir, editor_image = None, None, "", False
-    start_job, modal, cancel, _refuse = Op.start_job, Op.modal, Op.cancel, Op._refuse
-    _stop, _show_progress, _import_result = Op._stop, Op._show_progress, Op._import_result
+class Driver:  # the operator's own methods and defaults, on a stand-in for the operator instance
+    editor_image = False
     def __init__(self):
         self.reports = []
     def report(self, kinds, message):
         self.reports.append([sorted(kinds)[0], message])
 
+for _klass in reversed(Op.__mro__):  # the add-on's own classes: the operator and its timer base
+    if _klass.__module__.startswith("diffpaint_addon"):
+        for _name, _value in vars(_klass).items():
+            if not _name.startswith("__") and _name not in ("bl_rna", "editor_image"):
+                setattr(Driver, _name, _value)
+
 class Event:
+    value = "PRESS"
     def __init__(self, type):
         self.type = type
 
@@ -43,7 +48,7 @@ settings.strokes, settings.levels, settings.quality, settings.frames = 6, LEVELS
 settings.size, settings.iterations, settings.rounds = 32, 3, 1  # CUSTOM: a toy fit
 objects_before = len(bpy.data.objects)
 op = Driver()
-started = op.start_job(bpy.context)
+started = op.begin(bpy.context)
 statuses, ret, saw_preview = [], {"PASS_THROUGH"}, False
 deadline = time.time() + 120
 while started and ret == {"PASS_THROUGH"} and time.time() < deadline:
@@ -91,13 +96,14 @@ def test_done_imports_the_strokes(server: Server, tmp_path: Path) -> None:
     assert result["statuses"][0].startswith("Connecting to the server http://127.0.0.1:")
     assert any(s.startswith("Level ") and "/2 · paint" in s and " dB" in s for s in result["statuses"]), result
     assert result["saw_preview"] and result["preview_left"]  # the final render stays as the preview
-    assert result["active"][:2] == ["strokes", "GREASEPENCIL"]
+    assert result["active"][:2] == ["painting", "GREASEPENCIL"]  # named after the image, not the stroke file
     assert result["active"][2] == ["Canvas", "Level 1", "Level 2"]
     assert result["new_objects"] == 2  # the painting and its camera
     assert result["frame_end"] >= 1 + 12
     assert not result["running"] and result["state"] == "DONE"
     assert result["out_dir_exists"]  # the backend's output is kept for the user
     assert result["reports"][-1][0] == "INFO"
+    assert result["reports"][-1][1].startswith("Imported 2 strokes, 2 levels, frames 1–13 as painting; ")
 
 
 def test_backend_error_is_reported_and_nothing_imported(server: Server, tmp_path: Path) -> None:
@@ -141,7 +147,7 @@ def test_local_backend_is_launched_and_reconstructs_for_real(tmp_path: Path) -> 
     code = DRIVE + f"""
 from diffpaint_addon import local_server
 server = local_server.current_local_server()
-open({str(pid_file)!r}, "w").write(str(server._proc.pid))
+open({str(pid_file)!r}, "w").write(str(server.pid))
 result["token_len"] = len(server.token)
 """
     env = {"DIFFPAINT_PYTHON": sys.executable, "DIFFPAINT_SERVER_URL": "", "DIFFPAINT_TOKEN": ""}
@@ -164,7 +170,7 @@ result["token_len"] = len(server.token)
 def test_progress_events_format_nicely() -> None:
     import json
 
-    from diffpaint_shared.backend_process import describe_progress, progress_fraction
+    from diffpaint_shared.progress import describe_progress, progress_fraction
 
     event = json.loads('{"event":"progress","phase":"paint","level":1,"levels":3,"iteration":10,'
                        '"iterations":150,"fraction":0.12,"loss":0.1,"psnr":20.1}')
@@ -192,7 +198,7 @@ def test_quality_presets_have_ordered_time_estimates() -> None:
 def test_test_connection_reports_version_and_device(server: Server) -> None:
     result = bpy_eval("""
         import bpy, diffpaint_addon
-        from diffpaint_addon.operators import check_connection
+        from diffpaint_addon.backend_ops import check_connection
         from diffpaint_addon.preferences import backend_connection, describe_info
         diffpaint_addon.register()
         where, connect = backend_connection(bpy.context)
@@ -200,3 +206,162 @@ def test_test_connection_reports_version_and_device(server: Server) -> None:
     """, env={"DIFFPAINT_SERVER_URL": server.url, "DIFFPAINT_TOKEN": server.token})
     assert result[0] == f"server {server.url}"
     assert result[1].startswith("Connected: diffpaint 0.1.0 on ") and ("CPU" in result[1] or "CUDA" in result[1])
+
+
+def test_quality_presets_name_valid_settings_within_their_bounds() -> None:
+    from dataclasses import replace
+
+    from diffpaint_addon.presets import EFFORT, QUALITIES
+    from diffpaint_shared.jobschema import SETTING, JobSettings
+
+    for q in QUALITIES:
+        assert set(q.settings) == set(EFFORT), q.key
+        assert all(name in SETTING for name in q.settings), q.key
+        assert replace(JobSettings(), **q.settings).problems() == [], q.key
+
+
+HEADLESS = """
+import os, bpy, diffpaint_addon
+from diffpaint_addon import local_server
+bpy.ops.wm.read_factory_settings(use_empty=True)
+diffpaint_addon.register()
+result = {}
+def call(name, **kw):
+    try:
+        return sorted(getattr(bpy.ops.diffpaint, name)(**kw))
+    except RuntimeError as e:  # an operator's ERROR report
+        return str(e).strip()
+"""
+
+
+def test_reconstruct_and_test_connection_run_to_completion_without_a_window(server: Server, tmp_path: Path) -> None:
+    """`blender -b --python script.py`: bpy.ops calls execute(), which waits for the job (no event loop to
+    run a modal operator), so a script gets the painting, not 'Invalid operator call'. The run's output
+    lands beside the saved .blend, under //diffpaint/<image name>/."""
+    image = write_png(tmp_path / "painting.png")
+    result = bpy_eval(HEADLESS + f"""
+settings = bpy.context.scene.diffpaint
+settings.image = bpy.data.images.load({str(image)!r})
+settings.strokes, settings.levels, settings.quality = 6, 2, "DRAFT"
+bpy.ops.wm.save_as_mainfile(filepath={str(tmp_path / "scene.blend")!r})
+result["test_connection"] = call("test_connection")
+result["reconstruct"] = call("reconstruct")
+obj = bpy.context.view_layer.objects.active
+result["active"] = obj.name if obj else None
+result["message"] = bpy.context.window_manager.diffpaint.message
+from diffpaint_addon import preferences, timing
+result["calibration_runs"] = timing.load(preferences.timing_path()).runs
+result["timing_path"] = preferences.timing_path()
+""", env={"DIFFPAINT_SERVER_URL": server.url, "DIFFPAINT_TOKEN": server.token,
+          "BLENDER_USER_RESOURCES": str(tmp_path / "user")})
+    assert result["test_connection"] == ["FINISHED"]
+    assert result["reconstruct"] == ["FINISHED"], result
+    assert result["active"] == "painting"
+    out = tmp_path / "diffpaint" / "painting"
+    assert (out / "strokes.json").is_file() and (out / "preview.png").is_file()
+    assert result["message"].endswith(f"backend output kept in {out}")
+    # the run taught the time estimate, in the add-on's user folder
+    assert result["calibration_runs"] == 1 and Path(result["timing_path"]).is_relative_to(tmp_path / "user")
+
+
+def test_a_missing_image_is_refused_before_a_local_backend_starts(tmp_path: Path) -> None:
+    result = bpy_eval(HEADLESS + """
+result["reconstruct"] = call("reconstruct")
+result["server"] = local_server.current_local_server() is not None
+""", env={"DIFFPAINT_PYTHON": sys.executable, "DIFFPAINT_SERVER_URL": ""})
+    assert result["reconstruct"] == "Error: Choose an image in the DiffPaint panel or open one in an Image Editor"
+    assert not result["server"]  # nothing started for a run that could not start
+
+
+def test_a_folder_chosen_as_the_backend_python_is_named_as_such(tmp_path: Path) -> None:
+    result = bpy_eval(HEADLESS + """
+result["test_connection"] = call("test_connection")
+""", env={"DIFFPAINT_PYTHON": str(tmp_path), "DIFFPAINT_SERVER_URL": ""})
+    assert result["test_connection"].startswith(f"Error: The backend Python '{tmp_path}' is a folder, not a Python "
+                                                "interpreter")
+
+
+def test_settings_over_the_server_limits_are_refused_in_words(tmp_path: Path) -> None:
+    from diffpaint_addon.client import HttpJob
+
+    with running_server("--max-size", "64", "--max-strokes", "100") as small:
+        job = HttpJob(lambda: small.client(), str(write_png(tmp_path / "p.png")),
+                      {"strokes": 256, "levels": 2, "size": 128, "iterations": 3, "rounds": 1}, str(tmp_path))
+        job.start()
+        events = wait_for(lambda: [e for e in job.poll() if e["event"] == "error"] or None)
+    assert events[0]["message"] == ("Stroke Budget must be at most 100 on this server (asked for 256); "
+                                    "Resolution must be at most 64 px on this server (asked for 128)")
+
+
+def test_a_url_that_is_no_diffpaint_server_is_named_as_such(tmp_path: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    from diffpaint_addon.client import BackendError, Client
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{httpd.server_address[1]}"
+        with pytest.raises(BackendError) as e:
+            Client(url, "token").info()
+        httpd.shutdown()
+    assert str(e.value) == f"{url} is not a DiffPaint server (it has no /info): check the server URL"
+
+
+def test_a_server_that_never_answers_is_named_after_the_short_connect_timeout(tmp_path: Path) -> None:
+    """A hung server (it accepts, then says nothing) fails the first, short request, not the upload's."""
+    import socket
+
+    from diffpaint_addon.client import CONNECT_TIMEOUT, UPLOAD_TIMEOUT, Client, HttpJob
+
+    assert CONNECT_TIMEOUT < UPLOAD_TIMEOUT
+    with socket.create_server(("127.0.0.1", 0)) as hung:
+        url = f"http://127.0.0.1:{hung.getsockname()[1]}"
+        job = HttpJob(lambda: Client(url, "token", timeout=600), str(write_png(tmp_path / "p.png")), {}, str(tmp_path))
+        job.start()
+        events = wait_for(lambda: job.poll() or None, timeout=120)
+    assert events == [{"event": "error", "message": f"the DiffPaint backend at {url} did not answer within "
+                                                    f"{CONNECT_TIMEOUT:.0f} s"}]
+
+
+def test_messages_read_plainly() -> None:
+    from diffpaint_addon.client import plain
+
+    assert plain("Error: error: the image is empty\n") == "the image is empty"
+    assert plain("size must be at least 8\n\n") == "size must be at least 8"
+
+
+def test_esc_cancels_on_a_press_not_on_a_release(server: Server, tmp_path: Path) -> None:
+    """An Esc released (say, after closing a menu with it) leaves the run going; a press cancels it."""
+    prelude = DRIVE[:DRIVE.index("objects_before")]
+    code = f"IMAGE = {str(write_png(tmp_path / 'slow.png'))!r}\nLEVELS = 2\nQUALITY = 'DRAFT'\n" + prelude + """
+op = Driver()
+started = op.begin(bpy.context)
+released = Event("ESC")
+released.value = "RELEASE"
+result = {"release": sorted(op.modal(bpy.context, released)), "running": wm.diffpaint.running}
+result["press"] = sorted(op.modal(bpy.context, Event("ESC")))
+result["after"] = [wm.diffpaint.running, wm.diffpaint.state]
+"""
+    result = bpy_eval(code, env={"DIFFPAINT_SERVER_URL": server.url, "DIFFPAINT_TOKEN": server.token})
+    assert result["release"] == ["PASS_THROUGH"] and result["running"]
+    assert result["press"] == ["CANCELLED"] and result["after"] == [False, "CANCELLED"]
+
+
+def test_a_starting_worker_shows_starting_not_a_queue_position(tmp_path: Path, monkeypatch) -> None:
+    """The job runs but its worker has reported nothing yet (importing torch, loading the image): the
+    status says so, rather than keeping the last queue position on screen."""
+    import server_helpers
+
+    slow_start = tmp_path / "slow_start_worker.py"
+    slow_start.write_text("import runpy, time\ntime.sleep(1.5)  # a worker still starting up\n"
+                          f"runpy.run_path({str(server_helpers.FAKE_WORKER)!r}, run_name='__main__')\n")
+    monkeypatch.setattr(server_helpers, "FAKE_WORKER", slow_start)
+    with running_server() as slow:
+        result = drive(slow, write_png(tmp_path / "painting.png"))
+    assert result["ret"] == ["FINISHED"], result
+    starting = result["statuses"].index("Starting…")
+    first_level = next(i for i, s in enumerate(result["statuses"]) if s.startswith("Level "))
+    assert 0 < starting < first_level

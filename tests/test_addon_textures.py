@@ -70,7 +70,8 @@ def test_import_makes_a_texture_material_per_texture_and_mix(tmp_path: Path) -> 
     result = bpy_eval(f"""
         import bpy, numpy as np
         from diffpaint_shared.strokefile import load
-        from diffpaint_addon.gp_import import import_strokes, CanvasMapping, sample_strokes, points_per_stroke
+        from diffpaint_addon.gp_import import import_strokes
+        from diffpaint_addon.sampling import CanvasMapping, sample_strokes, points_per_stroke
         bpy.ops.wm.read_factory_settings(use_empty=True)
         doc = load({str(tmp_path / 's.json')!r})
         obj = import_strokes(doc, bpy.context.scene)
