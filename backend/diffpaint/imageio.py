@@ -77,8 +77,9 @@ def read_image(path: str | os.PathLike[str], max_side: int, max_pixels: int | No
             if max_pixels is not None and w * h > max_pixels:
                 raise ImageTooLargeError(f"{p.name} is {w}×{h} px ({w * h / 1e6:.0f} MP); the limit here is at most "
                                          f"{max_pixels / 1e6:.0f} MP: downscale it first")
-            if im.format == "JPEG":  # the JPEG decoder can scale by 1/2…1/8 while decoding
-                im.draft(im.mode, _reduced_size(w, h, max_side))
+            reduced = _reduced_size(w, h, max_side)
+            if im.format == "JPEG" and max(w, h) >= 2 * max(reduced):  # it can decode at 1/2…1/8 scale
+                im.draft(im.mode, reduced)
             im.load()
             rgb, alpha = _to_float(_reduce(ImageOps.exif_transpose(im), max_side))
     except ImageInputError:
