@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from blender_helpers import ROOT
+from server_helpers import write_png
 
 from diffpaint.server.worker_process import Event, WorkerProcess
 from diffpaint_shared.jobschema import JobSettings
@@ -161,16 +162,14 @@ def test_cancel_stops_the_backend_and_its_children(tmp_path: Path) -> None:
 
 def test_missing_interpreter_raises_a_clear_error(tmp_path: Path) -> None:
     job = WorkerProcess([str(tmp_path / "no-such-python"), "-m", "diffpaint"])
-    with pytest.raises(OSError, match="cannot start the backend"):
+    with pytest.raises(OSError, match="cannot start the worker"):
         job.start()
 
 
 def test_real_worker_fits_a_job_folder(tmp_path: Path) -> None:
     """The real `python -m diffpaint.server.worker JOB_DIR`, at toy settings: level events, then done."""
-    from PIL import Image
-
-    Image.new("RGB", (24, 24), (200, 60, 40)).save(tmp_path / "input.png")
-    settings = {"strokes": 4, "levels": 2, "size": 24, "iterations": 3, "rounds": 1}
+    write_png(tmp_path / "input.png", 40, 30)
+    settings = {"strokes": 6, "levels": 2, "size": 32, "iterations": 3, "rounds": 1}
     (tmp_path / "job.json").write_text(json.dumps({"image": "input.png", "source": "tiny.png", "device": "cpu",
                                                    "settings": {**JobSettings().as_dict(), **settings}}))
     job = WorkerProcess([sys.executable, "-m", "diffpaint.server.worker", str(tmp_path)], cwd=str(ROOT))
@@ -180,7 +179,7 @@ def test_real_worker_fits_a_job_folder(tmp_path: Path) -> None:
     assert [e["level"] for e in events if e["event"] == "level"] == [1, 2]
     assert all(0.0 <= e["fraction"] <= 1.0 for e in events if e["event"] == "progress")
     doc = load(events[-1]["strokes"])
-    assert (doc.canvas.width, doc.canvas.height) == (24, 24) and 1 <= len(doc.strokes) <= 4
+    assert (doc.canvas.width, doc.canvas.height) == (32, 24) and 1 <= len(doc.strokes) <= 6
     assert (tmp_path / "render.png").is_file() and (tmp_path / "level-1.json").is_file()
 
 
