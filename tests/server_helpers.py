@@ -37,8 +37,10 @@ class Server:
 
 
 @contextmanager
-def running_server(*args: str, fake_worker: bool = True, token: str = TOKEN) -> Iterator[Server]:
-    env = {**os.environ, "DIFFPAINT_TOKEN": token, "PYTHONUNBUFFERED": "1"}
+def running_server(*args: str, fake_worker: bool = True, token: str = TOKEN,
+                   env: dict[str, str] | None = None) -> Iterator[Server]:
+    """A server, stopped (SIGTERM) on leaving; ``env`` adds to or overrides its environment."""
+    env = {**os.environ, "DIFFPAINT_TOKEN": token, "PYTHONUNBUFFERED": "1", **(env or {})}
     if fake_worker:
         env["DIFFPAINT_WORKER"] = shlex.join([sys.executable, str(FAKE_WORKER)])
     else:

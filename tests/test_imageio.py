@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import skimage.data
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from diffpaint.imageio import ImageInputError, ImageTooLargeError, read_image
@@ -156,3 +158,80 @@ def test_reconstruct_leaves_transparent_areas_unpainted_and_tiny_images_work(tmp
     bare = (render[clear] - torch.tensor(doc.canvas.background)).abs().amax(-1) < 2 / 255
     print(json.dumps({"clear_pixels": int(clear.sum()), "bare_fraction": float(bare.float().mean())}))
     assert float(bare.float().mean()) > 0.99
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "BMP", "DDS", "ICO", "TGA"])
+def test_only_the_listed_formats_are_read(tmp_path, fmt):
+    """PNG, JPEG, TIFF and WebP only: every other decoder Pillow has is attack surface (a corrupt
+    DDS raised NotImplementedError; EPS would run Ghostscript)."""
+    path = tmp_path / f"x.{fmt.lower()}"
+    Image.fromarray(skimage.data.astronaut()[:64, :64]).save(path, fmt)
+    with pytest.raises(ImageInputError, match="not an image format DiffPaint can read; send a PNG, JPEG, TIFF or WebP"):
+        read_image(path, 256)
+
+
+@pytest.mark.parametrize(("mode", "suffix"), [("RGB", "png"), ("RGB", "jpg"), ("I;16", "png"), ("1", "png")])
+def test_a_huge_image_is_reduced_on_its_integer_pixels_first_and_looks_the_same(tmp_path, mode, suffix):
+    """Above REDUCE_ABOVE_SIDE the image is box-reduced before the float copy; the result matches
+    a full-size float resize closely (at least two source pixels per output pixel remain)."""
+    from diffpaint.imageio import REDUCE_ABOVE_SIDE, _to_float, resize
+
+    base = Image.fromarray(skimage.data.astronaut()).resize((4 * REDUCE_ABOVE_SIDE + 100, 3 * REDUCE_ABOVE_SIDE))
+    if mode == "I;16":
+        base = Image.fromarray(np.asarray(base.convert("L"), dtype=np.uint16) * 257)
+    elif mode == "1":
+        base = base.convert("1")
+    base.save(tmp_path / f"big.{suffix}")
+    image = read_image(tmp_path / f"big.{suffix}", 256)
+    with Image.open(tmp_path / f"big.{suffix}") as im:
+        full, _ = _to_float(im)
+    direct = resize(full, *image.rgb.shape[1::-1])
+    assert image.rgb.shape == direct.shape and max(image.rgb.shape[:2]) == 256
+    mse = float(((image.rgb - direct) ** 2).mean())
+    assert 10 * np.log10(1 / mse) > (30 if suffix == "jpg" else 38)  # JPEG's scaled decode differs a little more
+
+
+def _real_files() -> list[bytes]:
+    """Small real images in every format and kind read_image takes."""
+    import io
+
+    crop = Image.fromarray(skimage.data.astronaut()[100:164, 150:214])
+    deep = Image.fromarray(np.asarray(crop.convert("L"), dtype=np.uint16) * 257)
+    out = []
+    for fmt, im in (("PNG", crop), ("PNG", crop.convert("RGBA")), ("PNG", deep), ("PNG", crop.convert("P")),
+                    ("JPEG", crop), ("TIFF", crop), ("WEBP", crop)):
+        buf = io.BytesIO()
+        im.save(buf, fmt)
+        out.append(buf.getvalue())
+    return out
+
+
+REAL_FILES = _real_files()
+
+
+@settings(derandomize=True, max_examples=300, deadline=None, database=None)
+@given(data=st.data())
+def test_fuzzed_real_files_either_read_or_raise_image_input_error(tmp_path_factory, data):
+    """Mutated PNG, JPEG, TIFF and WebP files (bytes replaced, inserted, cut off): read_image either
+    reads them or says why not with ImageInputError, never any other exception."""
+    original = data.draw(st.sampled_from(REAL_FILES))
+    blob = bytearray(original)
+    for _ in range(data.draw(st.integers(1, 6))):
+        where = data.draw(st.integers(0, len(blob) - 1))
+        kind = data.draw(st.sampled_from(["replace", "insert", "cut"]))
+        value = data.draw(st.binary(min_size=1, max_size=8))
+        if kind == "replace":
+            blob[where:where + len(value)] = value
+        elif kind == "insert":
+            blob[where:where] = value
+        else:
+            del blob[where:]
+            if not blob:
+                break
+    path = tmp_path_factory.mktemp("fuzz") / "x"
+    path.write_bytes(bytes(blob))
+    try:
+        image = read_image(path, 32, max_pixels=4_000_000)
+    except ImageInputError:
+        return
+    assert image.rgb.shape[2] == 3 and max(image.rgb.shape[:2]) <= 32

@@ -175,7 +175,7 @@ def _post_image(server: Server, name: str, data: bytes, **fields: object) -> tup
         ("ok.png", png_bytes(), {"strokes": 2, "levels": 3}, 422, "cannot cover 3 levels"),
         ("ok.png", png_bytes(), {"background": "teal"}, 422, "background: String should match"),
         ("ok.png", png_bytes(), {"style": "gouache"}, 422,
-         "style 'gouache' is not implemented yet; available: digital, oil, watercolor, ink, pencil"),
+         "style: Input should be 'digital', 'oil', 'watercolor', 'ink' or 'pencil'"),
         ("ok.png", png_bytes(), {"seed": "abc"}, 422, "seed: Input should be a valid integer"),
     ],
 )
@@ -237,7 +237,7 @@ def test_real_worker_fits_a_tiny_image(tmp_path: Path) -> None:
         client = s.client()
         job = client.submit(str(write_png(tmp_path / "tiny.png", 40, 30)), {**SMALL, "levels": 1})
         status = wait_for(lambda: (st := client.job(job["id"]))["state"] not in ("queued", "running") and st,
-                          timeout=120)
+                          timeout=600)
         assert status["state"] == "done", status
         assert status["result"]["width"] == 32 and status["result"]["psnr"] > status["result"]["blank_psnr"]
         doc = strokefile.loads(client.strokes(job["id"]).decode())
@@ -266,13 +266,35 @@ def test_real_worker_previews_the_live_canvas_while_it_runs(tmp_path: Path) -> N
             status = client.job(job["id"])
             return status if status["state"] not in ("queued", "running") else None
 
-        seen = wait_for(canvas_or_finished, timeout=120)
-        assert isinstance(seen, tuple), (kinds, seen)
+        seen = wait_for(canvas_or_finished, timeout=600)
+        assert isinstance(seen, tuple), (kinds, seen)  # a canvas came while the job was still queued or running
         with Image.open(io.BytesIO(seen[0])) as im:
             assert im.size == (32, 24)
-        assert client.job(job["id"])["state"] == "running"
-        client.cancel(job["id"])
         assert "result" not in kinds
+        client.cancel(job["id"])
+
+
+def test_real_worker_cancel_keeps_completed_levels_and_a_failing_job_is_reported(tmp_path: Path) -> None:
+    """The real worker: a cancel after level 1 keeps level 1's strokes; a job whose upload is
+    damaged after the server checked it (here while it waits in the queue) fails with the worker's
+    own message, and the server goes on."""
+    work_dir = tmp_path / "work"
+    with running_server("--work-dir", str(work_dir), fake_worker=False) as s:
+        client = s.client()
+        first = client.submit(str(write_png(tmp_path / "first.png", 40, 30)),
+                              {**SMALL, "strokes": 12, "levels": 3, "iterations": 40})
+        second = client.submit(str(write_png(tmp_path / "second.png", 40, 30)), SMALL)
+        assert second["state"] == "queued"
+        (work_dir / second["id"] / "input.png").write_bytes(b"\x89PNG\r\n\x1a\n damaged after the check")
+        wait_for(lambda: client.job(first["id"])["levels_done"], timeout=600)
+        cancelled = client.cancel(first["id"])
+        assert cancelled["state"] == "cancelled" and cancelled["levels_done"][0] == 1, cancelled
+        doc = strokefile.loads(client.level(first["id"], 1).decode())
+        assert doc.strokes and doc.metadata["level"] == 1
+        failed = wait_for(lambda: (st := client.job(second["id"]))["state"] not in ("queued", "running") and st,
+                          timeout=600)
+        assert failed["state"] == "failed" and "input.png" in failed["error"], failed
+        assert client.health() == {"status": "ok"}
 
 
 def test_server_exits_when_its_stdin_closes() -> None:
@@ -286,7 +308,6 @@ def test_server_exits_when_its_stdin_closes() -> None:
 
 def test_http_job_cancel_while_still_connecting_returns_at_once(tmp_path: Path) -> None:
     import threading
-    import time
 
     release = threading.Event()
 
@@ -296,7 +317,10 @@ def test_http_job_cancel_while_still_connecting_returns_at_once(tmp_path: Path) 
 
     job = HttpJob(slow_connect, str(write_png(tmp_path / "p.png")), SMALL, str(tmp_path))
     job.start()
-    t0 = time.monotonic()
-    job.cancel()
-    assert time.monotonic() - t0 < 2
-    release.set()
+    cancelling = threading.Thread(target=job.cancel, daemon=True)
+    cancelling.start()
+    cancelling.join(30)
+    try:
+        assert not cancelling.is_alive(), "cancel waited for the connection"  # which is still blocked here
+    finally:
+        release.set()

@@ -18,9 +18,9 @@ from diffpaint.fit.optimize import Progress, Reconstruction, Settings, reconstru
 from diffpaint.imageio import ImageInputError, load_image, read_image, save_png
 from diffpaint.metrics import psnr
 from diffpaint.painting import from_stroke_file, render_painting, to_stroke_file
-from diffpaint.server.config import background_rgb
 from diffpaint.style import STYLES, attach_style, render_styled_painting, style_from_file, style_phase
 from diffpaint_shared import strokefile
+from diffpaint_shared.jobschema import background_rgb
 
 EPILOG = """\
 examples:

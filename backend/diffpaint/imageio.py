@@ -1,7 +1,8 @@
 """Reading target images and writing results, with errors a user can act on.
 
 `read_image` is the one place that decides whether an image can be used: the CLI, the server's
-upload check and its worker all go through it. It reads PNG, JPEG, TIFF, WebP…; 8- and 16-bit;
+upload check and its worker all go through it. It reads PNG, JPEG, TIFF and WebP (no other format:
+every decoder Pillow has is attack surface, some run external programs); 8- and 16-bit;
 colour or greyscale; with or without alpha (kept, so transparent areas can stay unpainted);
 honours a JPEG's EXIF orientation; and downscales an image whose long side exceeds the working
 size, with a notice saying so.
@@ -9,6 +10,7 @@ size, with a notice saying so.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,11 @@ from torch import Tensor
 
 MIN_SIDE = 8
 FORMATS = "PNG, JPEG, TIFF or WebP"
+PILLOW_FORMATS = ("PNG", "JPEG", "TIFF", "WEBP")
+# A huge image is box-reduced (on its integer pixels) to no less than this long side, and twice the
+# working size, before the float copy the antialiased resize needs: that copy stays small, and the
+# resize still has at least two source pixels per output pixel to average.
+REDUCE_ABOVE_SIDE = 2048
 
 
 class ImageInputError(ValueError):
@@ -65,21 +72,27 @@ def read_image(path: str | os.PathLike[str], max_side: int, max_pixels: int | No
     if not p.is_file():
         raise ImageInputError(f"image not found: {p}")
     try:
-        with Image.open(p) as im:
+        with Image.open(p, formats=PILLOW_FORMATS) as im:
             w, h = im.size
             if max_pixels is not None and w * h > max_pixels:
                 raise ImageTooLargeError(f"{p.name} is {w}×{h} px ({w * h / 1e6:.0f} MP); the limit here is at most "
                                          f"{max_pixels / 1e6:.0f} MP: downscale it first")
+            reduced = _reduced_size(w, h, max_side)
+            if im.format == "JPEG" and max(w, h) >= 2 * max(reduced):  # it can decode at 1/2…1/8 scale
+                im.draft(im.mode, reduced)
             im.load()
-            rgb, alpha = _to_float(ImageOps.exif_transpose(im))
+            rgb, alpha = _to_float(_reduce(ImageOps.exif_transpose(im), max_side))
     except ImageInputError:
         raise
     except UnidentifiedImageError:
         raise ImageInputError(f"{p.name} is not an image format DiffPaint can read; send a {FORMATS} file") from None
     except Image.DecompressionBombError:
         raise ImageTooLargeError(f"{p.name} has too many pixels to decode safely; downscale it first") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageInputError(f"{p.name} could not be decoded ({e}); it may be truncated or corrupt") from None
+    except MemoryError:
+        raise
+    except Exception as e:  # Pillow's decoders raise many kinds of error on damaged data
+        raise ImageInputError(f"{p.name} could not be decoded ({type(e).__name__}: {e}); it may be truncated or "
+                              "corrupt") from None
     height, width = rgb.shape[:2]
     if min(width, height) < MIN_SIDE:
         raise ImageInputError(f"{p.name} is {width}×{height} px; DiffPaint needs at least {MIN_SIDE} px a side")
@@ -94,6 +107,31 @@ def read_image(path: str | os.PathLike[str], max_side: int, max_pixels: int | No
         rgb = resize(rgb, *size)
         alpha = None if alpha is None else resize(alpha[..., None], *size)[..., 0]
     return LoadedImage(rgb, alpha, notice)
+
+
+def _reduced_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """The smallest size an image may be box-reduced to before the final resize (REDUCE_ABOVE_SIDE)."""
+    scale = min(1.0, max(REDUCE_ABOVE_SIDE, 2 * max_side) / max(width, height))
+    return math.ceil(width * scale), math.ceil(height * scale)
+
+
+def _reduce(im: Image.Image, max_side: int) -> Image.Image:
+    """`im` shrunk by a whole factor, on its integer pixels, while its long side stays at least
+    REDUCE_ABOVE_SIDE and twice max_side; `im` itself when no such factor is there."""
+    factor = max(im.size) // max(_reduced_size(*im.size, max_side))
+    if factor < 2:
+        return im
+    if im.mode.startswith("I;16"):
+        im = im.convert("I")  # 32-bit integer keeps the 16-bit levels; reduce() has no 16-bit mode
+    elif im.mode == "1":
+        im = im.convert("L")
+    elif im.mode not in ("L", "LA", "RGB", "RGBA", "I"):  # e.g. a palette, which reduce() cannot average
+        im = im.convert("RGBA" if _has_alpha(im) else "RGB")
+    return im.reduce(factor)
+
+
+def _has_alpha(im: Image.Image) -> bool:
+    return im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (im.mode == "P" and "transparency" in im.info)
 
 
 def load_image(path: str | os.PathLike[str], max_side: int) -> tuple[Tensor, str | None]:
@@ -118,8 +156,9 @@ def _to_float(im: Image.Image) -> tuple[Tensor, Tensor | None]:
         return torch.from_numpy(np.repeat(grey.clip(0, 1)[..., None], 3, axis=-1)), None
     if im.mode == "F":
         raise ImageInputError("floating-point images are not supported; export the image as 8- or 16-bit")
-    has_alpha = im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (im.mode == "P" and "transparency" in im.info)
-    rgba = np.asarray(im.convert("RGBA" if has_alpha else "RGB"), dtype=np.float32) / 255.0
+    has_alpha = _has_alpha(im)
+    rgba = np.asarray(im.convert("RGBA" if has_alpha else "RGB"), dtype=np.float32)
+    rgba /= 255.0  # in place: no second full-size float copy
     if not has_alpha or rgba[..., 3].min() == 1.0:
         return torch.from_numpy(np.ascontiguousarray(rgba[..., :3])), None
     alpha = rgba[..., 3:]

@@ -2,12 +2,22 @@
 
 One module one job:
 
-- ``command``   — the ``serve`` subcommand: arguments, socket, uvicorn (imports nothing heavy until run)
-- ``config``    — limits and settings a job may ask for, checked before anything runs
-- ``app``       — the HTTP API: routes, bearer-token auth, upload checks, error bodies
-- ``jobs``      — the job queue: one job at a time per device, each in its own worker process
-- ``worker``    — the per-job process (``python -m diffpaint.server.worker JOB_DIR``)
-- ``reconstructor`` — adapts the optimiser's callbacks to job outputs (progress, previews, levels)
+- ``command``        — the ``serve`` subcommand: arguments, token, socket, uvicorn, clean stop on
+  SIGTERM/SIGINT (imports nothing heavy until run)
+- ``config``         — the server's limits and running configuration
+- ``app``            — ``create_app``: puts the job manager, the guard and the routes together
+- ``guard``          — bearer-token check, body cap and body deadline (ASGI middleware), and the
+  header deadline uvicorn lacks
+- ``models``         — the API's response bodies
+- ``settings_form``  — ``POST /jobs``'s form fields, derived from ``diffpaint_shared.jobschema``
+- ``jobs_api``       — the routes
+- ``upload``         — an upload's way into a job folder (size cap, image check, target.png)
+- ``devices``        — the devices jobs can run on
+- ``job``            — one job's record and its ``state.json`` (what survives a restart)
+- ``jobs``           — the job queue: one job at a time per device, retention and disk budget
+- ``worker_process`` — drives one worker process (events on stdout, process-group kill)
+- ``worker``         — the per-job process (``python -m diffpaint.server.worker JOB_DIR``)
+- ``reconstructor``  — adapts the optimiser's callbacks to job outputs (progress, previews, levels)
 
 A job runs in a child process rather than a thread: cancelling is a kill that always works (the
 optimiser has no cancellation point inside a step), a crash or out-of-memory error in one job

@@ -1,19 +1,13 @@
-"""Server limits and the settings one job may ask for (the canvas-colour rule is the CLI's too).
-Standard library only."""
+"""What this server allows (`Limits`) and how it runs (`ServerConfig`). Standard library only.
+
+The settings a job may ask for are defined once, in ``diffpaint_shared.jobschema``; the limits here
+lower some of their maxima (`Limits.maxima`)."""
 
 from __future__ import annotations
 
-import re
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-# The painting media (diffpaint.style.STYLES; repeated here as this module is standard library only).
-STYLES = ("digital", "oil", "watercolor", "ink", "pencil")
-DEVICES = ("auto", "cpu", "cuda")
-HEX_COLOUR = re.compile(r"^#?[0-9a-fA-F]{6}$")
-BACKGROUND_PATTERN = r"^(mean|white|#?[0-9a-fA-F]{6})$"
 
 
 @dataclass(frozen=True)
@@ -30,6 +24,11 @@ class Limits:
     max_rounds: int = 8
     max_queued: int = 8  # jobs waiting, over all devices; more get 503
 
+    def maxima(self) -> dict[str, int]:
+        """The job settings these limits cap, by setting name (`JobSettings.problems`)."""
+        return {"strokes": self.max_strokes, "levels": self.max_levels, "size": self.max_size,
+                "iterations": self.max_iterations, "rounds": self.max_rounds}
+
 
 @dataclass(frozen=True)
 class ServerConfig:
@@ -39,62 +38,5 @@ class ServerConfig:
     # The per-job process: the job folder is appended. Tests put a stand-in here.
     worker_command: tuple[str, ...] = (sys.executable, "-m", "diffpaint.server.worker")
     keep_finished: int = 32  # finished jobs (and their files) kept for fetching; older ones go
-
-
-@dataclass(frozen=True)
-class JobSettings:
-    """A job's reconstruction settings, as the worker gets them in job.json."""
-
-    strokes: int = 256
-    levels: int = 3
-    size: int = 256
-    iterations: int = 80
-    rounds: int = 2
-    seed: int = 0
-    background: str = "mean"
-    device: str = "auto"
-    style: str = "digital"
-    smudge: bool = False  # smudge phase on every level but the last (off like the optimiser: see Settings)
-
-    def check(self, limits: Limits) -> list[str]:
-        """Problems, each phrased as what to change; empty when the settings are usable."""
-        problems = []
-        for name, low, high in (
-            ("strokes", 1, limits.max_strokes),
-            ("levels", 1, limits.max_levels),
-            ("size", 8, limits.max_size),
-            ("iterations", 1, limits.max_iterations),
-            ("rounds", 1, limits.max_rounds),
-            ("seed", 0, 2**31 - 1),
-        ):
-            value = getattr(self, name)
-            if not low <= value <= high:
-                problems.append(f"{name} must be between {low} and {high} on this server, not {value}")
-        if self.strokes < self.levels:
-            problems.append(f"a budget of {self.strokes} strokes cannot cover {self.levels} levels: "
-                            f"ask for at least {self.levels} strokes or fewer levels")
-        try:
-            background_rgb(self.background, (0.0, 0.0, 0.0))
-        except ValueError as e:
-            problems.append(str(e))
-        if self.device not in DEVICES:
-            problems.append(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
-        if self.style not in STYLES:
-            problems.append(f"style {self.style!r} is not implemented yet; available: {', '.join(STYLES)}")
-        return problems
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def background_rgb(choice: str, mean: tuple[float, float, float]) -> tuple[float, float, float]:
-    """The canvas colour a background setting names ('mean': `mean`, the image's mean colour; 'white';
-    or a hex colour); ValueError for anything else."""
-    if choice == "mean":
-        return mean
-    if choice == "white":
-        return (1.0, 1.0, 1.0)
-    if not HEX_COLOUR.match(choice):
-        raise ValueError(f"background must be 'mean', 'white' or a hex colour like '#f0e8d8', not {choice!r}")
-    h = choice.lstrip("#")
-    return (int(h[0:2], 16) / 255.0, int(h[2:4], 16) / 255.0, int(h[4:6], 16) / 255.0)
+    max_disk_bytes: int | None = None  # all job folders together; the oldest finished jobs go first
+    request_timeout: float = 30.0  # seconds a client may take to send a request's headers, or between body chunks

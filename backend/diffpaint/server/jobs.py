@@ -1,13 +1,15 @@
 """The job queue: one job at a time per device, each job in its own worker process.
 
 A dispatcher thread per device takes jobs in submission order and drives the worker through
-``BackendJob`` (the same process driver the Blender add-on uses: JSON-lines events on stdout, one
-terminal event, process-group kill on cancel). Whatever a job does — fail, crash, hang until
-cancelled — its dispatcher records it and moves on to the next job.
+``WorkerProcess`` (JSON-lines events on stdout, one terminal event, process-group kill on cancel).
+Whatever a job does — fail, crash, hang until cancelled — its dispatcher records it and moves on.
 
-A job's folder holds ``job.json`` (what the worker reads), the upload, ``target.png`` (the image as
-it will be fitted), and what the worker writes: ``preview.png`` (latest canvas), ``level-N.json``
-(strokes through level N), ``strokes.json``, ``render.png`` and ``report.json``.
+A job's folder holds ``job.json`` (what the worker reads), ``state.json`` (the job's record, see
+``job``), the upload, ``target.png`` (the image as it will be fitted), and what the worker writes:
+``preview.png`` (latest canvas), ``level-N.json`` (strokes through level N), ``strokes.json``,
+``render.png`` and ``report.json``. Finished jobs are kept for fetching within two bounds, checked
+whenever a job finishes or arrives: the newest ``keep_finished`` of them, and ``max_disk_bytes`` for
+all job folders together; the oldest finished go first, queued and running jobs never.
 """
 
 from __future__ import annotations
@@ -19,69 +21,32 @@ import shutil
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from diffpaint.server.config import JobSettings, ServerConfig
-from diffpaint_shared.backend_process import BackendJob, Event
+from diffpaint.server.config import ServerConfig
+from diffpaint.server.job import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    FINISHED_STATES,
+    JOB_ID,
+    QUEUED,
+    RUNNING,
+    Job,
+    eta_seconds,
+    folder_bytes,
+)
+from diffpaint.server.worker_process import Event, WorkerProcess
 
 log = logging.getLogger("diffpaint.server")
 
-QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
-FINISHED_STATES = (DONE, FAILED, CANCELLED)
 POLL_SECONDS = 0.05
-MIN_FRACTION_FOR_ETA = 0.02  # before this, an estimate is mostly start-up noise
+PRIVATE_DIR = 0o700  # uploads and results are the client's: no other local user may read them
 
 
 class QueueFull(RuntimeError):
     pass
-
-
-@dataclass
-class Job:
-    id: str
-    device: str
-    settings: JobSettings
-    dir: Path
-    image_name: str  # the upload, inside dir
-    width: int  # as fitted
-    height: int
-    source: str = ""  # the upload's own file name
-    created: float = field(default_factory=time.time)
-    state: str = QUEUED
-    started: float | None = None
-    finished: float | None = None
-    progress: dict[str, Any] | None = None
-    levels_done: list[int] = field(default_factory=list)
-    preview_version: int = 0  # bumped when the worker writes a new preview.png
-    error: str | None = None
-    result: dict[str, Any] | None = None
-    cancel_requested: bool = False
-
-    @property
-    def strokes_path(self) -> Path:
-        return self.dir / "strokes.json"
-
-    def level_path(self, level: int) -> Path:
-        return self.dir / f"level-{level}.json"
-
-    def preview(self) -> tuple[Path, str]:
-        """The most telling image there is: the final render, else the live canvas, else the
-        target as it will be fitted; and which of the three it is."""
-        for name, kind in (("render.png", "result"), ("preview.png", "canvas")):
-            if (self.dir / name).is_file() and (kind != "result" or self.state == DONE):
-                return self.dir / name, kind
-        return self.dir / "target.png", "target"
-
-
-def eta_seconds(progress: dict[str, Any]) -> float | None:
-    fraction, elapsed = progress.get("fraction"), progress.get("elapsed")
-    if not isinstance(fraction, int | float) or not isinstance(elapsed, int | float):
-        return None
-    if fraction < MIN_FRACTION_FOR_ETA:
-        return None
-    return max(0.0, elapsed * (1.0 - fraction) / fraction)
 
 
 class JobManager:
@@ -91,17 +56,18 @@ class JobManager:
         self._jobs: dict[str, Job] = {}
         self._queues: dict[str, deque[Job]] = {d: deque() for d in devices}
         self._lock = threading.Condition()
-        self._running: dict[str, BackendJob] = {}
         self._stopping = False
         self._threads = [threading.Thread(target=self._dispatch, args=(d,), name=f"jobs-{d}", daemon=True)
                          for d in devices]
 
     def start(self) -> None:
+        self.config.work_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        self._recover()
         for t in self._threads:
             t.start()
 
     def shutdown(self) -> None:
-        """Stop every job and the dispatchers."""
+        """Stop every job and the dispatchers; each stopped job is recorded as cancelled."""
         with self._lock:
             self._stopping = True
             for job in self._jobs.values():
@@ -116,21 +82,32 @@ class JobManager:
     def new_job_dir(self) -> tuple[str, Path]:
         job_id = secrets.token_hex(8)
         path = self.config.work_dir / job_id
-        path.mkdir(parents=True)
+        path.mkdir(mode=PRIVATE_DIR)
         return job_id, path
 
-    def submit(self, job: Job) -> None:
+    def check_room(self) -> None:
+        """QueueFull unless a new job could be queued now: asked before an upload is decoded, so a
+        refusal costs the server nothing (and asked again by submit)."""
+        self._evict()
         with self._lock:
             waiting = sum(len(q) for q in self._queues.values())
             if waiting >= self.config.limits.max_queued:
                 raise QueueFull(f"the queue is full ({waiting} jobs waiting); try again when one has finished")
+        budget = self.config.max_disk_bytes
+        if budget is not None and self.disk_bytes() >= budget:
+            raise QueueFull(f"the jobs on this server fill its disk budget of {budget / 2**20:.0f} MiB; try again "
+                            "when one has finished, or delete finished jobs")
+
+    def submit(self, job: Job) -> None:
+        self.check_room()
+        with self._lock:
             spec = {"image": job.image_name, "source": job.source, "device": job.device,
                     "settings": job.settings.as_dict()}
             (job.dir / "job.json").write_text(json.dumps(spec, indent=2))
+            job.save()
             self._jobs[job.id] = job
             self._queues[job.device].append(job)
             self._lock.notify_all()
-        self._forget_old()
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
@@ -151,6 +128,14 @@ class JobManager:
         with self._lock:
             return {d: len(q) for d, q in self._queues.items()}
 
+    def disk_bytes(self) -> int:
+        """What every job folder holds together."""
+        return folder_bytes(self.config.work_dir)
+
+    def kept(self) -> int:
+        with self._lock:
+            return len(self._jobs)
+
     def cancel(self, job: Job) -> None:
         """Queued: dropped at once. Running: its worker is stopped by the dispatcher (within
         POLL_SECONDS plus the worker's exit). Finished: nothing changes."""
@@ -160,6 +145,7 @@ class JobManager:
                 self._finish(job, CANCELLED)
             elif job.state == RUNNING:
                 job.cancel_requested = True
+        self._evict()
 
     def wait_finished(self, job: Job, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -178,6 +164,30 @@ class JobManager:
             self._jobs.pop(job.id, None)
         shutil.rmtree(job.dir, ignore_errors=True)
 
+    # --- restart ----------------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        """Take back the jobs a previous server left in work_dir. One that was queued or running
+        was interrupted: it becomes failed, keeping the levels it completed. A job folder without
+        a readable record is a submission that never completed, and goes."""
+        for path in sorted(self.config.work_dir.iterdir()):
+            if not (path.is_dir() and JOB_ID.match(path.name)):
+                continue  # not the server's: a user-given work dir may hold other things
+            try:
+                job = Job.load(path)
+            except (OSError, ValueError, KeyError, TypeError):
+                log.warning("removing %s: it holds no complete job", path)
+                shutil.rmtree(path, ignore_errors=True)
+                continue
+            if job.state not in FINISHED_STATES:
+                job.error = (f"interrupted: the server stopped while the job was {job.state}; "
+                             "its completed levels are kept")
+                job.levels_done = job.completed_levels_on_disk()
+                job.state, job.finished = FAILED, time.time()
+                job.save()
+            self._jobs[job.id] = job
+        self._evict()
+
     # --- dispatching ------------------------------------------------------------------------
 
     def _dispatch(self, device: str) -> None:
@@ -192,6 +202,7 @@ class JobManager:
                     return
                 job = self._queues[device].popleft()
                 job.state, job.started = RUNNING, time.time()
+                job.save()
             try:
                 self._run(job)
             except Exception as e:  # a job's failure must never stop the dispatcher
@@ -199,9 +210,10 @@ class JobManager:
                 with self._lock:
                     if job.state not in FINISHED_STATES:
                         self._finish(job, FAILED, f"internal error: {type(e).__name__}: {e}")
+            self._evict()
 
     def _run(self, job: Job) -> None:
-        proc = BackendJob([*self.config.worker_command, str(job.dir)], cwd=str(job.dir))
+        proc = WorkerProcess([*self.config.worker_command, str(job.dir)], cwd=str(job.dir))
         try:
             proc.start()
         except OSError as e:
@@ -214,12 +226,11 @@ class JobManager:
                 with self._lock:
                     self._finish(job, CANCELLED)
                 return
-            for event in proc.poll():
+            for event in proc.poll(timeout=POLL_SECONDS):
                 with self._lock:
                     self._handle(job, event)
             if proc.finished:
                 return
-            time.sleep(POLL_SECONDS)
 
     def _handle(self, job: Job, event: Event) -> None:
         kind = event["event"]
@@ -234,6 +245,7 @@ class JobManager:
             if job.level_path(event["level"]).is_file() and event["level"] not in job.levels_done:
                 job.levels_done.append(event["level"])
                 job.preview_version += 1
+                job.save()
         elif kind == "done":
             report: dict[str, Any] = {}
             try:
@@ -249,16 +261,32 @@ class JobManager:
             self._finish(job, FAILED, str(event.get("message") or "the job failed"))
 
     def _finish(self, job: Job, state: str, error: str | None = None) -> None:
-        """Under the lock."""
+        """Under the lock. Levels the worker completed but had not yet reported still count."""
         job.state, job.finished, job.error = state, time.time(), error
+        job.levels_done = sorted(set(job.levels_done) | set(job.completed_levels_on_disk()))
+        try:
+            job.save()
+        except OSError:
+            log.exception("cannot record job %s", job.id)  # e.g. deleted meanwhile; the memory copy stands
         self._lock.notify_all()
 
-    def _forget_old(self) -> None:
+    def _evict(self) -> None:
+        """Delete the oldest finished jobs while more than keep_finished are kept or the job
+        folders together exceed max_disk_bytes."""
+        budget = self.config.max_disk_bytes
         with self._lock:
-            finished = [j for j in self._jobs.values() if j.state in FINISHED_STATES]
-            finished.sort(key=lambda j: j.finished or 0.0)
-            old = finished[: max(0, len(finished) - self.config.keep_finished)]
-            for job in old:
+            finished = sorted((j for j in self._jobs.values() if j.state in FINISHED_STATES),
+                              key=lambda j: j.finished or 0.0)
+            sizes = {j.id: j.disk_bytes() for j in finished} if budget is not None else {}
+            total = self.disk_bytes() if budget is not None else 0
+            old: list[Job] = []
+            for job in finished:
+                over_count = len(finished) - len(old) > self.config.keep_finished
+                over_disk = budget is not None and total > budget
+                if not (over_count or over_disk):
+                    break
+                old.append(job)
+                total -= sizes.get(job.id, 0)
                 del self._jobs[job.id]
         for job in old:
             shutil.rmtree(job.dir, ignore_errors=True)

@@ -31,10 +31,10 @@ from diffpaint.fit.optimize import Progress, Settings
 from diffpaint.imageio import ImageInputError, read_image, save_png
 from diffpaint.metrics import psnr
 from diffpaint.painting import Painting, to_stroke_file
-from diffpaint.server.config import JobSettings, background_rgb
 from diffpaint.server.reconstructor import Reconstructor
 from diffpaint.style import StrokeStyle, attach_style
 from diffpaint_shared import strokefile
+from diffpaint_shared.jobschema import JobSettings, background_rgb
 
 PROGRESS_INTERVAL = 0.2
 PREVIEW_INTERVAL = 1.0
