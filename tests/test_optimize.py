@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from diffpaint.fit.optimize import Settings, level_budgets, reconstruct, strokes_per_level
+from diffpaint.fit.optimize import PROGRESS_EVERY, Progress, Settings, level_budgets, reconstruct, strokes_per_level
 from diffpaint.fit.placement import place_smudges, place_strokes
 from diffpaint.fit.smudge_fit import smudge_loss
 from diffpaint.imageio import load_image
@@ -40,16 +40,24 @@ def test_reconstruction_of_a_real_painting_beats_the_blank_canvas(painting_path)
 
 def test_level_and_progress_hooks_expose_intermediate_results(painting_path):
     target, _ = load_image(painting_path, 48)
-    levels, previews = [], []
+    levels, previews, iterations = [], [], []
+    steps = PROGRESS_EVERY + 2
+
+    def on_progress(p: Progress) -> None:
+        previews.append(p.canvas.shape)
+        iterations.append(p.iteration)
+
     result = reconstruct(
-        target, (1.0, 1.0, 1.0), Settings(strokes=12, levels=2, iterations=3, smudge=False),
-        on_progress=lambda p: previews.append(p.canvas.shape),
+        target, (1.0, 1.0, 1.0), Settings(strokes=12, levels=2, iterations=steps, smudge=False),
+        on_progress=on_progress,
         on_level=lambda level, strokes, canvas, style: levels.append((level, len(strokes), canvas.shape)),
     )
     assert [lv for lv, _, _ in levels] == [1, 2]
     assert levels[0][1] <= levels[1][1] == len(result.strokes)
     assert all(shape == target.shape for _, _, shape in levels)
-    assert len(previews) == 2 * 2 * 3 and previews[-1] == target.shape  # the finest level works at full size
+    # Progress comes every PROGRESS_EVERY steps and after each round's last, over 2 levels × 2 rounds.
+    assert iterations == [PROGRESS_EVERY, steps] * (2 * 2)
+    assert previews[-1] == target.shape  # the finest level works at full size
 
 
 def test_same_seed_same_strokes_on_cpu(painting_path):
