@@ -178,14 +178,13 @@ def _sample(image: Tensor, ox: int, oy: int, pos: Tensor) -> Tensor:
     ix = (base[..., 0].long() - ox).clamp(0, w - 1)
     iy = (base[..., 1].long() - oy).clamp(0, h - 1)
     ix1, iy1 = (ix + 1).clamp(max=w - 1), (iy + 1).clamp(max=h - 1)
-    flat = image.reshape(-1, 3)
-
-    def at(yy: Tensor, xx: Tensor) -> Tensor:
-        return flat.index_select(0, (yy * w + xx).reshape(-1)).reshape(*pos.shape[:-1], 3)
-
+    # The four corners in one `index_select`: its backward allocates an image-sized gradient once, not four times.
+    corners = torch.stack([iy * w + ix, iy * w + ix1, iy1 * w + ix, iy1 * w + ix1]).reshape(-1)
+    top_left, top_right, bottom_left, bottom_right = image.reshape(-1, 3).index_select(0, corners).reshape(
+        4, *pos.shape[:-1], 3).unbind(0)
     fx, fy = f[..., :1], f[..., 1:]
-    top = at(iy, ix) + fx * (at(iy, ix1) - at(iy, ix))
-    bottom = at(iy1, ix) + fx * (at(iy1, ix1) - at(iy1, ix))
+    top = top_left + fx * (top_right - top_left)
+    bottom = bottom_left + fx * (bottom_right - bottom_left)
     return top + fy * (bottom - top)
 
 
@@ -289,19 +288,23 @@ def _apply(canvas: Tensor, strokes: SmudgeStrokes, settings: SmudgeSettings, one
             # Kern @ P written as P_0 + Kern @ (P − P_0) (rows sum to 1): exact where the patches agree.
             first = patches[:, :1]
             b0 = first + torch.einsum("ski,sipqc->skpqc", kern, patches - first)
-        brush: Tensor | None = b0[:, 0] if one_shot else None
+        # Split per stamp once: indexing [:, k] in the loop would cost each backward a zero-filled copy of the whole.
+        stamp_pos, stamp_grid, stamp_mask = pos.unbind(1), grid.unbind(1), mask.unbind(1)
+        stamp_disk = disk[ws].unbind(1)
+        stamp_b0 = b0.unbind(1) if one_shot else ()
+        brush: Tensor | None = stamp_b0[0] if one_shot else None
         for k in range(settings.stamps):
-            patch = _sample(work(), -pad, -pad, pos[:, k])  # C_k, (S, P, P, 3)
+            patch = _sample(work(), -pad, -pad, stamp_pos[k])  # C_k, (S, P, P, 3)
             if brush is None:
                 brush = patch  # B_{−1}: the first stamp's own patch
             if brushes is not None:
                 brushes[ws, k] = brush.detach()
             deposit = ac * (brush - patch)  # α_c·B_{k−1} + (1 − α_c)·C_k − C_k
-            spread = F.grid_sample(deposit.permute(0, 3, 1, 2), grid[:, k], mode="bilinear", padding_mode="zeros",
+            spread = F.grid_sample(deposit.permute(0, 3, 1, 2), stamp_grid[k], mode="bilinear", padding_mode="zeros",
                                    align_corners=True)[..., 0].transpose(1, 2)  # (S, n², 3)
-            flat.index_add_(0, window[:, k].flatten(), (mask[:, k] * spread).flatten())
-            updated = patch + disk[ws, k][..., None] * deposit  # C_k after the deposit, in patch space
-            kept = b0[:, k] if one_shot else brush
+            flat.index_add_(0, window[:, k].flatten(), (stamp_mask[k] * spread).flatten())
+            updated = patch + stamp_disk[k][..., None] * deposit  # C_k after the deposit, in patch space
+            kept = stamp_b0[k] if one_shot else brush
             brush = updated + as_ * (kept - updated)  # α_s·kept + (1 − α_s)·C_k, exact where they agree
     return work()[pad:-pad, pad:-pad]
 
