@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from diffpaint.fit.optimize import Settings, level_budgets, reconstruct, strokes_per_level
+from diffpaint.fit.optimize import PROGRESS_EVERY, Progress, Settings, level_budgets, reconstruct, strokes_per_level
 from diffpaint.fit.placement import place_smudges, place_strokes
-from diffpaint.fit.smudge_fit import smudge_loss
+from diffpaint.fit.smudge_fit import prune_smudges, smudge_loss
 from diffpaint.imageio import load_image
 from diffpaint.metrics import psnr
 from diffpaint.painting import from_stroke_file, render_painting, to_stroke_file
@@ -40,16 +40,24 @@ def test_reconstruction_of_a_real_painting_beats_the_blank_canvas(painting_path)
 
 def test_level_and_progress_hooks_expose_intermediate_results(painting_path):
     target, _ = load_image(painting_path, 48)
-    levels, previews = [], []
+    levels, previews, iterations = [], [], []
+    steps = PROGRESS_EVERY + 2
+
+    def on_progress(p: Progress) -> None:
+        previews.append(p.canvas.shape)
+        iterations.append(p.iteration)
+
     result = reconstruct(
-        target, (1.0, 1.0, 1.0), Settings(strokes=12, levels=2, iterations=3, smudge=False),
-        on_progress=lambda p: previews.append(p.canvas.shape),
+        target, (1.0, 1.0, 1.0), Settings(strokes=12, levels=2, iterations=steps, smudge=False),
+        on_progress=on_progress,
         on_level=lambda level, strokes, canvas, style: levels.append((level, len(strokes), canvas.shape)),
     )
     assert [lv for lv, _, _ in levels] == [1, 2]
     assert levels[0][1] <= levels[1][1] == len(result.strokes)
     assert all(shape == target.shape for _, _, shape in levels)
-    assert len(previews) == 2 * 2 * 3 and previews[-1] == target.shape  # the finest level works at full size
+    # Progress comes every PROGRESS_EVERY steps and after each round's last, over 2 levels × 2 rounds.
+    assert iterations == [PROGRESS_EVERY, steps] * (2 * 2)
+    assert previews[-1] == target.shape  # the finest level works at full size
 
 
 def test_same_seed_same_strokes_on_cpu(painting_path):
@@ -108,3 +116,26 @@ def test_reconstruct_with_smudge_smudges_every_level_but_the_last(painting_path,
         image = render_painting(back, torch.tensor(background).expand_as(target).contiguous())
     assert torch.equal(image, result.canvas)
     assert abs(psnr(image, target) - result.psnr) < 1e-6
+
+
+def test_pruning_keeps_the_smudges_that_lower_the_loss_and_drops_the_rest():
+    canvas = torch.ones(48, 48, 3)
+    canvas[:, 24:] = torch.tensor([0.2, 0.3, 0.8])  # a hard step down the middle
+    across = SmudgeStrokes(torch.tensor([[[16.0, 24.0], [24.0, 24.0], [32.0, 24.0]]]), torch.full((1, 2), 4.0))
+    elsewhere = SmudgeStrokes(torch.tensor([[[30.0, 8.0], [38.0, 8.0], [46.0, 8.0]]]), torch.full((1, 2), 4.0))
+    settings = Settings()
+    target = smudge(canvas, across, settings.smudge_brush)  # the step smudged there, nowhere else
+    kept = prune_smudges(target, canvas, elsewhere.cat(across).cat(elsewhere), settings.smudge_brush,
+                         settings.smudge_weights)
+    assert torch.equal(kept.points, across.points) and torch.equal(kept.radius, across.radius)
+    none = prune_smudges(canvas, canvas, elsewhere, settings.smudge_brush, settings.smudge_weights)
+    assert len(none) == 0
+
+
+def test_deterministic_setting_holds_during_the_run_only(painting_path):
+    target, _ = load_image(painting_path, 32)
+    during = []
+    reconstruct(target, (1.0, 1.0, 1.0), Settings(strokes=4, levels=1, rounds=1, iterations=2, deterministic=True),
+                on_progress=lambda p: during.append(torch.are_deterministic_algorithms_enabled()))
+    assert during and all(during)
+    assert not torch.are_deterministic_algorithms_enabled()

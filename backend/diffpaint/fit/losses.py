@@ -7,6 +7,7 @@ computed at all. Images are (H, W, 3) sRGB in [0, 1], as `render` returns them.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, fields
 
@@ -139,7 +140,7 @@ def sinkhorn_ot(
     side = float(max(h, w))
     cost_y = _squared_distances(h, side, image)
     cost_x = _squared_distances(w, side, image)
-    diameter2 = float(cost_y[0, -1] + cost_x[0, -1])
+    max_y, max_x, diameter2 = _largest_costs(h, w, side, image.dtype)
 
     with torch.no_grad():
         log_a, log_b = a.detach().double().log(), b.detach().double().log()
@@ -148,11 +149,12 @@ def sinkhorn_ot(
         log_other = torch.cat([log_b, log_a, log_a, log_b])
         cy, cx = cost_y.double(), cost_x.double()
         schedule = _epsilon_schedule(diameter2, epsilon, iterations)
-        potential = _softmin(schedule[0], cy, cx, log_other)
+        costs = (cy, cx, max_y, max_x)
+        potential = _softmin(schedule[0], costs, log_other)
         for eps in schedule:
-            update = _softmin(eps, cy, cx, log_other + _other_side(potential) / eps)
+            update = _softmin(eps, costs, log_other + _other_side(potential) / eps)
             potential = 0.5 * (potential + update)
-        potential = _softmin(epsilon, cy, cx, log_other + _other_side(potential) / epsilon)
+        potential = _softmin(epsilon, costs, log_other + _other_side(potential) / epsilon)
         f_ab, g_ab, p_a, p_b = potential.to(a.dtype).chunk(4)
 
     per_channel = (a * (f_ab - p_a)).sum(dim=(-2, -1)) + (b * (g_ab - p_b)).sum(dim=(-2, -1))
@@ -189,6 +191,17 @@ def _squared_distances(n: int, side: float, like: Tensor) -> Tensor:
     return (x[:, None] - x[None, :]) ** 2
 
 
+@functools.lru_cache(maxsize=64)
+def _largest_costs(h: int, w: int, side: float, dtype: torch.dtype) -> tuple[float, float, float]:
+    """The largest entries of `_squared_distances` along y and x (their corners) and the grid's diameter²
+    (their sum) as host floats, computed once per grid on the CPU in the images' dtype (the same IEEE
+    arithmetic as on any device): the Sinkhorn loop needs them on the host every iteration, and reading
+    them off the device would make each iteration wait for it."""
+    cpu = torch.empty(0, dtype=dtype)
+    y, x = _squared_distances(h, side, cpu)[0, -1], _squared_distances(w, side, cpu)[0, -1]
+    return float(y), float(x), float(y + x)
+
+
 def _epsilon_schedule(diameter2: float, epsilon: float, iterations: int) -> list[float]:
     """ε for each iteration: geometric from the diameter² (all mass one blur) down to `epsilon`.
 
@@ -201,27 +214,28 @@ def _epsilon_schedule(diameter2: float, epsilon: float, iterations: int) -> list
     return [max(epsilon, start * ratio**k) for k in range(iterations)]
 
 
-def _softmin(eps: float, cost_y: Tensor, cost_x: Tensor, h: Tensor) -> Tensor:
+def _softmin(eps: float, costs: tuple[Tensor, Tensor, float, float], h: Tensor) -> Tensor:
     """−ε log Σ_q exp(h_q − C(p, q)/ε) for every grid point p, with C separable: C = C_y + C_x.
 
-    h: (B, hgt, wid) log-weights; returns (B, hgt, wid). One log-sum-exp along rows, then one
-    along columns.
+    costs: C_y, C_x and their largest entries; h: (B, hgt, wid) log-weights; returns (B, hgt, wid).
+    One log-sum-exp along rows, then one along columns.
     """
-    along_x = _logsumexp_kernel(h, cost_x, eps)
-    along_y = _logsumexp_kernel(along_x.transpose(1, 2), cost_y, eps).transpose(1, 2)
+    cost_y, cost_x, max_y, max_x = costs
+    along_x = _logsumexp_kernel(h, cost_x, max_x, eps)
+    along_y = _logsumexp_kernel(along_x.transpose(1, 2), cost_y, max_y, eps).transpose(1, 2)
     return -eps * along_y
 
 
-def _logsumexp_kernel(h: Tensor, cost: Tensor, eps: float) -> Tensor:
+def _logsumexp_kernel(h: Tensor, cost: Tensor, max_cost: float, eps: float) -> Tensor:
     """log Σ_q exp(h[..., q] − cost[p, q]/ε) for every p, along the last axis of h.
 
     Computed as m + log(exp(h − m) @ exp(−cost/ε)ᵀ) with m the max of h along the axis: the
     q that attains m alone contributes exp(−cost[p, q]/ε) ≥ exp(−max cost/ε), so in float64 the sum
     cannot underflow while max cost/ε stays under ~700, and it never overflows. That is as stable
     as a pairwise log-sum-exp, but it takes one small matmul and exp of h only, not of every pair.
-    Below that ε it falls back to the pairwise form.
+    Below that ε it falls back to the pairwise form. `max_cost` is cost's largest entry, known on the host.
     """
-    if float(cost.max()) / eps > 600.0:
+    if max_cost / eps > 600.0:
         return torch.logsumexp(h[..., None, :] - cost / eps, dim=-1)
     m = h.amax(dim=-1, keepdim=True)
     return m + torch.log((h - m).exp() @ torch.exp(-cost / eps).T)
@@ -265,13 +279,18 @@ def area_regulariser(strokes: Strokes, cell: float | Tensor) -> Tensor:
 
 # --- Segmentation ---------------------------------------------------------------------------------
 
-def labels_to_tiles(labels: Tensor, grid: TileGrid) -> Tensor:
-    """(H, W) long region labels → (count, tile*tile) long, laid out like the renderer's fragments.
+def labels_to_tiles(labels: Tensor, grid: TileGrid, num_regions: int) -> Tensor:
+    """(H, W) long region labels in [0, num_regions) → (count, tile*tile) long, laid out like the
+    renderer's fragments, for `segmentation_loss`.
 
-    Pixels of the padding of edge tiles get IGNORED_LABEL, so they count for no region.
+    Pixels of the padding of edge tiles get IGNORED_LABEL, so they count for no region. The labels are
+    checked here, once, rather than in the loss at every step: that check reads them on the host.
     """
     if labels.shape != (grid.height, grid.width):
         raise ValueError(f"labels are {tuple(labels.shape)} but the canvas is {grid.height}×{grid.width}")
+    largest = int(labels.max()) if labels.numel() else -1
+    if largest >= num_regions:
+        raise ValueError(f"labels has label {largest}, but num_regions is {num_regions}")
     shifted = (labels.long() + 1)[..., None]  # padding is 0, i.e. IGNORED_LABEL once shifted back
     return grid.to_tiles(shifted)[..., 0] - 1
 
@@ -288,12 +307,10 @@ def segmentation_loss(
     labelled canvas pixel: like the per-pixel L1 it is an average over the canvas, so the paper's
     relative weights apply (a per-stroke fraction instead outweighed L1 and cost ~1 dB of PSNR).
 
-    labels_tiles: (count, tile*tile) long from `labels_to_tiles`, labels in [0, num_regions) and
-    IGNORED_LABEL (< 0) for pixels that belong to no region. Coverage is before opacity and before
-    occlusion by later strokes: the constraint is on the stroke as painted.
+    labels_tiles: (count, tile*tile) long from `labels_to_tiles`, labels in [0, num_regions) (checked
+    there) and IGNORED_LABEL (< 0) for pixels that belong to no region. Coverage is before opacity and
+    before occlusion by later strokes: the constraint is on the stroke as painted.
     """
-    if labels_tiles.numel() and int(labels_tiles.max()) >= num_regions:
-        raise ValueError(f"labels_tiles has label {int(labels_tiles.max())}, but num_regions is {num_regions}")
     labels = labels_tiles[fragments.tile_index]  # (P, T*T)
     valid = labels >= 0
     key = fragments.stroke_index[:, None] * num_regions + labels.clamp(min=0)
@@ -316,8 +333,9 @@ def total_loss(
     cell: float | Tensor,
     labels_tiles: Tensor | None,
     num_regions: int,
-) -> tuple[Tensor, dict[str, float]]:
-    """Weighted sum of the switched-on terms, and each term's unweighted value (for logging).
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Weighted sum of the switched-on terms, and each term's unweighted value (for logging), detached
+    but left on the device: reading them is the caller's choice, since each read waits for the device.
 
     `strokes` are the ones `rendered` was rendered from (the fragments index them); `cell` is their
     level's grid cell in px; `labels_tiles` (from `labels_to_tiles` on `rendered.grid`) is needed
@@ -345,4 +363,4 @@ def total_loss(
             rendered.fragments, labels_tiles, len(strokes), num_regions, strokes.opacity
         )
     total = sum((getattr(weights, name) * value for name, value in terms.items()), image.new_zeros(()))
-    return total, {name: float(value.detach()) for name, value in terms.items()}
+    return total, {name: value.detach() for name, value in terms.items()}

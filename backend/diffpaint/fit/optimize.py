@@ -16,13 +16,22 @@ On every level but the last (which paints only, so edges stay sharp), a share of
 budget goes to smudge strokes (paper §3.2.2): placed on hard steps the paint made where the target
 is smooth, fitted through `smudge` on the frozen canvas with heavier gradient and area terms, and
 kept only where they lower the loss.
+
+The fitting loop stays on the device: no step reads a tensor back to the host, except for progress,
+which is read every `PROGRESS_EVERY` steps and at the end of every round and phase (each read waits for
+the device to finish the work queued so far; `fit.sync` counts them, and tests hold a paint step to a
+budget). With `Settings.deterministic` the run uses only deterministic kernels, so a CUDA run repeats
+bit for bit.
 """
 
 from __future__ import annotations
 
 import functools
+import math
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -47,6 +56,8 @@ from diffpaint.style import (
     render_styled,
     render_styled_painting,
 )
+
+PROGRESS_EVERY = 10  # optimiser steps between progress reports (a report reads loss and PSNR off the device)
 
 
 @dataclass(frozen=True)
@@ -78,6 +89,7 @@ class Settings:
     smudge_weights: LossWeights = field(default_factory=lambda: LossWeights(gradient=0.5, area=0.1, segmentation=0.0))
     style: str = "digital"  # painting medium; any but digital textures the strokes in a style phase (style/)
     style_iterations: int = 60  # style phase steps on each level (see `style_steps_per_level`)
+    deterministic: bool = False  # deterministic kernels only (see `deterministic_algorithms`)
 
     def __post_init__(self) -> None:
         for name in ("strokes", "levels", "rounds", "iterations", "smudge_iterations"):
@@ -98,8 +110,8 @@ class Progress:
     iteration: int  # within the current round
     iterations: int
     fraction: float  # of the whole reconstruction
-    loss: float
-    psnr: float
+    loss: float  # of this iteration
+    psnr: float  # of this iteration's render, dB
     elapsed: float
     canvas: Tensor | None = None  # this iteration's render (detached, sRGB) at the level's working size
 
@@ -153,12 +165,25 @@ def reconstruct(
 ) -> Reconstruction:
     """Fit `settings.strokes` strokes to `target` (H, W, 3) in [0, 1].
 
-    `on_progress` is called after every optimiser step; `on_level` after each level with its 1-based
+    `on_progress` is called every `PROGRESS_EVERY` optimiser steps and after the last step of every round
+    and phase (reading progress waits for the device); `on_level` after each level with its 1-based
     number, every stroke painted so far, the canvas they make and their style (None when plain), so a
     caller can keep results that survive a cancellation (raising from either callback stops the
     reconstruction). `mask` (H, W) in [0, 1], on any device, is the image's alpha: paint strokes are kept off its
     transparent areas, which stay bare canvas.
     """
+    with deterministic_algorithms(settings.deterministic):
+        return _reconstruct(target, background, settings, on_progress, on_level, mask)
+
+
+def _reconstruct(
+    target: Tensor,
+    background: tuple[float, float, float],
+    settings: Settings,
+    on_progress: Callable[[Progress], None] | None,
+    on_level: Callable[[int, Painting, Tensor, StrokeStyle | None], None] | None,
+    mask: Tensor | None,
+) -> Reconstruction:
     run = _Run(target, settings, _reconstruction_steps(settings), on_progress, mask)
     height, width = target.shape[:2]
     bg_image = torch.tensor(background, device=target.device).expand(height, width, 3).contiguous()
@@ -182,6 +207,29 @@ def reconstruct(
         final = (render_painting(painting, bg_image, settings.raster) if style is None
                  else render_styled_painting(painting, style, bg_image, settings.raster))
     return Reconstruction(painting, final, background, psnr(final, target), time.perf_counter() - run.start, style)
+
+
+@contextmanager
+def deterministic_algorithms(on: bool) -> Iterator[None]:
+    """With `on`, run the block with `torch.use_deterministic_algorithms(True)`, then restore the setting.
+
+    On CUDA the renderer's and losses' scatter-adds (`index_add`, `scatter_reduce`, and the backward
+    passes of `index_select` and `gather`) add in an order that varies from run to run, so results differ
+    in the last bits between runs; deterministic kernels are slower. CUDA's cuBLAS needs the environment
+    variable CUBLAS_WORKSPACE_CONFIG=:4096:8 (or :16:8) set before the process first uses it, or torch
+    raises on the first matrix product; it is set here when unset, which is enough when nothing ran
+    on the GPU before. On the CPU every kernel used is deterministic already.
+    """
+    if not on:
+        yield
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    was = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(was)
 
 
 def _reconstruction_steps(settings: Settings) -> int:
@@ -219,11 +267,18 @@ class _Run:
 
     def report(self, phase: str, level: int, iteration: int, iterations: int, loss: Tensor, image: Tensor,
                target: Tensor) -> None:
+        """Count a step; every `PROGRESS_EVERY` steps and after a round's or phase's last one, tell
+        `on_progress` (one host read for loss and PSNR together)."""
         self.step += 1
-        if self.on_progress:
-            self.on_progress(Progress(phase, level + 1, self.settings.levels, iteration + 1, iterations,
-                                      self.step / self.total_steps, loss.item(), psnr(image, target),
-                                      time.perf_counter() - self.start, image.detach()))
+        if self.on_progress is None or ((iteration + 1) % PROGRESS_EVERY and iteration + 1 < iterations):
+            return
+        with torch.no_grad():
+            mse = torch.mean((image.detach().float() - target.float()) ** 2)
+            loss_value, mse_value = torch.stack([loss.detach().float(), mse]).tolist()
+        quality = float("inf") if mse_value == 0 else 10.0 * math.log10(1.0 / mse_value)
+        self.on_progress(Progress(phase, level + 1, self.settings.levels, iteration + 1, iterations,
+                                  self.step / self.total_steps, loss_value, quality,
+                                  time.perf_counter() - self.start, image.detach()))
 
 
 def _paint_phase(run: _Run, level: int, count: int, canvas: Tensor) -> tuple[Strokes, Tensor]:
@@ -242,7 +297,8 @@ def _paint_phase(run: _Run, level: int, count: int, canvas: Tensor) -> tuple[Str
         work_target, work_canvas = _downscale(target, scale), _downscale(canvas, scale)
         params = _Parameters(new.scaled(scale), settings, run.long_side * scale)
         weights = _level_weights(settings, level)
-        labels_tiles = None if run.labels is None else _labels_on_tiles(run.labels, work_target, settings.raster.tile)
+        labels_tiles = None if run.labels is None else _labels_on_tiles(run.labels, work_target, settings.raster.tile,
+                                                                      settings.regions)
         work_bare = None if run.bare is None else _downscale(run.bare, scale)[..., 0]
         for it in range(settings.iterations):
             strokes = params.strokes()
@@ -364,9 +420,9 @@ def _level_weights(settings: Settings, level: int) -> LossWeights:
     return replace(settings.weights, segmentation=settings.weights.segmentation * fade)
 
 
-def _labels_on_tiles(labels: Tensor, work_target: Tensor, tile: int) -> Tensor:
+def _labels_on_tiles(labels: Tensor, work_target: Tensor, tile: int, num_regions: int) -> Tensor:
     height, width = work_target.shape[:2]
-    return labels_to_tiles(resize_labels(labels, height, width), TileGrid(height, width, tile))
+    return labels_to_tiles(resize_labels(labels, height, width), TileGrid(height, width, tile), num_regions)
 
 
 def _working_scale(long_side: float, level: int, settings: Settings) -> float:
@@ -412,6 +468,12 @@ def refine(
     reordered, so the painting order — and the smudges' place in it — is kept. `mask` is the image's
     alpha, as for `reconstruct`: it keeps added strokes off transparent areas.
     """
+    with deterministic_algorithms(settings.deterministic):
+        return _refine(painting, target, background, settings, add, on_progress, mask)
+
+
+def _refine(painting: Painting, target: Tensor, background: tuple[float, float, float], settings: Settings,
+            add: int, on_progress: Callable[[Progress], None] | None, mask: Tensor | None) -> Reconstruction:
     run = _Run(target, replace(settings, rounds=1), settings.iterations * (2 if add else 1), on_progress, mask)
     height, width = target.shape[:2]
     bg_image = torch.tensor(background, device=target.device).expand(height, width, 3).contiguous()

@@ -44,23 +44,19 @@ def prune_smudges(
 ) -> SmudgeStrokes:
     """Keep only smudge strokes that lower the image loss of `canvas` smudged by them (no autograd).
 
-    One backward-elimination pass in stroke order (a stroke goes when the others do at least as well
-    without it), then all go if what is left does not beat the unsmudged canvas.
+    One forward pass in stroke order: a stroke stays when smudging it onto the canvas the strokes kept
+    so far leave lowers the loss. Each stroke is applied once and each loss computed once (M smudge
+    passes; a backward elimination needs M passes of up to M strokes), and what is kept lowers the loss
+    of the unsmudged canvas by construction.
     """
-    def subset(keep: list[int]) -> SmudgeStrokes:
-        return strokes.select(torch.tensor(keep, dtype=torch.long, device=strokes.points.device))
-
-    def loss_with(keep: list[int]) -> float:
-        return float(image_loss(smudge(canvas, subset(keep), settings), target, weights))
-
+    keep: list[int] = []
     with torch.no_grad():
-        keep = list(range(len(strokes)))
-        best = loss_with(keep)
+        current = canvas
+        best = float(image_loss(current, target, weights))
         for j in range(len(strokes)):
-            trial = [i for i in keep if i != j]
-            loss = loss_with(trial)
-            if loss <= best:
-                keep, best = trial, loss
-        if keep and best >= float(image_loss(canvas, target, weights)):
-            keep = []
-    return subset(keep)
+            trial = smudge(current, strokes.select(slice(j, j + 1)), settings)
+            loss = float(image_loss(trial, target, weights))
+            if loss < best:
+                keep.append(j)
+                current, best = trial, loss
+    return strokes.select(torch.tensor(keep, dtype=torch.long, device=strokes.points.device))

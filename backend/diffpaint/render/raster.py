@@ -191,14 +191,16 @@ def _nearest_segments(
     centre = origins[entry_tile] + 0.5 * grid.tile
     e, seg = entry_stroke, entry_segment
     _, reach = _segment_signed_distance(centre, a[e, seg], b[e, seg], grow[e, seg], grow[e, seg])
-    near = reach <= 0.5 * grid.tile * 2**0.5
+    # Compactions wait for the device (their size depends on the data): one `nonzero` each, not one per array.
+    near = torch.nonzero(reach <= 0.5 * grid.tile * 2**0.5).squeeze(1)
     entry_tile, entry_stroke, entry_segment = entry_tile[near], entry_stroke[near], entry_segment[near]
 
     # Entries of one (tile, stroke) pair are consecutive: number the pairs.
     new_pair = torch.ones_like(entry_tile, dtype=torch.bool)
     new_pair[1:] = (entry_tile[1:] != entry_tile[:-1]) | (entry_stroke[1:] != entry_stroke[:-1])
     pair = torch.cumsum(new_pair, 0) - 1
-    tile_index, stroke_index = entry_tile[new_pair], entry_stroke[new_pair]
+    first = torch.nonzero(new_pair).squeeze(1)
+    tile_index, stroke_index = entry_tile[first], entry_stroke[first]
 
     signed = torch.empty(len(entry_tile), local.shape[0], dtype=a.dtype, device=a.device)
     chunk = max(1, chunk_elements // local.shape[0])

@@ -32,11 +32,12 @@ are never blurred by a read-then-write resampling, and a stroke whose brush carr
 under it (zero length, α_c = 0) leaves the canvas unchanged. The window's integer origin comes from
 the detached centre (piecewise constant); everything inside it is differentiable in centre and
 radius. The canvas is padded once (edge replicated) so every window lies inside it; windows are
-written back with in-place slice assignment on that working copy, and reads gather pixels with
-`index_select`, so autograd keeps no copy of the canvas per stamp.
+added back with in-place `index_add_` on that working copy, and reads gather pixels with
+`index_select`, so autograd keeps no copy of the canvas, or of its gradient, per stamp.
 
 The stamps are sequential within a stroke (overlapping stamps read what earlier ones wrote) and
-strokes are applied in order. `int()` of the window origins syncs a GPU once per stamp.
+strokes are applied in order; strokes whose windows do not meet are applied side by side (see `_Layout`).
+The window origins are read to the host once per call.
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ def stamp_parameters(points: Tensor, radius: Tensor, stamps: int) -> tuple[Tenso
 
 
 def beta_kernel(t: Tensor, a: float, b: float, margin: float | None = None) -> Tensor:
-    """Causal row-normalised Beta kernel (K, K) over normalised arc length t (K,).
+    """Causal row-normalised Beta kernel (..., K, K) over normalised arc length t (..., K).
 
     Kern[k, i] ∝ t_i^(a−1) (1 − t_i)^(b−1) for i ≤ k, 0 otherwise; each row sums to 1. t is
     clamped to [margin, 1 − margin] (default half a stamp spacing) so the weights stay finite.
@@ -149,9 +150,9 @@ def beta_kernel(t: Tensor, a: float, b: float, margin: float | None = None) -> T
     margin = 0.5 / max(k, 1) if margin is None else margin
     t = t.clamp(margin, 1.0 - margin)
     log_w = (a - 1.0) * torch.log(t) + (b - 1.0) * torch.log1p(-t)
-    w = torch.exp(log_w - log_w.max())  # a common factor cancels in the row normalisation
+    w = torch.exp(log_w - log_w.amax(-1, keepdim=True))  # a common factor cancels in the row normalisation
     causal = torch.tril(torch.ones(k, k, dtype=torch.bool, device=t.device))
-    kern = torch.where(causal, w[None, :], torch.zeros((), dtype=t.dtype, device=t.device))
+    kern = torch.where(causal, w[..., None, :], torch.zeros((), dtype=t.dtype, device=t.device))
     return kern / kern.sum(-1, keepdim=True)
 
 
@@ -177,14 +178,13 @@ def _sample(image: Tensor, ox: int, oy: int, pos: Tensor) -> Tensor:
     ix = (base[..., 0].long() - ox).clamp(0, w - 1)
     iy = (base[..., 1].long() - oy).clamp(0, h - 1)
     ix1, iy1 = (ix + 1).clamp(max=w - 1), (iy + 1).clamp(max=h - 1)
-    flat = image.reshape(-1, 3)
-
-    def at(yy: Tensor, xx: Tensor) -> Tensor:
-        return flat.index_select(0, (yy * w + xx).reshape(-1)).reshape(*pos.shape[:-1], 3)
-
+    # The four corners in one `index_select`: its backward allocates an image-sized gradient once, not four times.
+    corners = torch.stack([iy * w + ix, iy * w + ix1, iy1 * w + ix, iy1 * w + ix1]).reshape(-1)
+    top_left, top_right, bottom_left, bottom_right = image.reshape(-1, 3).index_select(0, corners).reshape(
+        4, *pos.shape[:-1], 3).unbind(0)
     fx, fy = f[..., :1], f[..., 1:]
-    top = at(iy, ix) + fx * (at(iy, ix1) - at(iy, ix))
-    bottom = at(iy1, ix) + fx * (at(iy1, ix1) - at(iy1, ix))
+    top = top_left + fx * (top_right - top_left)
+    bottom = bottom_left + fx * (bottom_right - bottom_left)
     return top + fy * (bottom - top)
 
 
@@ -193,78 +193,120 @@ def _disk(distance: Tensor, radius: Tensor, edge: float) -> Tensor:
     return torch.sigmoid((radius - distance) / edge)
 
 
-class _Canvas:
-    """A padded working copy of the canvas with per-stamp windows read and written differentiably."""
+@dataclass
+class _Layout:
+    """Where each stamp's window lies in the padded canvas (host integers, read in one go), and the order
+    strokes can run in: a wave holds strokes whose windows meet no other's in it, each after every earlier
+    stroke it meets, so a wave's strokes are applied side by side, stamp by stamp."""
 
-    def __init__(self, canvas: Tensor, pad: int) -> None:
-        self.pad = pad
-        self.image = F.pad(canvas.permute(2, 0, 1)[None], (pad, pad, pad, pad), mode="replicate")[0].permute(1, 2, 0)
-        self.image = self.image.contiguous()  # (H, W, 3) in memory; a fresh tensor, written in place below
+    pad: int
+    half: list[int]  # per stroke: its windows are 2·half + 1 px square
+    origin: Tensor  # (M, K, 2) long, each window's top-left (x, y) in the padded array
+    waves: list[list[int]]
 
-    def window(self, centre: Tensor, half: int) -> tuple[int, int, Tensor, Tensor]:
-        """Window of side 2·half+1 around `centre`: its padded-array origin, a clone of it, and its
-        pixel centres in canvas coordinates (n, n, 2)."""
-        cx, cy = (int(v) for v in torch.floor(centre.detach()).tolist())
-        n = 2 * half + 1
-        # Clamped into the padded array: a stamp beyond the pad reads the replicated border, and its
-        # mask, computed from true distances, is ~0 on the window.
-        h, w = self.image.shape[:2]
-        x0 = min(max(cx - half + self.pad, 0), w - n)
-        y0 = min(max(cy - half + self.pad, 0), h - n)
-        crop = self.image[y0 : y0 + n, x0 : x0 + n].clone()
-        r = torch.arange(n, dtype=crop.dtype, device=crop.device) + 0.5
-        py, px = torch.meshgrid(r + (y0 - self.pad), r + (x0 - self.pad), indexing="ij")
-        return x0, y0, crop, torch.stack([px, py], dim=-1)
+    @staticmethod
+    def of(centres: Tensor, radii: Tensor, settings: SmudgeSettings, height: int, width: int) -> _Layout:
+        m, k = radii.shape
+        # The one host read of the smudge: window origins and sizes decide which pixels are touched.
+        values = torch.cat([torch.floor(centres.detach()).flatten(), radii.detach().amax(1)]).tolist()
+        corners, reach = values[: m * k * 2], values[m * k * 2 :]
+        half = [math.ceil(settings.extent * r + 2.0) for r in reach]
+        pad = max(half) + 1
+        origin, boxes, waves = [], [], []  # type: ignore[var-annotated]
+        wave_of: list[int] = []
+        for s in range(m):
+            n = 2 * half[s] + 1
+            xy = []
+            for j in range(k):
+                cx, cy = int(corners[2 * (s * k + j)]), int(corners[2 * (s * k + j) + 1])
+                # Clamped into the padded array: a stamp beyond the pad reads the replicated border, and its
+                # mask, computed from true distances, is ~0 on the window.
+                xy.append((min(max(cx - half[s] + pad, 0), width + 2 * pad - n),
+                           min(max(cy - half[s] + pad, 0), height + 2 * pad - n)))
+            origin.append(xy)
+            box = (min(x for x, _ in xy), min(y for _, y in xy), max(x for x, _ in xy) + n, max(y for _, y in xy) + n)
+            after = [wave_of[j] for j in range(s) if _meet(boxes[j], box)]
+            wave = max(after) + 1 if after else 0
+            if wave == len(waves):
+                waves.append([])
+            waves[wave].append(s)
+            wave_of.append(wave)
+            boxes.append(box)
+        return _Layout(pad, half, torch.tensor(origin, dtype=torch.long, device=centres.device), waves)
 
-    def write(self, x0: int, y0: int, crop: Tensor) -> None:
-        n = crop.shape[0]
-        self.image[y0 : y0 + n, x0 : x0 + n] = crop
 
-    def result(self) -> Tensor:
-        p = self.pad
-        return self.image[p:-p, p:-p] if p else self.image
+def _meet(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def _apply(canvas: Tensor, strokes: SmudgeStrokes, settings: SmudgeSettings, one_shot: bool,
-           brushes: list[Tensor] | None = None) -> Tensor:
-    """Apply the strokes; when `brushes` is given, append each stamp's brush state B_{k−1} (P, P, 3) to it."""
+           brushes: Tensor | None = None) -> Tensor:
+    """Apply the strokes; when `brushes` (M, K, P, P, 3) is given, fill it with each stamp's brush state B_{k−1}.
+
+    The canvas is padded once (edge replicated) so every window lies inside it. Stamps write their
+    deposits with `index_add_` into that working copy: its backward hands the gradient on as is, where a
+    slice assignment would copy the whole canvas' gradient once per stamp. Everything that does not depend
+    on what the canvas holds (windows, masks, resampling grids) is computed for all stamps at once.
+    """
     if len(strokes) == 0:
         return canvas
+    height, width = canvas.shape[:2]
     centres, radii, t = stamp_parameters(strokes.points, strokes.radius, settings.stamps)
     offsets = _patch_offsets(settings, canvas)  # (P, P, 2) radii
     disk = _disk(offsets.norm(dim=-1) * radii[..., None, None], radii[..., None, None], settings.edge)  # (M,K,P,P)
-    halves = [math.ceil(settings.extent * float(r) + 2.0) for r in radii.detach().amax(1).tolist()]
-    work = _Canvas(canvas, max(halves) + 1)
+    layout = _Layout.of(centres, radii, settings, height, width)
+    pad = layout.pad
+    padded_height, padded_width = height + 2 * pad, width + 2 * pad
+    padded = F.pad(canvas.permute(2, 0, 1)[None], (pad, pad, pad, pad), mode="replicate")[0].permute(1, 2, 0)
+    # The working copy is this fresh (pixels, 3) tensor itself, not a view of one: in-place writes to a
+    # view would make autograd copy the whole base's gradient per write.
+    # One-dimensional: `index_add_` into a 1-D tensor is one tight loop, into rows of 3 a small add per row.
+    flat = padded.reshape(-1).clone()
+
+    def work() -> Tensor:
+        return flat.view(padded_height, padded_width, 3)
+
     ac, as_ = settings.alpha_c, settings.alpha_s
-    b0 = canvas.new_zeros(0)
-    for s in range(len(strokes)):
-        c, r, half = centres[s], radii[s], halves[s]
+    for wave in layout.waves:
+        ws = torch.tensor(wave, dtype=torch.long, device=canvas.device)
+        c, r, origin = centres[ws], radii[ws], layout.origin[ws]  # (S, K, 2), (S, K), (S, K, 2)
+        n = 2 * max(layout.half[s] for s in wave) + 1  # windows larger than a stroke's own only add zeros
+        steps = torch.arange(n, device=canvas.device)
+        wx, wy = torch.broadcast_tensors(origin[..., None, None, 0] + steps[None, :],
+                                         origin[..., None, None, 1] + steps[:, None])  # (S, K, n, n)
+        channels = torch.arange(3, device=canvas.device)
+        window = ((wy * padded_width + wx)[..., None] * 3 + channels).flatten(2)  # (S, K, 3n²) into `flat`
+        pix = torch.stack([wx, wy], dim=-1).to(c.dtype) + (0.5 - pad)
+        d = pix - c[..., None, None, :]
+        grid = (d / r[..., None, None, None] / settings.extent).flatten(2, 3)[..., None, :]  # (S, K, n², 1, 2)
+        mask = _disk(torch.sqrt((d * d).sum(-1) + 1e-8), r[..., None, None], settings.edge).flatten(2)[..., None]
+        pos = c[..., None, None, :] + r[..., None, None, None] * offsets  # (S, K, P, P, 2)
+        b0 = canvas.new_zeros(0)
         if one_shot:  # all stamps read the canvas as it is before the stroke, at once
-            pos = c[:, None, None] + r[:, None, None, None] * offsets
-            patches = _sample(work.image, -work.pad, -work.pad, pos)  # (K, P, P, 3)
-            kern = beta_kernel(t[s], settings.beta_a, settings.beta_b)
+            patches = _sample(work(), -pad, -pad, pos)  # (S, K, P, P, 3)
+            kern = beta_kernel(t[ws], settings.beta_a, settings.beta_b)
             # Kern @ P written as P_0 + Kern @ (P − P_0) (rows sum to 1): exact where the patches agree.
-            b0 = patches[0] + torch.einsum("ki,ipqc->kpqc", kern, patches - patches[0])
-        brush: Tensor | None = b0[0] if one_shot else None
+            first = patches[:, :1]
+            b0 = first + torch.einsum("ski,sipqc->skpqc", kern, patches - first)
+        # Split per stamp once: indexing [:, k] in the loop would cost each backward a zero-filled copy of the whole.
+        stamp_pos, stamp_grid, stamp_mask = pos.unbind(1), grid.unbind(1), mask.unbind(1)
+        stamp_disk = disk[ws].unbind(1)
+        stamp_b0 = b0.unbind(1) if one_shot else ()
+        brush: Tensor | None = stamp_b0[0] if one_shot else None
         for k in range(settings.stamps):
-            x0, y0, crop, pix = work.window(c[k], half)
-            patch = _sample(crop, x0 - work.pad, y0 - work.pad, c[k] + r[k] * offsets)  # C_k, (P, P, 3)
+            patch = _sample(work(), -pad, -pad, stamp_pos[k])  # C_k, (S, P, P, 3)
             if brush is None:
                 brush = patch  # B_{−1}: the first stamp's own patch
             if brushes is not None:
-                brushes.append(brush.detach())
+                brushes[ws, k] = brush.detach()
             deposit = ac * (brush - patch)  # α_c·B_{k−1} + (1 − α_c)·C_k − C_k
-            d = pix - c[k]
-            rel = d / r[k]  # radius units
-            grid = (rel / settings.extent).reshape(1, -1, 1, 2)
-            spread = F.grid_sample(deposit.permute(2, 0, 1)[None], grid, mode="bilinear", padding_mode="zeros",
-                                   align_corners=True)[0, :, :, 0].T.reshape(crop.shape)
-            mask = _disk(torch.sqrt((d * d).sum(-1) + 1e-8), r[k], settings.edge)  # finite gradient at d = 0
-            work.write(x0, y0, crop + mask[..., None] * spread)
-            updated = patch + disk[s, k][..., None] * deposit  # C_k after the deposit, in patch space
-            kept = b0[k] if one_shot else brush
+            spread = F.grid_sample(deposit.permute(0, 3, 1, 2), stamp_grid[k], mode="bilinear", padding_mode="zeros",
+                                   align_corners=True)[..., 0].transpose(1, 2)  # (S, n², 3)
+            flat.index_add_(0, window[:, k].flatten(), (stamp_mask[k] * spread).flatten())
+            updated = patch + stamp_disk[k][..., None] * deposit  # C_k after the deposit, in patch space
+            kept = stamp_b0[k] if one_shot else brush
             brush = updated + as_ * (kept - updated)  # α_s·kept + (1 − α_s)·C_k, exact where they agree
-    return work.result()
+    return work()[pad:-pad, pad:-pad]
 
 
 def smudge(canvas: Tensor, strokes: SmudgeStrokes, settings: SmudgeSettings | None = None) -> Tensor:
@@ -301,12 +343,12 @@ def smudge_deposits(
         offsets = _patch_offsets(settings, canvas)
         colors, strengths = [], []
         for s in range(len(strokes)):
-            brushes: list[Tensor] = []
+            brushes = canvas.new_zeros(1, settings.stamps, settings.patch, settings.patch, 3)
             after = _apply(canvas, strokes.select(slice(s, s + 1)), settings, one_shot=True, brushes=brushes)
             pos = centres[s][:, None, None] + radii[s][:, None, None, None] * offsets  # (K, P, P, 2)
             weight = _disk(offsets.norm(dim=-1) * radii[s][:, None, None], radii[s][:, None, None], settings.edge)
             weight = (weight / weight.sum(dim=(1, 2), keepdim=True))[..., None]  # (K, P, P, 1)
-            deposit = (weight * srgb_to_linear(torch.stack(brushes))).sum(dim=(1, 2))  # (K, 3)
+            deposit = (weight * srgb_to_linear(brushes[0])).sum(dim=(1, 2))  # (K, 3)
             before = srgb_to_linear(_sample(canvas, 0, 0, pos))
             change = srgb_to_linear(_sample(after, 0, 0, pos)) - before
             towards = deposit[:, None, None] - before
