@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from diffpaint.export.svg import rasterise, to_svg
+from diffpaint.export.svg import rasterize_svg, to_svg
 from diffpaint.imageio import load_image
 from diffpaint.metrics import psnr
 from diffpaint.painting import from_stroke_file
@@ -20,7 +20,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 
 def _pixels(svg: str, scale: float = 1.0) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(rasterise(svg, scale), dtype=np.float32) / 255.0)
+    return torch.from_numpy(np.asarray(rasterize_svg(svg, scale), dtype=np.float32) / 255.0)
 
 
 def _backend_coverage(doc: sf.StrokeFile) -> torch.Tensor:

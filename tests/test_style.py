@@ -23,14 +23,14 @@ from diffpaint.style import (
     attach_style,
     generate_textures,
     initial_style,
-    optimise_style,
+    optimize_style,
     render_styled,
     render_styled_painting,
     style_from_file,
     styled_painting,
 )
 from diffpaint.style.phase import MIX_LEVELS, learning_rate_factor
-from diffpaint.style.render import mip_chain, sample_texture
+from diffpaint.style.shader import mip_chain, sample_texture
 from diffpaint_shared import strokefile
 
 
@@ -167,7 +167,7 @@ def test_style_phase_improves_a_real_ink_painting(ink_painting: tuple[torch.Tens
     target, bg, painting = ink_painting
     style = initial_style("ink", len(painting.paint))
     before = render_styled_painting(styled_painting(painting, style), style, bg).detach()
-    fitted_painting, fitted = optimise_style(painting, style, target, bg, StyleSettings(iterations=25))
+    fitted_painting, fitted = optimize_style(painting, style, target, bg, StyleSettings(iterations=25))
     after = render_styled_painting(fitted_painting, fitted, bg).detach()
     assert psnr(after, target) > psnr(before, target) + 0.2
     assert torch.equal(fitted.mix, (fitted.mix * MIX_LEVELS).round() / MIX_LEVELS)  # Blender's levels
