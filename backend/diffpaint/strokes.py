@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 import torch
 from torch import Tensor
@@ -18,32 +18,32 @@ class StrokeBatch:
     use); fields that are not tensors (names) are carried along unchanged.
     """
 
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]  # set by @dataclass on subclasses
     shared: ClassVar[tuple[str, ...]] = ()
-
-    def _tensors(self) -> dict[str, Tensor]:
-        return {f.name: v for f in dataclasses.fields(self)  # type: ignore[arg-type]
-                if isinstance(v := getattr(self, f.name), Tensor)}
-
-    def _per_stroke(self) -> dict[str, Tensor]:
-        return {k: v for k, v in self._tensors().items() if k not in self.shared}
 
     def __len__(self) -> int:
         return next(iter(self._per_stroke().values())).shape[0]
 
     def select(self, index: Tensor | slice) -> Self:
         """The strokes `index` picks (a slice, indices or a boolean mask), in that order."""
-        return dataclasses.replace(self, **{k: v[index] for k, v in self._per_stroke().items()})  # type: ignore[type-var]
+        return dataclasses.replace(self, **{k: v[index] for k, v in self._per_stroke().items()})
 
     def cat(self, other: Self) -> Self:
         """These strokes, then `other`'s (shared fields are this batch's)."""
         theirs = other._per_stroke()
-        return dataclasses.replace(self, **{k: torch.cat([v, theirs[k]]) for k, v in self._per_stroke().items()})  # type: ignore[type-var]
+        return dataclasses.replace(self, **{k: torch.cat([v, theirs[k]]) for k, v in self._per_stroke().items()})
 
     def detach(self) -> Self:
-        return dataclasses.replace(self, **{k: v.detach() for k, v in self._tensors().items()})  # type: ignore[type-var]
+        return dataclasses.replace(self, **{k: v.detach() for k, v in self._tensors().items()})
 
     def to(self, device: torch.device | None) -> Self:
-        return dataclasses.replace(self, **{k: v.to(device) for k, v in self._tensors().items()})  # type: ignore[type-var]
+        return dataclasses.replace(self, **{k: v.to(device) for k, v in self._tensors().items()})
+
+    def _tensors(self) -> dict[str, Tensor]:
+        return {f.name: v for f in dataclasses.fields(self) if isinstance(v := getattr(self, f.name), Tensor)}
+
+    def _per_stroke(self) -> dict[str, Tensor]:
+        return {k: v for k, v in self._tensors().items() if k not in self.shared}
 
 
 @dataclass
