@@ -30,7 +30,7 @@ from diffpaint.style import (
     StyleSettings,
     attach_style,
     initial_style,
-    optimise_style,
+    optimize_style,
     render_styled_painting,
     styled_painting,
 )
@@ -82,7 +82,7 @@ def main() -> None:
             with torch.no_grad():
                 before = render_styled_painting(styled_painting(plain.strokes, style), style, bg)
             start = time.perf_counter()
-            painting, fitted = optimise_style(plain.strokes, style, target, bg,
+            painting, fitted = optimize_style(plain.strokes, style, target, bg,
                                               replace(StyleSettings(), iterations=args.style_iterations))
             seconds = time.perf_counter() - start
             with torch.no_grad():

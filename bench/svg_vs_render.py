@@ -19,7 +19,7 @@ import torch
 from quality import PAINTINGS
 
 from diffpaint import samples
-from diffpaint.export.svg import rasterise, to_svg
+from diffpaint.export.svg import rasterize_svg, to_svg
 from diffpaint.fit.optimize import Settings, reconstruct
 from diffpaint.imageio import load_image
 from diffpaint.metrics import psnr
@@ -39,7 +39,7 @@ def srgb_blended(strokes: Strokes, background: torch.Tensor) -> torch.Tensor:
 
 
 def pixels(svg: str, scale: float) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(rasterise(svg, scale), dtype=np.float32) / 255.0)
+    return torch.from_numpy(np.asarray(rasterize_svg(svg, scale), dtype=np.float32) / 255.0)
 
 
 def main() -> None:

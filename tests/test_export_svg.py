@@ -1,4 +1,4 @@
-"""SVG export: geometry and colour against the backend renderer, rasterised by resvg."""
+"""SVG export: geometry and color against the backend renderer, rasterized by resvg."""
 
 import math
 import subprocess
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from diffpaint.export.svg import rasterise, to_svg
+from diffpaint.export.svg import rasterize_svg, to_svg
 from diffpaint.imageio import load_image
 from diffpaint.metrics import psnr
 from diffpaint.painting import from_stroke_file
@@ -20,7 +20,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 
 def _pixels(svg: str, scale: float = 1.0) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(rasterise(svg, scale), dtype=np.float32) / 255.0)
+    return torch.from_numpy(np.asarray(rasterize_svg(svg, scale), dtype=np.float32) / 255.0)
 
 
 def _backend_coverage(doc: sf.StrokeFile) -> torch.Tensor:
@@ -68,12 +68,12 @@ def test_translucent_stroke_is_filled_once_where_its_capsules_overlap():
     image = _pixels(to_svg(doc))[..., 0]
     inside = image[image < 0.9]
     assert inside.numel() > 400
-    # Every pixel well inside is the one 50 % grey; a double fill would leave 25 % patches.
+    # Every pixel well inside is the one 50 % gray; a double fill would leave 25 % patches.
     assert abs(float(inside.median()) - 0.5) < 0.02
     assert float((inside < 0.4).float().mean()) == 0.0
 
 
-def test_colour_runs_along_the_stroke_from_its_first_to_its_last_colour():
+def test_color_runs_along_the_stroke_from_its_first_to_its_last_color():
     red, blue = (1.0, 0.0, 0.0), (0.0, 0.0, 1.0)
     doc = _one(sf.Stroke(points=((8.0, 24.0), (32.0, 24.0), (56.0, 24.0)), radius=(6.0, 6.0), color=(red, blue)))
     row = _pixels(to_svg(doc))[24]
@@ -87,7 +87,7 @@ def test_colour_runs_along_the_stroke_from_its_first_to_its_last_colour():
     assert row[32, 0] > 0.6  # nearer the start in t than in x
 
 
-def test_smudge_is_drawn_soft_in_its_deposited_colours():
+def test_smudge_is_drawn_soft_in_its_deposited_colors():
     smudge = sf.Stroke(points=((8.0, 24.0), (32.0, 24.0), (56.0, 24.0)), radius=(6.0, 6.0), kind="smudge",
                        color=((1.0, 0.0, 0.0), (0.0, 0.0, 1.0)),
                        deposit_color=((1.0, 0.0, 0.0), (1.0, 0.0, 0.0), (0.0, 0.0, 1.0), (0.0, 0.0, 1.0)),
@@ -116,7 +116,7 @@ def test_layers_follow_levels_and_strokes_keep_painting_order(reconstruction):
     assert opacities == pytest.approx([s.opacity for s in paint], abs=1e-3)
 
 
-def test_rasterised_svg_resembles_the_backend_render(reconstruction):
+def test_rasterized_svg_resembles_the_backend_render(reconstruction):
     doc = sf.load(reconstruction / "strokes.json")
     backend, _ = load_image(reconstruction / "render.png", 1 << 16)
     blank = torch.tensor(doc.canvas.background).expand_as(backend)

@@ -14,14 +14,17 @@ from diffpaint.imageio import load_image
 from diffpaint.metrics import psnr
 from diffpaint.painting import (
     Painting,
+    Run,
     deposits_as_paint,
     from_stroke_file,
     render_painting,
+    render_runs,
     smudge_deposits_of,
     to_stroke_file,
 )
 from diffpaint.render import render
 from diffpaint.render.smudge import SmudgeSettings, smudge
+from diffpaint.strokes import Strokes
 from diffpaint_shared import strokefile
 
 
@@ -42,11 +45,11 @@ def ramp_and_stripes() -> tuple[Tensor, Tensor]:
 def test_smudges_go_on_steps_the_target_does_not_have_and_run_across_them() -> None:
     target, canvas = ramp_and_stripes()
     smudges = place_smudges(target, canvas, 200, cell=32.0, generator=torch.Generator().manual_seed(0))
-    centre = smudges.points[:, 1]
-    on_ramp = centre[:, 0] < 64
+    center = smudges.points[:, 1]
+    on_ramp = center[:, 0] < 64
     print(f"{int(on_ramp.sum())} of 200 smudge strokes on the banded ramp")
     assert on_ramp.float().mean() > 0.9  # not on the stripes, though the error is larger there
-    near_step = ((centre[on_ramp, 0] - 64 / 3).abs() < 8) | ((centre[on_ramp, 0] - 128 / 3).abs() < 8)
+    near_step = ((center[on_ramp, 0] - 64 / 3).abs() < 8) | ((center[on_ramp, 0] - 128 / 3).abs() < 8)
     assert near_step.float().mean() > 0.9
     direction = smudges.points[:, 2] - smudges.points[:, 0]
     across = direction[:, 0].abs() / direction.norm(dim=-1)
@@ -55,7 +58,7 @@ def test_smudges_go_on_steps_the_target_does_not_have_and_run_across_them() -> N
 
 
 def real_painting(painting_path, size: int = 64) -> tuple[Painting, Tensor, Tensor]:
-    """A painting of real strokes, not optimised: paint placed on a Met painting, smudges placed on the
+    """A painting of real strokes, not optimized: paint placed on a Met painting, smudges placed on the
     result, more paint, more smudges. Returns it, the target and the background image."""
     target, _ = load_image(painting_path, size)
     background = target.mean(dim=(0, 1)).expand_as(target).contiguous()
@@ -88,6 +91,41 @@ def test_painting_renders_in_painting_order(painting_path) -> None:
     assert (len(first.paint), len(first.smudge)) == (12, 1)
     assert rest.smudge_after.tolist() == [0, 0, 12, 12, 12]
     assert torch.equal(render_painting(rest, render_painting(first, background)), full)
+
+
+def test_runs_cover_the_painting_in_order_and_render_runs_visits_each_once(painting_path) -> None:
+    painting, _, background = real_painting(painting_path)
+    runs = list(painting.runs())
+    assert [(len(r.paint), len(r.smudge), r.first_paint, r.first_smudge) for r in runs] == [
+        (12, 3, 0, 0), (12, 3, 12, 3), (5, 0, 24, 6)]
+    assert torch.equal(runs[1].paint.points, painting.paint.points[12:24])
+    visits: list[str] = []
+
+    def paint(run: Run, canvas: Tensor) -> Tensor:
+        visits.append(f"paint {run.first_paint}")
+        return canvas + 1.0
+
+    def smudge_step(run: Run, canvas: Tensor) -> Tensor:
+        visits.append(f"smudge {run.first_smudge}+{len(run.smudge)}")
+        return canvas * 2.0
+
+    out = render_runs(painting, background, paint, smudge_step)
+    assert visits == ["paint 0", "smudge 0+3", "paint 12", "smudge 3+3", "paint 24", "smudge 6+0"]
+    assert torch.equal(out, (((background + 1.0) * 2.0 + 1.0) * 2.0 + 1.0) * 2.0)
+
+
+def test_stroke_batches_select_cat_detach_and_move_every_per_stroke_field(painting_path) -> None:
+    painting, _, _ = real_painting(painting_path, 32)
+    paint, smudges = painting.paint, painting.smudge
+    picked = paint.select(torch.tensor([3, 1]))
+    assert len(picked) == 2 and all(torch.equal(getattr(picked, k), getattr(paint, k)[[3, 1]])
+                                    for k in ("points", "radius", "color", "opacity", "level"))
+    both = smudges.cat(smudges.select(slice(0, 2)))
+    assert len(both) == len(smudges) + 2 and torch.equal(both.radius[-2:], smudges.radius[:2])
+    grad = paint.to(torch.device("cpu"))
+    grad.points.requires_grad_()
+    assert not grad.detach().points.requires_grad and grad.scaled(2.0).level is paint.level
+    assert len(Strokes.empty().cat(paint)) == len(paint)
 
 
 def test_stroke_file_keeps_smudge_order_levels_and_settings(painting_path, tmp_path) -> None:

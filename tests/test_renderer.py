@@ -1,14 +1,16 @@
+from dataclasses import replace
+
 import torch
 
-from diffpaint.render import RasterSettings, render
+from diffpaint.render import Fragments, RasterSettings, canvas_grid, composite, rasterize_strokes, render
 from diffpaint.render.reference import render_sequential
 from diffpaint.strokes import Strokes
 
 
 def _random_strokes(n: int, size: float, seed: int, dtype=torch.float32) -> Strokes:
     g = torch.Generator().manual_seed(seed)
-    centre = torch.rand(n, 1, 2, generator=g, dtype=dtype) * size
-    points = centre + (torch.rand(n, 3, 2, generator=g, dtype=dtype) - 0.5) * size * 0.6
+    center = torch.rand(n, 1, 2, generator=g, dtype=dtype) * size
+    points = center + (torch.rand(n, 3, 2, generator=g, dtype=dtype) - 0.5) * size * 0.6
     radius = torch.rand(n, 2, generator=g, dtype=dtype) * size * 0.08 + 1.0
     color = torch.rand(n, 2, 3, generator=g, dtype=dtype)
     opacity = torch.rand(n, generator=g, dtype=dtype) * 0.6 + 0.4
@@ -81,3 +83,21 @@ def test_geometry_gradient_moves_a_stroke_towards_its_target():
     points, strokes = disc_at(12.0, grad=True)
     (render(strokes, background).image - target).abs().mean().backward()
     assert points.grad[0, :, 0].sum() < 0  # moving right (towards x=16) lowers the loss
+
+
+def test_render_is_its_stages_composed_and_the_shader_changes_what_is_composited():
+    strokes = _random_strokes(12, 40, seed=5)
+    background = torch.tensor([0.3, 0.5, 0.7]).expand(40, 40, 3)
+    settings = RasterSettings()
+    grid = canvas_grid(background, settings)
+    staged = composite(rasterize_strokes(strokes, grid, settings), strokes.opacity, background, grid)
+    assert torch.equal(render(strokes, background, settings).image, staged.image)
+
+    def half_coverage(frags: Fragments) -> Fragments:
+        return replace(frags, coverage=0.5 * frags.coverage)
+
+    shaded = render(strokes, background, settings, shader=half_coverage)
+    half_opacity = render(replace(strokes, opacity=0.5 * strokes.opacity), background, settings)
+    assert torch.allclose(shaded.image, half_opacity.image, atol=1e-6)
+    assert torch.allclose(shaded.fragments.coverage, 0.5 * staged.fragments.coverage)  # what was composited
+    assert (shaded.image - staged.image).abs().max() > 0.05

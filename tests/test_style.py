@@ -23,14 +23,14 @@ from diffpaint.style import (
     attach_style,
     generate_textures,
     initial_style,
-    optimise_style,
+    optimize_style,
     render_styled,
     render_styled_painting,
     style_from_file,
     styled_painting,
 )
 from diffpaint.style.phase import MIX_LEVELS, learning_rate_factor
-from diffpaint.style.render import mip_chain, sample_texture
+from diffpaint.style.shader import mip_chain, sample_texture
 from diffpaint_shared import strokefile
 
 
@@ -58,23 +58,23 @@ def test_gradient_reaches_every_style_parameter_and_the_geometry() -> None:
     assert strokes.points.grad is not None and strokes.points.grad.abs().sum() > 0
 
 
-def _anisotropy(grey: torch.Tensor) -> float:
+def _anisotropy(gray: torch.Tensor) -> float:
     """Mean squared change across the stroke (rows) over that along it (columns)."""
-    across = (grey[1:] - grey[:-1]).square().mean()
-    along = (grey[:, 1:] - grey[:, :-1]).square().mean()
+    across = (gray[1:] - gray[:-1]).square().mean()
+    along = (gray[:, 1:] - gray[:, :-1]).square().mean()
     return float(across / along.clamp(min=1e-9))
 
 
 def texture_statistics(style: str) -> dict[str, float]:
     t = generate_textures(style)
-    grey, alpha = t[..., 0], t[..., 3]
-    h, w = grey.shape[1:]
-    edge_rows = torch.cat([grey[:, : h // 8], grey[:, -h // 8 :]], dim=1)
-    centre_rows = grey[:, 3 * h // 8 : 5 * h // 8]
+    gray, alpha = t[..., 0], t[..., 3]
+    h, w = gray.shape[1:]
+    edge_rows = torch.cat([gray[:, : h // 8], gray[:, -h // 8 :]], dim=1)
+    center_rows = gray[:, 3 * h // 8 : 5 * h // 8]
     return {
-        "edge darkening": float(centre_rows.mean() - edge_rows.mean()),
-        "anisotropy": sum(_anisotropy(g) for g in grey) / len(grey),
-        "mean grey": float(grey.mean()),
+        "edge darkening": float(center_rows.mean() - edge_rows.mean()),
+        "anisotropy": sum(_anisotropy(g) for g in gray) / len(gray),
+        "mean gray": float(gray.mean()),
         "mean alpha": float(alpha.mean()),
         "end thinning": float(alpha[..., : w // 2].mean() - alpha[..., -w // 8 :].mean()),
         "grain": float((alpha < 0.5).float().mean()),
@@ -87,7 +87,7 @@ def test_each_medium_has_its_own_measurable_texture() -> None:
     assert stats["watercolor"]["mean alpha"] < 0.8  # a transparent wash
     assert stats["oil"]["anisotropy"] > 3.0  # bristle streaks run along the stroke
     assert stats["oil"]["end thinning"] > 0.2  # paint runs out toward the end
-    assert stats["ink"]["mean grey"] < 0.05  # black
+    assert stats["ink"]["mean gray"] < 0.05  # black
     assert stats["ink"]["end thinning"] > 0.2  # dry-brush gaps open toward the end
     assert stats["pencil"]["grain"] > 0.2 and 0.3 < stats["pencil"]["anisotropy"] < 3.0  # isotropic paper grain
     assert stats["digital"]["mean alpha"] > 0.9 and stats["digital"]["anisotropy"] < 1e-6  # clean and flat
@@ -113,9 +113,9 @@ def test_lookup_is_gl_linear_repeat_and_mip_levels_are_box_filtered() -> None:
     assert [lvl.shape[1:3] for lvl in chain] == [(4, 8), (2, 4), (1, 2), (1, 1)]
     assert torch.allclose(chain[1][1, 0, 0], tex[1, :2, :2].mean((0, 1)))
     variant = torch.tensor([1])
-    # At a texel centre the lookup is that texel (v = 1 is the top row).
-    centre = torch.tensor([[[(2 + 0.5) / 8, 1 - (1 + 0.5) / 4]]])
-    assert torch.allclose(sample_texture(chain, variant, centre, torch.zeros(1)), tex[1, 1, 2])
+    # At a texel center the lookup is that texel (v = 1 is the top row).
+    center = torch.tensor([[[(2 + 0.5) / 8, 1 - (1 + 0.5) / 4]]])
+    assert torch.allclose(sample_texture(chain, variant, center, torch.zeros(1)), tex[1, 1, 2])
     # At u = 0 it averages the first and last columns (repeat), half-way between two rows.
     edge = torch.tensor([[[0.0, 1 - 2.0 / 4]]])
     expected = tex[1, 1:3][:, [0, 7]].mean((0, 1))
@@ -139,7 +139,7 @@ def test_stroke_uv_runs_along_and_across_and_leaves_the_plain_path_alone() -> No
     u = grid.from_tiles(torch.zeros(grid.count, 64, 2).index_add(0, uv.tile_index, uv.uv))
     assert u[16, 20, 0] == pytest.approx((20.5 - 8) / 48, abs=1e-4)
     assert u[16, 50, 0] == pytest.approx((50.5 - 8) / 48, abs=1e-4)
-    assert u[12, 30, 1] == pytest.approx(0.5 + 0.5 * 3.5 / 6, abs=1e-4)  # above the centre line
+    assert u[12, 30, 1] == pytest.approx(0.5 + 0.5 * 3.5 / 6, abs=1e-4)  # above the center line
     assert u[19, 30, 1] == pytest.approx(0.5 - 0.5 * 3.5 / 6, abs=1e-4)
 
 
@@ -167,7 +167,7 @@ def test_style_phase_improves_a_real_ink_painting(ink_painting: tuple[torch.Tens
     target, bg, painting = ink_painting
     style = initial_style("ink", len(painting.paint))
     before = render_styled_painting(styled_painting(painting, style), style, bg).detach()
-    fitted_painting, fitted = optimise_style(painting, style, target, bg, StyleSettings(iterations=25))
+    fitted_painting, fitted = optimize_style(painting, style, target, bg, StyleSettings(iterations=25))
     after = render_styled_painting(fitted_painting, fitted, bg).detach()
     assert psnr(after, target) > psnr(before, target) + 0.2
     assert torch.equal(fitted.mix, (fitted.mix * MIX_LEVELS).round() / MIX_LEVELS)  # Blender's levels
@@ -201,6 +201,16 @@ def test_style_survives_the_stroke_file(ink_painting: tuple[torch.Tensor, torch.
     assert style_from_file(to_stroke_file(painting, w, h, (0.5, 0.5, 0.5), {})) is None
     with pytest.raises(ValueError, match="parameters for 3 strokes"):
         attach_style(doc, style.select(torch.arange(3)))
+
+
+def test_a_style_selects_and_joins_per_stroke_parameters_and_shares_its_textures() -> None:
+    style = initial_style("oil", 5, seed=1)
+    part = style.select(torch.tensor([4, 0]))
+    assert len(part) == 2 and part.textures is style.textures and part.name == "oil"
+    assert torch.equal(part.variant, style.variant[[4, 0]]) and torch.equal(part.mix, style.mix[[4, 0]])
+    joined = style.cat(part)
+    assert len(joined) == 7 and joined.textures is style.textures
+    assert torch.equal(joined.u_scale[5:], part.u_scale)
 
 
 def test_unknown_style_is_refused_by_the_settings() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -82,61 +82,88 @@ class Painting:
         """The same painting on a canvas resized by `factor`."""
         return dataclasses.replace(self, paint=self.paint.scaled(factor), smudge=self.smudge.scaled(factor))
 
-    def runs(self) -> Iterator[tuple[Strokes, SmudgeStrokes]]:
+    def runs(self) -> Iterator[Run]:
         """The painting as alternating runs: paint strokes, then the smudge strokes that follow them."""
         after, counts = torch.unique_consecutive(self.smudge_after, return_counts=True)
         start = first = 0
         for a, c in zip(after.tolist(), counts.tolist(), strict=True):
-            yield self.paint.select(slice(start, a)), self.smudge.select(slice(first, first + c))
+            yield Run(self.paint.select(slice(start, a)), self.smudge.select(slice(first, first + c)), start, first)
             start, first = a, first + c
-        yield self.paint.select(slice(start, len(self.paint))), self.smudge.select(slice(first, first))
+        yield Run(self.paint.select(slice(start, None)), self.smudge.select(slice(first, first)), start, first)
+
+
+@dataclass(frozen=True)
+class Run:
+    """Paint strokes composited at once, then the smudge strokes that follow them, in order."""
+
+    paint: Strokes
+    smudge: SmudgeStrokes
+    first_paint: int  # where `paint` starts in the painting's paint strokes
+    first_smudge: int  # where `smudge` starts in its smudge strokes
+
+
+PaintStep = Callable[[Run, Tensor], Tensor]  # (run, canvas) → the canvas with the run's paint strokes over it
+SmudgeStep = Callable[[Run, Tensor], Tensor]  # (run, canvas) → the canvas with the run's smudges applied
+
+
+def render_runs(painting: Painting, background: Tensor, paint: PaintStep,
+                smudge_step: SmudgeStep | None = None) -> Tensor:
+    """The painting over a background (H, W, 3), run by run: `paint` composites each run's paint strokes
+    (when it has any), then `smudge_step` applies its smudges (by default `smudge`). sRGB in and out."""
+    canvas = background
+    for run in painting.runs():
+        if len(run.paint):
+            canvas = paint(run, canvas)
+        canvas = smudge_step(run, canvas) if smudge_step else smudge(canvas, run.smudge, painting.smudge_settings)
+    return canvas
+
+
+def plain_paint(raster: RasterSettings | None = None) -> PaintStep:
+    """The paint step of untextured strokes: `render`."""
+    return lambda run, canvas: render(run.paint, canvas, raster).image
 
 
 def render_painting(painting: Painting, background: Tensor, raster: RasterSettings | None = None) -> Tensor:
     """The painting over a background image (H, W, 3), sRGB in and out (differentiable)."""
-    canvas = background
-    for paint, smudges in painting.runs():
-        if len(paint):
-            canvas = render(paint, canvas, raster).image
-        canvas = smudge(canvas, smudges, painting.smudge_settings)
-    return canvas
+    return render_runs(painting, background, plain_paint(raster))
 
 
 def smudge_deposits_of(
     painting: Painting, background: Tensor, raster: RasterSettings | None = None
 ) -> tuple[Tensor, Tensor]:
-    """What each smudge stroke's stamps deposit where it lies in the painting: colour (M, K, 3) sRGB and
+    """What each smudge stroke's stamps deposit where it lies in the painting: color (M, K, 3) sRGB and
     strength (M, K) (see `smudge_deposits`)."""
-    canvas, colors, strengths = background, [], []
+    colors, strengths = [], []
+
+    def measure(run: Run, canvas: Tensor) -> Tensor:
+        canvas, color, strength = smudge_deposits(canvas, run.smudge, painting.smudge_settings)
+        colors.append(color)
+        strengths.append(strength)
+        return canvas
+
     with torch.no_grad():
-        for paint, smudges in painting.runs():
-            if len(paint):
-                canvas = render(paint, canvas, raster).image
-            canvas, color, strength = smudge_deposits(canvas, smudges, painting.smudge_settings)
-            colors.append(color)
-            strengths.append(strength)
+        render_runs(painting, background, plain_paint(raster), measure)
     return torch.cat(colors), torch.cat(strengths)
 
 
 def deposits_as_paint(painting: Painting, color: Tensor, strength: Tensor) -> Strokes:
     """The painting as a renderer without canvas state (Blender) shows it: each smudge stroke drawn as
-    plain paint, one soft stroke per stamp interval with the deposits at its ends as its two colours
+    plain paint, one soft stroke per stamp interval with the deposits at its ends as its two colors
     and their mean strength as its opacity, in painting order among the paint strokes."""
-    parts, first = [], 0
-    for paint, smudges in painting.runs():
-        m = len(smudges)
-        centres, radii, _ = stamp_parameters(smudges.points, smudges.radius, painting.smudge_settings.stamps)
-        a, b = centres[:, :-1], centres[:, 1:]  # (m, K−1, 2) stamp intervals
-        ends = torch.stack([color[first : first + m, :-1], color[first : first + m, 1:]], dim=2)
-        level = painting.smudge_level[first : first + m, None].expand(a.shape[:2])
-        parts += [paint, Strokes(
+    parts = []
+    for run in painting.runs():
+        centers, radii, _ = stamp_parameters(run.smudge.points, run.smudge.radius, painting.smudge_settings.stamps)
+        a, b = centers[:, :-1], centers[:, 1:]  # (m, K−1, 2) stamp intervals
+        own = slice(run.first_smudge, run.first_smudge + len(run.smudge))
+        ends = torch.stack([color[own, :-1], color[own, 1:]], dim=2)
+        level = painting.smudge_level[own, None].expand(a.shape[:2])
+        parts += [run.paint, Strokes(
             points=torch.stack([a, 0.5 * (a + b), b], dim=2).reshape(-1, 3, 2),
             radius=torch.stack([radii[:, :-1], radii[:, 1:]], dim=2).reshape(-1, 2),
             color=ends.reshape(-1, 2, 3),
-            opacity=(0.5 * (strength[first : first + m, :-1] + strength[first : first + m, 1:])).reshape(-1),
+            opacity=(0.5 * (strength[own, :-1] + strength[own, 1:])).reshape(-1),
             level=level.reshape(-1),
         )]
-        first += m
     return functools.reduce(Strokes.cat, parts)
 
 

@@ -75,7 +75,7 @@ def _render_span(painting: Painting, style: StrokeStyle | None, start: int, stop
     if style is None:
         return render_painting(span, canvas, settings)
     first = len(painting.span(0, start).paint)  # the span's first paint stroke, as the style indexes them
-    own = style.select(torch.arange(first, first + len(span.paint), device=style.variant.device))
+    own = style.select(slice(first, first + len(span.paint)))
     return render_styled_painting(span, own, canvas, settings)
 
 

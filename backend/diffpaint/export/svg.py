@@ -4,8 +4,8 @@ A paint stroke's footprint is the union of circular stamps swept along its Bézi
 docs/stroke-format.md). Here it is one `<path>` made of tapered capsules, one per pair of
 consecutive curve samples, each wound the same way: with the nonzero fill rule the path fills
 their union once, so a translucent stroke is not darker where its capsules overlap. Its two
-colours become a linear gradient from the stroke's start to its end point, and its opacity the
-path's fill-opacity. A smudge stroke becomes soft blurred stamps in the colours and strengths it
+colors become a linear gradient from the stroke's start to its end point, and its opacity the
+path's fill-opacity. A smudge stroke becomes soft blurred stamps in the colors and strengths it
 deposited. Strokes are grouped into one Inkscape layer per run of consecutive strokes of a level.
 
 SVG renderers blend in sRGB while the backend blends in linear light; translucent overlaps are
@@ -20,13 +20,14 @@ import os
 from itertools import groupby
 from typing import TYPE_CHECKING
 
+from diffpaint_shared.curves import lerp, quadratic_bezier
 from diffpaint_shared.strokefile import RGB, Stroke, StrokeFile, Vec2
 
 if TYPE_CHECKING:
     from PIL import Image
 
 SAMPLES = 16  # curve samples per stroke: capsules are straight, so this sets how round a curve stays
-GRADIENT_STOPS = 5  # colour stops along a two-colour stroke
+GRADIENT_STOPS = 5  # color stops along a two-color stroke
 SMUDGE_BLUR = 0.3  # blur of smudge stamps, as a fraction of the stroke's mean radius
 
 
@@ -64,9 +65,9 @@ def _stroke(s: Stroke, ident: str, defs: list[str]) -> str:
 
 
 def _paint(s: Stroke, ident: str, defs: list[str]) -> str:
-    """The fill of a paint stroke: its colour, or a gradient along its chord.
+    """The fill of a paint stroke: its color, or a gradient along its chord.
 
-    The colour is linear in the curve parameter t, so stops sit where stamps at evenly spaced t
+    The color is linear in the curve parameter t, so stops sit where stamps at evenly spaced t
     project onto the chord (kept in order, as SVG needs; a stroke that doubles back is approximate).
     """
     (x0, y0), _, (x1, y1) = s.points
@@ -89,7 +90,7 @@ def _lerp(a: RGB, b: RGB, t: float) -> RGB:
 
 
 def _smudge(s: Stroke, ident: str, defs: list[str]) -> str:
-    """Blurred stamps in the deposited colours, each as opaque as its deposit was strong."""
+    """Blurred stamps in the deposited colors, each as opaque as its deposit was strong."""
     stamps = _stamps(s, len(s.deposit_color))
     blur = SMUDGE_BLUR * (s.radius[0] + s.radius[1]) / 2
     defs.append(f'<filter id="{ident}" x="-50%" y="-50%" width="200%" height="200%">'
@@ -102,14 +103,13 @@ def _smudge(s: Stroke, ident: str, defs: list[str]) -> str:
 
 
 def _stamps(s: Stroke, n: int) -> list[tuple[Vec2, float]]:
-    """Centres and radii of n stamps at t = i / (n − 1) along the stroke's quadratic Bézier."""
+    """Centers and radii of n stamps at t = i / (n − 1) along the stroke's quadratic Bézier."""
     (x0, y0), (x1, y1), (x2, y2) = s.points
     out = []
     for i in range(n):
         t = i / (n - 1)
-        u = 1.0 - t
-        centre = (u * u * x0 + 2 * u * t * x1 + t * t * x2, u * u * y0 + 2 * u * t * y1 + t * t * y2)
-        out.append((centre, u * s.radius[0] + t * s.radius[1]))
+        center = (quadratic_bezier(x0, x1, x2, t), quadratic_bezier(y0, y1, y2, t))
+        out.append((center, lerp(s.radius[0], s.radius[1], t)))
     return out
 
 
@@ -157,9 +157,8 @@ def _hex(c: RGB) -> str:
     return "#" + "".join(f"{round(min(max(v, 0.0), 1.0) * 255):02x}" for v in c)
 
 
-
-def rasterise(svg: str, scale: float = 1.0) -> Image.Image:
-    """An SVG document rasterised by resvg at `scale` × its size, as RGB (for previews and comparisons)."""
+def rasterize_svg(svg: str, scale: float = 1.0) -> Image.Image:
+    """An SVG document rasterized by resvg at `scale` × its size, as RGB (for previews and comparisons)."""
     import resvg_py
     from PIL import Image
 

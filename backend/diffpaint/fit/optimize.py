@@ -9,7 +9,7 @@ invisible are pruned.
 
 In a painting medium (`Settings.style` other than digital), each level's paint strokes are then
 textured (paper §3.3.2): their geometry and colour frozen, their style parameters are fitted over the
-frozen, already textured canvas of the levels before (`style.optimise_style`), so the next level's
+frozen, already textured canvas of the levels before (`style.optimize_style`), so the next level's
 strokes are placed and fitted against what the textured painting really shows.
 
 On every level but the last (which paints only, so edges stay sharp), a share of the level's
@@ -52,7 +52,7 @@ from diffpaint.style import (
     StrokeStyle,
     StyleSettings,
     initial_style,
-    optimise_style,
+    optimize_style,
     render_styled,
     render_styled_painting,
 )
@@ -334,7 +334,7 @@ def _style_phase(run: _Run, level: int, painted: Strokes, frozen: Tensor,
         run.report("style", level, step, steps, loss, image, target)
 
     alone = Painting.empty(settings.smudge_brush, target.device).then_paint(painted)
-    styled, style = optimise_style(alone, style, target, frozen, StyleSettings(iterations=steps), settings.raster,
+    styled, style = optimize_style(alone, style, target, frozen, StyleSettings(iterations=steps), settings.raster,
                                    report)
     with torch.no_grad():
         canvas = render_styled(styled.paint, style, frozen, settings.raster).image

@@ -1,9 +1,12 @@
-"""Quadratic Bézier strokes sampled into chains of stamps."""
+"""Strokes' quadratic Béziers sampled into chains of stamps, batched over strokes (the curve itself
+is `diffpaint_shared.curves`, the code the add-on and the SVG export evaluate too)."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+
+from diffpaint_shared import curves
 
 
 def curve_parameters(num_samples: int, like: Tensor) -> Tensor:
@@ -12,22 +15,14 @@ def curve_parameters(num_samples: int, like: Tensor) -> Tensor:
 
 
 def quadratic_bezier(points: Tensor, t: Tensor) -> Tensor:
-    """Evaluate quadratic Béziers at parameters t.
-
-    points: (N, 3, 2) start, control, end.  t: (K,).  Returns (N, K, 2).
-    """
+    """Points at parameters t of N strokes' Béziers. points: (N, 3, 2) start, control, end.  t: (K,).
+    Returns (N, K, 2)."""
     t = t[None, :, None]
-    p0, p1, p2 = points[:, None, 0], points[:, None, 1], points[:, None, 2]
-    s = 1.0 - t
-    return s * s * p0 + 2.0 * s * t * p1 + t * t * p2
+    return curves.quadratic_bezier(points[:, None, 0], points[:, None, 1], points[:, None, 2], t)
 
 
 def lerp_along(ends: Tensor, t: Tensor) -> Tensor:
-    """Linear interpolation of per-stroke end values along t.
-
-    ends: (N, 2, ...) values at t=0 and t=1.  t: (K,).  Returns (N, K, ...).
-    """
+    """Per-stroke values linear along t. ends: (N, 2, ...) values at t=0 and t=1.  t: (K,).
+    Returns (N, K, ...)."""
     shape = (1, -1) + (1,) * (ends.dim() - 2)
-    t = t.view(shape)
-    return ends[:, :1] * (1.0 - t) + ends[:, 1:2] * t
-
+    return curves.lerp(ends[:, :1], ends[:, 1:2], t.view(shape))

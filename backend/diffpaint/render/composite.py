@@ -1,18 +1,36 @@
-""""Over" compositing of fragments in painting order, all strokes at once."""
+"""The compositor: fragments "over" a background in painting order, all strokes at once."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from diffpaint.render.raster import Fragments
 from diffpaint.render.tiles import TileGrid
+from diffpaint_shared.color import linear_to_srgb, srgb_to_linear
 
 _MAX_ALPHA = 1.0 - 1e-6  # keeps log(1 - alpha) finite
 
 
+@dataclass
+class Rendered:
+    image: Tensor  # (H, W, 3) sRGB
+    alpha: Tensor  # (H, W) combined stroke coverage
+    fragments: Fragments  # per-(tile, stroke) coverage as composited, for losses that look at strokes one by one
+    grid: TileGrid
+
+
+def composite(frags: Fragments, opacity: Tensor, background: Tensor, grid: TileGrid) -> Rendered:
+    """Fragments (colors in linear light) over an sRGB background (H, W, 3), blended in linear light as
+    Grease Pencil blends them; the image comes back in sRGB. opacity: (N,) per stroke."""
+    image, alpha = composite_over(frags, opacity, srgb_to_linear(background), grid)
+    return Rendered(linear_to_srgb(image), alpha, frags, grid)
+
+
 def composite_over(frags: Fragments, opacity: Tensor, background: Tensor, grid: TileGrid) -> tuple[Tensor, Tensor]:
-    """Composite fragments "over" a background in stroke order.
+    """Composite fragments "over" a background in stroke order, in the fragments' color space.
 
     Sequential "over" C ← a·c + (1 − a)·C unrolls to C = Σ_s a_s c_s Π_{j>s}(1 − a_j) + bg Π_s(1 − a_s),
     so each fragment's weight is its alpha times the transmittance of the strokes painted after it

@@ -1,4 +1,4 @@
-"""Soft rasterisation of stroke stamp chains into per-(tile, stroke) fragments.
+"""Soft rasterization of stroke stamp chains into per-(tile, stroke) fragments.
 
 A stroke is a chain of stamps along its Bézier. By default, between consecutive curve samples the
 stamp is swept continuously (a capsule whose radius varies linearly), which is the limit of
@@ -39,8 +39,8 @@ class Fragments:
     coverage: Tensor  # (P, tile*tile) in [0, 1], before stroke opacity
     color: Tensor  # (P, tile*tile, 3), in the renderer's blend space
     # (P, tile*tile, 2) with RasterSettings.stroke_uv: u = arc length from the stroke's start over its
-    # length, v = 0.5 + 0.5 · (offset from the centre line towards (dy, −dx)) / radius, as Grease Pencil
-    # maps a stroke texture; and (P, tile*tile) the distance from the centre line over the radius.
+    # length, v = 0.5 + 0.5 · (offset from the center line towards (dy, −dx)) / radius, as Grease Pencil
+    # maps a stroke texture; and (P, tile*tile) the distance from the center line over the radius.
     uv: Tensor | None = None
     axis_distance: Tensor | None = None
 
@@ -71,16 +71,16 @@ def rasterize(
     settings: RasterSettings,
     blend_space: Callable[[Tensor], Tensor] = lambda c: c,
 ) -> Fragments:
-    """Soft coverage and colour of every stroke on every tile it touches.
+    """Soft coverage and color of every stroke on every tile it touches.
 
-    points (N, 3, 2) px, radius (N, 2) px, color (N, 2, 3). Colour is linear in t between the two
-    end colours at each curve sample, mapped by `blend_space` there, and linear between samples
-    (as a Grease Pencil stroke's vertex colours are), so the mapping costs per sample, not per pixel.
+    points (N, 3, 2) px, radius (N, 2) px, color (N, 2, 3). Color is linear in t between the two
+    end colors at each curve sample, mapped by `blend_space` there, and linear between samples
+    (as a Grease Pencil stroke's vertex colors are), so the mapping costs per sample, not per pixel.
     """
     t = curve_parameters(settings.samples, points)
-    centres = quadratic_bezier(points, t)  # (N, K, 2)
+    centers = quadratic_bezier(points, t)  # (N, K, 2)
     radii = lerp_along(radius, t)  # (N, K)
-    colours = blend_space(lerp_along(color, t))  # (N, K, 3)
+    colors = blend_space(lerp_along(color, t))  # (N, K, 3)
     # Segment i runs from sample i to sample i + step; a discrete stamp is a segment of length zero.
     step = 1 if settings.sweep else 0
     segments = settings.samples - step
@@ -90,7 +90,7 @@ def rasterize(
     # just it differentiably: the graph kept for backward shrinks by the number of segments, with
     # identical gradients.
     with torch.no_grad():
-        c, r = centres.detach(), radii.detach()
+        c, r = centers.detach(), radii.detach()
         ends = (c[:, :segments], c[:, step:], r[:, :segments], r[:, step:])
         tile_index, stroke_index, nearest = _nearest_segments(*ends, grid, margin=6.0 * settings.edge,
                                                               sweep=settings.sweep)
@@ -107,31 +107,31 @@ def rasterize(
 
     uv = axis_distance = None
     if settings.sweep:
-        a, b, ra, rb = pick(centres, 0), pick(centres, 1), pick(radii, 0), pick(radii, 1)
+        a, b, ra, rb = pick(centers, 0), pick(centers, 1), pick(radii, 0), pick(radii, 1)
         u, signed = _segment_signed_distance(pix, a, b, ra, rb)
-        ca, cb = pick(colours, 0), pick(colours, 1)
+        ca, cb = pick(colors, 0), pick(colors, 1)
         frag_color = ca + u[..., None] * (cb - ca)
         if settings.stroke_uv:
-            arc = _arc_fraction(centres)
+            arc = _arc_fraction(centers)
             along = pick(arc, 0) + u * (pick(arc, 1) - pick(arc, 0))
             uv, axis_distance = _stroke_uv(pix, a, b, ra + u * (rb - ra), signed, along)
     else:
-        signed = _stamp_signed_distance(pix, pick(centres, 0), pick(radii, 0))
-        frag_color = pick(colours, 0)
+        signed = _stamp_signed_distance(pix, pick(centers, 0), pick(radii, 0))
+        frag_color = pick(colors, 0)
     coverage = torch.sigmoid(-signed / settings.edge)
     return Fragments(tile_index, stroke_index, coverage, frag_color, uv, axis_distance)
 
 
-def _arc_fraction(centres: Tensor) -> Tensor:
+def _arc_fraction(centers: Tensor) -> Tensor:
     """Arc length of each curve sample from its stroke's start over the stroke's length: (N, K, 2) → (N, K)."""
-    step = (centres[:, 1:] - centres[:, :-1]).square().sum(-1).add(1e-8).sqrt()
+    step = (centers[:, 1:] - centers[:, :-1]).square().sum(-1).add(1e-8).sqrt()
     along = torch.cat([step.new_zeros(len(step), 1), step.cumsum(1)], dim=1)
     return along / along[:, -1:]
 
 
 def _stroke_uv(p: Tensor, a: Tensor, b: Tensor, r: Tensor, signed: Tensor, along: Tensor) -> tuple[Tensor, Tensor]:
     """Stroke-space (u, v) of points p nearest to segments a → b at arc fraction `along` and radius r
-    there, and their distance from the centre line over r (Grease Pencil's soft-edge coordinate)."""
+    there, and their distance from the center line over r (Grease Pencil's soft-edge coordinate)."""
     abx, aby = b[..., 0] - a[..., 0], b[..., 1] - a[..., 1]
     length = torch.sqrt(abx * abx + aby * aby + 1e-8)
     side = ((p[..., 0] - a[..., 0]) * aby - (p[..., 1] - a[..., 1]) * abx) / length  # towards (dy, -dx)
@@ -185,12 +185,12 @@ def _nearest_segments(
     entry_stroke, entry_segment = entry // s, entry % s
 
     # A box's corner tiles can lie beyond the round ends of a fat segment: keep the tiles whose
-    # centre is within the segment's reach plus the tile's half-diagonal.
+    # center is within the segment's reach plus the tile's half-diagonal.
     local = grid.local_pixel_centres(a)
     origins = grid.tile_origins(a)
-    centre = origins[entry_tile] + 0.5 * grid.tile
+    center = origins[entry_tile] + 0.5 * grid.tile
     e, seg = entry_stroke, entry_segment
-    _, reach = _segment_signed_distance(centre, a[e, seg], b[e, seg], grow[e, seg], grow[e, seg])
+    _, reach = _segment_signed_distance(center, a[e, seg], b[e, seg], grow[e, seg], grow[e, seg])
     # Compactions wait for the device (their size depends on the data): one `nonzero` each, not one per array.
     near = torch.nonzero(reach <= 0.5 * grid.tile * 2**0.5).squeeze(1)
     entry_tile, entry_stroke, entry_segment = entry_tile[near], entry_stroke[near], entry_segment[near]

@@ -1,7 +1,7 @@
 """Sequential reference renderer: stroke by stroke, stamp by stamp, on the whole canvas.
 
 Slow and simple on purpose. It draws many discrete circular stamps per stroke (their union is the
-stroke's footprint; each pixel takes the colour of the stamp nearest to covering it), then blends
+stroke's footprint; each pixel takes the color of the stamp nearest to covering it), then blends
 each stroke "over" the canvas in order, in linear light like the parallel renderer. Tests and
 benchmarks compare the parallel renderer with it.
 """
@@ -12,9 +12,9 @@ import torch
 from torch import Tensor
 
 from diffpaint.render.bezier import curve_parameters, lerp_along, quadratic_bezier
-from diffpaint.render.color import linear_to_srgb, srgb_to_linear
 from diffpaint.render.raster import RasterSettings
 from diffpaint.strokes import Strokes
+from diffpaint_shared.color import linear_to_srgb, srgb_to_linear
 
 
 def render_sequential(
@@ -25,19 +25,19 @@ def render_sequential(
     xs = torch.arange(width, dtype=torch.float32) + 0.5
     py, px = torch.meshgrid(ys, xs, indexing="ij")
     t = curve_parameters(stamps, strokes.points)
-    centres = quadratic_bezier(strokes.points, t)
+    centers = quadratic_bezier(strokes.points, t)
     radii = lerp_along(strokes.radius, t)
-    colours = srgb_to_linear(lerp_along(strokes.color, t))
+    colors = srgb_to_linear(lerp_along(strokes.color, t))
     canvas = srgb_to_linear(background)
     for s in range(len(strokes)):
         nearest = torch.full((height, width), float("inf"))
-        colour = torch.zeros(height, width, 3)
+        color = torch.zeros(height, width, 3)
         for k in range(stamps):
-            cx, cy = centres[s, k]
+            cx, cy = centers[s, k]
             signed = torch.sqrt((px - cx) ** 2 + (py - cy) ** 2) - radii[s, k]
             closer = signed < nearest
             nearest = torch.where(closer, signed, nearest)
-            colour[closer] = colours[s, k]
+            color[closer] = colors[s, k]
         alpha = torch.sigmoid(-nearest / edge)[..., None] * strokes.opacity[s]
-        canvas = alpha * colour + (1.0 - alpha) * canvas
+        canvas = alpha * color + (1.0 - alpha) * canvas
     return linear_to_srgb(canvas)

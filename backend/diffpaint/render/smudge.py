@@ -50,11 +50,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from diffpaint.render.bezier import curve_parameters, lerp_along, quadratic_bezier
-from diffpaint.render.color import linear_to_srgb, srgb_to_linear
+from diffpaint.strokes import StrokeBatch
+from diffpaint_shared.color import linear_to_srgb, srgb_to_linear
 
 
 @dataclass
-class SmudgeStrokes:
+class SmudgeStrokes(StrokeBatch):
     """M smudge strokes in order, in canvas pixel units (geometry only).
 
     points: (M, 3, 2) Bézier start, control, end as (x, y), y down.
@@ -64,24 +65,9 @@ class SmudgeStrokes:
     points: Tensor
     radius: Tensor
 
-    def __len__(self) -> int:
-        return self.points.shape[0]
-
-    def detach(self) -> SmudgeStrokes:
-        return SmudgeStrokes(self.points.detach(), self.radius.detach())
-
-    def to(self, device: torch.device) -> SmudgeStrokes:
-        return SmudgeStrokes(self.points.to(device), self.radius.to(device))
-
     def scaled(self, factor: float) -> SmudgeStrokes:
         """The same strokes on a canvas resized by `factor`."""
         return SmudgeStrokes(self.points * factor, self.radius * factor)
-
-    def select(self, index: Tensor | slice) -> SmudgeStrokes:
-        return SmudgeStrokes(self.points[index], self.radius[index])
-
-    def cat(self, other: SmudgeStrokes) -> SmudgeStrokes:
-        return SmudgeStrokes(torch.cat([self.points, other.points]), torch.cat([self.radius, other.radius]))
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import torch
 
-from diffpaint.style.render import StrokeStyle
+from diffpaint.style.stroke_style import StrokeStyle
 from diffpaint.style.textures import texture_from_png, texture_png
 from diffpaint_shared import strokefile
 
@@ -37,7 +37,7 @@ def attach_style(doc: strokefile.StrokeFile, style: StrokeStyle) -> strokefile.S
 
 def style_from_file(doc: strokefile.StrokeFile, device: torch.device | None = None) -> StrokeStyle | None:
     """The style of a file's paint strokes (painting order), or None when they carry no textures.
-    Strokes without a texture of their own use the first texture at full stroke colour (mix 1)."""
+    Strokes without a texture of their own use the first texture at full stroke color (mix 1)."""
     paint = sorted((s for s in doc.strokes if s.kind == "paint"), key=lambda s: s.order)
     if not doc.textures or not any(s.texture for s in paint):
         return None

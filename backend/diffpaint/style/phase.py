@@ -1,14 +1,14 @@
-"""The style phase (paper §3.3.2): with stroke geometry and colour frozen, fit each stroke's texture
+"""The style phase (paper §3.3.2): with stroke geometry and color frozen, fit each stroke's texture
 parameters to the target.
 
-What is optimised is what Grease Pencil can show: per stroke u_scale, u_translation, softness and
-the colour/texture mix (the texture variant is drawn once per stroke). Adam under the paper's
+What is optimized is what Grease Pencil can show: per stroke u_scale, u_translation, softness and
+the color/texture mix (the texture variant is drawn once per stroke). Adam under the paper's
 schedule: linear warm-up to the peak rate over the first 5 % of steps, constant for the next 70 %,
 cosine decay to 0 over the last 25 %. Loss: L1 pixel + weighted gradient term, as in the paint phase.
 
-A textured stroke shows mix · vertex colour + (1 − mix) · texture, so a stroke keeping its fitted colour
-as vertex colour would drift toward the texture's grey. The phase keeps the fitted colour as what the
-stroke shows on average: the vertex colour is solved from it, the mix and the texture's mean
+A textured stroke shows mix · vertex color + (1 − mix) · texture, so a stroke keeping its fitted color
+as vertex color would drift toward the texture's gray. The phase keeps the fitted color as what the
+stroke shows on average: the vertex color is solved from it, the mix and the texture's mean
 (`compensate`), and that is what the stroke file then carries.
 """
 
@@ -22,12 +22,14 @@ import torch
 from torch import Tensor
 
 from diffpaint.fit.losses import gradient_loss, pixel_l1
-from diffpaint.painting import Painting
-from diffpaint.render import Fragments, RasterSettings, TileGrid
-from diffpaint.render.color import linear_to_srgb, srgb_to_linear
+from diffpaint.painting import Painting, PaintStep, Run, render_runs
+from diffpaint.render import Fragments, RasterSettings, TileGrid, canvas_grid, composite, rasterize_strokes
 from diffpaint.strokes import Strokes
-from diffpaint.style.render import StrokeStyle, paint_runs, shade, textured_fragments
+from diffpaint.style.render import run_style
+from diffpaint.style.shader import texture, textured_raster
+from diffpaint.style.stroke_style import StrokeStyle
 from diffpaint.style.textures import INITIAL_MIX, generate_textures
+from diffpaint_shared.color import linear_to_srgb, srgb_to_linear
 
 MIX_LEVELS = 16  # mixes are snapped to k / MIX_LEVELS: Blender needs one material per (texture, mix)
 
@@ -66,22 +68,22 @@ def initial_style(name: str, count: int, seed: int = 0, device: torch.device | N
     )
 
 
-def vertex_colour(shown: Tensor, mix: Tensor, mean: Tensor) -> Tensor:
-    """The linear vertex colour V with mix · V + (1 − mix) · mean = shown (clamped to [0, 1]); all
+def vertex_color(shown: Tensor, mix: Tensor, mean: Tensor) -> Tensor:
+    """The linear vertex color V with mix · V + (1 − mix) · mean = shown (clamped to [0, 1]); all
     arguments broadcast."""
     return ((shown - (1.0 - mix) * mean) / mix.clamp(min=0.05)).clamp(0.0, 1.0)
 
 
 def texture_means(style: StrokeStyle) -> Tensor:
-    """Alpha-weighted mean colour of each texture variant, (V, 3)."""
+    """Alpha-weighted mean color of each texture variant, (V, 3)."""
     rgb, alpha = style.textures[..., :3], style.textures[..., 3:]
     return (rgb * alpha).sum((1, 2)) / alpha.sum((1, 2)).clamp(min=1e-6)
 
 
 def compensate(color: Tensor, style: StrokeStyle) -> Tensor:
-    """Vertex colours (N, 2, 3) sRGB whose textured strokes show `color` (sRGB) on average."""
+    """Vertex colors (N, 2, 3) sRGB whose textured strokes show `color` (sRGB) on average."""
     mean = texture_means(style)[style.variant][:, None]
-    return linear_to_srgb(vertex_colour(srgb_to_linear(color), style.mix[:, None, None], mean))
+    return linear_to_srgb(vertex_color(srgb_to_linear(color), style.mix[:, None, None], mean))
 
 
 def snap_mix(style: StrokeStyle) -> StrokeStyle:
@@ -90,43 +92,45 @@ def snap_mix(style: StrokeStyle) -> StrokeStyle:
 
 
 def styled_strokes(strokes: Strokes, style: StrokeStyle) -> Strokes:
-    """`strokes` with the vertex colours that show their fitted colours under `style` (see `compensate`)."""
+    """`strokes` with the vertex colors that show their fitted colors under `style` (see `compensate`)."""
     return replace(strokes, color=compensate(strokes.color, style))
 
 
 def styled_painting(painting: Painting, style: StrokeStyle) -> Painting:
-    """`painting` with its paint strokes' vertex colours for `style` (see `compensate`)."""
+    """`painting` with its paint strokes' vertex colors for `style` (see `compensate`)."""
     return replace(painting, paint=styled_strokes(painting.paint, style))
 
 
-def optimise_style(painting: Painting, style: StrokeStyle, target: Tensor, background: Tensor,
+def optimize_style(painting: Painting, style: StrokeStyle, target: Tensor, background: Tensor,
                    settings: StyleSettings = StyleSettings(), raster: RasterSettings | None = None,
                    on_step: Callable[[int, Tensor, Tensor], None] | None = None) -> tuple[Painting, StrokeStyle]:
     """Fit `style`'s per-stroke parameters (for the paint strokes, in order) to `target` (H, W, 3) with
     the painting painted over `background`. Returns the painting with its paint strokes' vertex
-    colours (see `compensate`) and the fitted style, its mixes snapped to Blender's levels.
-    `on_step(step, loss, image)` is called after every optimiser step (0-based step, this step's render)."""
+    colors (see `compensate`) and the fitted style, its mixes snapped to Blender's levels.
+    `on_step(step, loss, image)` is called after every optimizer step (0-based step, this step's render)."""
     painting = painting.to(target.device)
-    # Geometry is frozen, so each run's fragments are rasterised once (keyed by the run's first stroke);
-    # per step only the texturing runs, each fragment's vertex colour solved from its fitted colour
+    textured = textured_raster(raster)
+    # Geometry is frozen, so each run's fragments are rasterized once (keyed by the run's first stroke);
+    # per step only the shader runs, each fragment's vertex color solved from its fitted color
     # (`compensate` per pixel).
     geometry: dict[int, tuple[Fragments, TileGrid]] = {}
 
-    def paint(style: StrokeStyle) -> Callable[[int, Strokes, Tensor], Tensor]:
+    def paint(style: StrokeStyle) -> PaintStep:
         means = texture_means(style)
 
-        def run(first: int, strokes: Strokes, canvas: Tensor) -> Tensor:
-            if first not in geometry:
+        def run_paint(run: Run, canvas: Tensor) -> Tensor:
+            if run.first_paint not in geometry:
+                grid = canvas_grid(canvas, textured)
                 with torch.no_grad():
-                    geometry[first] = textured_fragments(strokes, (canvas.shape[0], canvas.shape[1]), raster)
-            frags, grid = geometry[first]
-            own = style.select(torch.arange(first, first + len(strokes), device=canvas.device))
+                    geometry[run.first_paint] = rasterize_strokes(run.paint, grid, textured), grid
+            frags, grid = geometry[run.first_paint]
+            own = run_style(style, run)
             s = frags.stroke_index
-            color = vertex_colour(frags.color, own.mix[s, None, None], means[own.variant[s]][:, None])
-            return shade(replace(frags, color=color), grid, strokes, own, canvas,
-                         (raster or RasterSettings()).samples).image
+            color = vertex_color(frags.color, own.mix[s, None, None], means[own.variant[s]][:, None])
+            shaded = texture(replace(frags, color=color), run.paint, own, textured.samples)
+            return composite(shaded, run.paint.opacity, canvas, grid).image
 
-        return run
+        return run_paint
 
     params = {k: getattr(style, k).detach().clone().requires_grad_() for k in ("u_scale", "u_translation",
                                                                               "softness", "mix")}
@@ -134,7 +138,7 @@ def optimise_style(painting: Painting, style: StrokeStyle, target: Tensor, backg
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: learning_rate_factor(step, settings.iterations))
     for step in range(settings.iterations):
-        image = paint_runs(painting, background, paint(replace(style, **params)))
+        image = render_runs(painting, background, paint(replace(style, **params)))
         loss = pixel_l1(image, target) + settings.gradient_weight * gradient_loss(image, target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -154,5 +158,5 @@ def style_phase(painting: Painting, name: str, target: Tensor, background: Tenso
                 seed: int = 0, raster: RasterSettings | None = None) -> tuple[Painting, StrokeStyle]:
     """Texture a finished painting's paint strokes in medium `name` and fit their style to `target`."""
     style = initial_style(name, len(painting.paint), seed, target.device)
-    return optimise_style(painting, style, target, background, StyleSettings(iterations=iterations), raster)
+    return optimize_style(painting, style, target, background, StyleSettings(iterations=iterations), raster)
 

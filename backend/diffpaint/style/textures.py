@@ -7,8 +7,8 @@ PNGs as Non-Color data so they reach the shader unchanged. The medium's look is 
 depends on where a pixel lies along or across the stroke (streaks along u, taper, paint running
 out toward the end, pigment pooling at the edges) is a function of (u, v) here.
 
-Colour is grey: a stroke shows mix · colour + (1 − mix) · texture, so the texture's grey lightens
-or darkens the stroke's own colour (impasto light and shade, pooled pigment); alpha is the stencil
+Color is gray: a stroke shows mix · color + (1 − mix) · texture, so the texture's gray lightens
+or darkens the stroke's own color (impasto light and shade, pooled pigment); alpha is the stencil
 (gaps, granulation, transparency).
 """
 
@@ -35,7 +35,7 @@ def _noise(gen: torch.Generator, cells: tuple[int, int], size: tuple[int, int] =
 
 
 def _grid(size: tuple[int, int] = TEXTURE_SIZE) -> tuple[Tensor, Tensor]:
-    """Texel-centre (u, v) of an image whose row 0 is the top (v near 1), each (H, W)."""
+    """Texel-center (u, v) of an image whose row 0 is the top (v near 1), each (H, W)."""
     h, w = size
     u = (torch.arange(w) + 0.5) / w
     v = 1.0 - (torch.arange(h) + 0.5) / h
@@ -47,8 +47,8 @@ def _smoothstep(lo: float | Tensor, hi: float | Tensor, x: Tensor) -> Tensor:
     return t * t * (3.0 - 2.0 * t)
 
 
-def _rgba(grey: Tensor, alpha: Tensor) -> Tensor:
-    return torch.stack([grey, grey, grey, alpha], dim=-1).clamp(0.0, 1.0)
+def _rgba(gray: Tensor, alpha: Tensor) -> Tensor:
+    return torch.stack([gray, gray, gray, alpha], dim=-1).clamp(0.0, 1.0)
 
 
 def _oil(gen: torch.Generator) -> Tensor:
@@ -59,10 +59,10 @@ def _oil(gen: torch.Generator) -> Tensor:
     # Light from the upper left of the stroke: Lambert shading of the height field's normal.
     dv, du = torch.gradient(height * 6.0)
     shade = (0.5 * du - 0.7 * dv + 0.6) / torch.sqrt(du * du + dv * dv + 1.0)
-    grey = 0.5 + 0.9 * (shade - shade.mean())
+    gray = 0.5 + 0.9 * (shade - shade.mean())
     running_out = _smoothstep(0.65, 1.0, u) * (1.1 - streaks)
     alpha = 1.0 - _smoothstep(0.35, 0.75, running_out)
-    return _rgba(grey, alpha)
+    return _rgba(gray, alpha)
 
 
 def _watercolor(gen: torch.Generator) -> Tensor:
@@ -71,9 +71,9 @@ def _watercolor(gen: torch.Generator) -> Tensor:
     edge = (2.0 * v - 1.0).abs()
     granules = _noise(gen, (16, 32))
     bloom = _noise(gen, (3, 5))
-    grey = 0.55 - 0.4 * edge**4 - 0.15 * (granules - 0.5)
+    gray = 0.55 - 0.4 * edge**4 - 0.15 * (granules - 0.5)
     alpha = (0.55 + 0.35 * edge**3 + 0.15 * (bloom - 0.5)) * (1.0 - _smoothstep(0.9, 1.0, edge) * 0.5)
-    return _rgba(grey, alpha)
+    return _rgba(gray, alpha)
 
 
 def _ink(gen: torch.Generator) -> Tensor:
@@ -107,12 +107,12 @@ def _pencil(gen: torch.Generator) -> Tensor:
 
 _GENERATORS = {"digital": _digital, "oil": _oil, "watercolor": _watercolor, "ink": _ink, "pencil": _pencil}
 
-# How much of the stroke's own colour a stroke of each medium starts with (the rest is the texture's grey).
+# How much of the stroke's own color a stroke of each medium starts with (the rest is the texture's gray).
 INITIAL_MIX = {"digital": 1.0, "oil": 0.75, "watercolor": 0.8, "ink": 0.7, "pencil": 0.7}
 
 
 def generate_textures(style: str, variants: int = VARIANTS, seed: int = 0) -> Tensor:
-    """`variants` RGBA textures of a medium, (V, H, W, 4) in [0, 1], quantised to 8 bits as their PNGs
+    """`variants` RGBA textures of a medium, (V, H, W, 4) in [0, 1], quantized to 8 bits as their PNGs
     store them (so the backend renders exactly what Blender loads)."""
     if style not in _GENERATORS:
         raise ValueError(f"unknown style {style!r}; available: {', '.join(STYLES)}")
