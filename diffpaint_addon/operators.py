@@ -14,7 +14,8 @@ from typing import Any, Literal
 import bpy
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from diffpaint_shared.backend_process import Event, describe_progress, progress_fraction
+from diffpaint_shared.backend_process import Event
+from diffpaint_shared.progress import describe_progress, progress_fraction
 from diffpaint_shared.strokefile import StrokeFileError, load, save
 
 from . import backend_setup

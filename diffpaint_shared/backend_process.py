@@ -1,10 +1,11 @@
 """Drive the reconstruction backend as a child process without ever blocking the caller.
 
-The backend prints one JSON object per line on stdout: ``{"event": "progress", ...}`` while it
-works, then ``{"event": "done", "strokes": PATH}`` or ``{"event": "error", "message": ...}``, and
-exits non-zero on error. Reader threads move its stdout into a queue (and keep the last lines of
-stderr for error messages), so ``poll()`` is safe to call from a UI timer. Standard library only;
-the Blender operator that uses this stays thin and this class is testable without Blender.
+The backend prints one JSON object per line on stdout (the events of `diffpaint_shared.progress`):
+``{"event": "progress", ...}`` while it works, then ``{"event": "done", "strokes": PATH}`` or
+``{"event": "error", "message": ...}``, and exits non-zero on error. Reader threads move its stdout
+into a queue (and keep the last lines of stderr for error messages), so ``poll()`` is safe to call
+from a UI timer. Standard library only; the Blender operator that uses this stays thin and this
+class is testable without Blender.
 """
 
 from __future__ import annotations
@@ -20,41 +21,10 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
-Event = dict[str, Any]
+from diffpaint_shared.progress import Event
+
 STDERR_TAIL_LINES = 20
 _EOF = object()
-
-
-def reconstruct_argv(python: str, image: str, out_dir: str, strokes: int) -> list[str]:
-    return [python, "-m", "diffpaint", "reconstruct", image, "--out", out_dir,
-            "--strokes", str(strokes), "--progress-json"]
-
-
-def progress_fraction(event: Event) -> float:
-    f = event.get("fraction")
-    return min(max(float(f), 0.0), 1.0) if isinstance(f, int | float) else 0.0
-
-
-def describe_progress(event: Event) -> str:
-    """One status line, e.g. 'Level 1/3 · paint 10/150 · PSNR 20.1 dB · ~2 min left'; fields the
-    backend left out are skipped."""
-    if event.get("phase") == "queued":
-        position = event.get("queue_position")
-        return f"Queued on the backend (position {position})" if isinstance(position, int) else "Queued"
-    parts = []
-    if isinstance(event.get("level"), int) and isinstance(event.get("levels"), int):
-        parts.append(f"Level {event['level']}/{event['levels']}")
-    step = str(event.get("phase") or "")
-    if isinstance(event.get("iteration"), int) and isinstance(event.get("iterations"), int):
-        step = f"{step} {event['iteration']}/{event['iterations']}".strip()
-    if step:
-        parts.append(step)
-    if isinstance(event.get("psnr"), int | float):
-        parts.append(f"PSNR {event['psnr']:.1f} dB")
-    eta = event.get("eta")
-    if isinstance(eta, int | float) and eta > 0:
-        parts.append(f"~{eta:.0f} s left" if eta < 90 else f"~{eta / 60:.0f} min left")
-    return " · ".join(parts)
 
 
 class BackendJob:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from blender_helpers import ROOT
 
-from diffpaint_shared.backend_process import BackendJob, Event, reconstruct_argv
+from diffpaint_shared.backend_process import BackendJob, Event
 from diffpaint_shared.strokefile import load
 
 
@@ -154,8 +154,9 @@ def test_real_backend_reconstructs_a_tiny_image(tmp_path: Path) -> None:
     image = tmp_path / "tiny.png"
     Image.new("RGB", (24, 24), (200, 60, 40)).save(image)
     (tmp_path / "out").mkdir()
-    argv = reconstruct_argv(sys.executable, str(image), str(tmp_path / "out"), strokes=4)
-    argv += ["--size", "24", "--levels", "1", "--iterations", "3", "--rounds", "1", "--gif-frames", "2"]
+    argv = [sys.executable, "-m", "diffpaint", "reconstruct", str(image), "--out", str(tmp_path / "out"),
+            "--progress-json", "--strokes", "4", "--size", "24", "--levels", "1", "--iterations", "3",
+            "--rounds", "1", "--gif-frames", "2"]
     job = BackendJob(argv, cwd=str(ROOT))
     job.start()
     events = run_to_end(job, timeout=240)

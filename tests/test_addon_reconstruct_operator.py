@@ -164,7 +164,7 @@ result["token_len"] = len(server.token)
 def test_progress_events_format_nicely() -> None:
     import json
 
-    from diffpaint_shared.backend_process import describe_progress, progress_fraction
+    from diffpaint_shared.progress import describe_progress, progress_fraction
 
     event = json.loads('{"event":"progress","phase":"paint","level":1,"levels":3,"iteration":10,'
                        '"iterations":150,"fraction":0.12,"loss":0.1,"psnr":20.1}')
