@@ -16,6 +16,7 @@ from typing import Any
 STYLES = ("digital", "oil", "watercolor", "ink", "pencil")
 DEVICES = ("auto", "cpu", "cuda")
 BACKGROUND_PATTERN = r"^(mean|white|#?[0-9a-fA-F]{6})$"
+BACKGROUND_CHOICES = "'mean' (of the image), 'white', or a hex color like '#f0e8d8'"
 _HEX_COLOR = re.compile(r"^#?[0-9a-fA-F]{6}$")
 MAX_SEED = 2**31 - 1
 
@@ -34,6 +35,24 @@ class Setting:
     soft_maximum: int | None = None  # where the panel's slider stops
     choices: tuple[str, ...] = ()
     pattern: str | None = None  # a regular expression a string value must match
+    expected: str = ""  # what a value matching `pattern` looks like, for error messages
+
+    def problem(self, value: Any, maximum: int | None = None) -> str | None:
+        """What is wrong with ``value`` for this setting, phrased as what to change; None when it is
+        usable. ``maximum`` lowers the setting's own maximum (a server's limit, named as such)."""
+        if not isinstance(value, self.type) or (self.type is int and isinstance(value, bool)):
+            return f"{self.name} must be {self.type.__name__}, not {value!r}"
+        high = self.maximum if maximum is None else maximum
+        if self.minimum is not None and high is not None and not self.minimum <= value <= high:
+            where = "" if maximum is None else " on this server"
+            return f"{self.name} must be between {self.minimum} and {high}{where}, not {value}"
+        if self.minimum is not None and value < self.minimum:
+            return f"{self.name} must be at least {self.minimum}, not {value}"
+        if self.choices and value not in self.choices:
+            return f"{self.name} must be one of {', '.join(self.choices)}, not {value!r}"
+        if self.pattern is not None and not re.fullmatch(self.pattern, value):
+            return f"{self.name} must be {self.expected or 'a match of ' + self.pattern}, not {value!r}"
+        return None
 
 
 def _setting(default: Any, label: str, help: str, **bounds: Any) -> Any:
@@ -55,8 +74,8 @@ class JobSettings:
                            minimum=1, soft_maximum=8)
     seed: int = _setting(0, "Seed", "random seed; CPU runs with the same seed give the same strokes",
                          minimum=0, maximum=MAX_SEED)
-    background: str = _setting("mean", "Background", "canvas color: 'mean' (of the image), 'white', or a hex "
-                               "color like '#f0e8d8'", pattern=BACKGROUND_PATTERN)
+    background: str = _setting("mean", "Background", f"canvas color: {BACKGROUND_CHOICES}",
+                               pattern=BACKGROUND_PATTERN, expected=BACKGROUND_CHOICES)
     device: str = _setting("auto", "Device", "where the fit runs: 'auto' (CUDA when present), 'cpu' or 'cuda'",
                            choices=DEVICES)
     style: str = _setting("digital", "Medium", "painting medium: any but digital (plain strokes) adds a style "
@@ -70,25 +89,12 @@ class JobSettings:
         maxima = maxima or {}
         found = []
         for s in SETTINGS:
-            value = getattr(self, s.name)
-            if not isinstance(value, s.type) or (s.type is int and isinstance(value, bool)):
-                found.append(f"{s.name} must be {s.type.__name__}, not {value!r}")
-                continue
-            high = maxima.get(s.name, s.maximum)
-            if s.minimum is not None and high is not None and not s.minimum <= value <= high:
-                where = " on this server" if s.name in maxima else ""
-                found.append(f"{s.name} must be between {s.minimum} and {high}{where}, not {value}")
-            elif s.minimum is not None and value < s.minimum:
-                found.append(f"{s.name} must be at least {s.minimum}, not {value}")
-            if s.choices and value not in s.choices:
-                found.append(f"{s.name} must be one of {', '.join(s.choices)}, not {value!r}")
+            problem = s.problem(getattr(self, s.name), maxima.get(s.name))
+            if problem is not None:
+                found.append(problem)
         if not found and self.strokes < self.levels:
             found.append(f"a budget of {self.strokes} strokes cannot cover {self.levels} levels: "
                          f"ask for at least {self.levels} strokes or fewer levels")
-        try:
-            background_rgb(self.background, (0.0, 0.0, 0.0))
-        except ValueError as e:
-            found.append(str(e))
         return found
 
     def as_dict(self) -> dict[str, Any]:
@@ -117,6 +123,6 @@ def background_rgb(choice: str, mean: tuple[float, float, float]) -> tuple[float
     if choice == "white":
         return (1.0, 1.0, 1.0)
     if not isinstance(choice, str) or not _HEX_COLOR.match(choice):
-        raise ValueError(f"background must be 'mean', 'white' or a hex color like '#f0e8d8', not {choice!r}")
+        raise ValueError(f"background must be {BACKGROUND_CHOICES}, not {choice!r}")
     h = choice.lstrip("#")
     return (int(h[0:2], 16) / 255.0, int(h[2:4], 16) / 255.0, int(h[4:6], 16) / 255.0)

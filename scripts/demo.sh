@@ -21,7 +21,7 @@ echo "[demo] Blender render vs backend render: PSNR $("$PY" -m diffpaint compare
 echo "[demo] the same strokes in four media (a short style phase each), backend | Blender side by side"
 mkdir -p "$OUT/styles"
 for MEDIUM in oil watercolor ink pencil; do
-  "$PY" -m diffpaint stylise "$OUT/strokes.json" --target "$OUT/target.png" --style "$MEDIUM" --iterations 8 \
+  "$PY" -m diffpaint stylize "$OUT/strokes.json" --target "$OUT/target.png" --style "$MEDIUM" --iterations 8 \
     --out "$OUT/styles/$MEDIUM.json" --render "$OUT/styles/$MEDIUM-render.png"
   "$PY" -m diffpaint_addon.blend_job "$OUT/styles/$MEDIUM.json" --png "$OUT/styles/$MEDIUM-blender.png"
   echo "[demo] $MEDIUM: Blender vs backend PSNR $("$PY" -m diffpaint compare "$OUT/styles/$MEDIUM-blender.png" \

@@ -86,9 +86,9 @@ def test_zip_installs_and_enables_in_headless_blender(extension_zip: Path, tmp_p
     assert Path(result["installed_in"]).is_relative_to(tmp_path)  # never the real user's config
 
 
-def test_stroke_format_and_process_driver_import_without_bpy() -> None:
+def test_shared_layer_imports_without_bpy() -> None:
     proc = run_python(["-c", "import sys, diffpaint_addon, diffpaint_shared.strokefile, "
-                             "diffpaint_shared.backend_process; assert 'bpy' not in sys.modules"])
+                             "diffpaint_shared.progress; assert 'bpy' not in sys.modules"])
     assert proc.returncode == 0, proc.stderr
 
 

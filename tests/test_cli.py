@@ -1,14 +1,17 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
 
+from diffpaint.cli import _parser
 from diffpaint.imageio import load_image
-from diffpaint.metrics import psnr
+from diffpaint.metrics import MAX_PSNR, psnr
 from diffpaint_shared import strokefile
+from diffpaint_shared.jobschema import SETTINGS
 
 
 def _diffpaint(*args: str) -> subprocess.CompletedProcess:
@@ -61,8 +64,11 @@ def test_bad_images_fail_clearly_and_write_nothing(tmp_path, painting_path, cont
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--strokes", "0"], "must be a positive integer"), (["--strokes", "2"], "cannot cover 3 levels"),
-     (["--background", "purple"], "--background must be"),
+    [(["--strokes", "0"], "argument --strokes: strokes must be at least 1, not 0"),
+     (["--strokes", "2"], "cannot cover 3 levels"), (["--strokes", "many"], "strokes must be int, not 'many'"),
+     (["--seed", "-1"], "seed must be between 0 and 2147483647, not -1"), (["--size", "4"], "size must be at least 8"),
+     (["--background", "purple"], "argument --background: background must be 'mean' (of the image), 'white'"),
+     (["--style", "gouache"], "style must be one of digital, oil, watercolor, ink, pencil"),
      (["--loss", "style=1"], "unknown loss term 'style'"), (["--loss", "ot=-1"], "ot"),
      (["--loss", "perceptual=0.1"], "perceptual loss needs a pretrained backbone")],
 )
@@ -96,3 +102,46 @@ def test_render_of_a_file_with_smudges_is_the_reconstruction(painting_path, tmp_
     again, _ = load_image(out, 1 << 16)
     rendered, _ = load_image(result / "render.png", 1 << 16)
     assert (again - rendered).abs().max() <= 1 / 255
+
+
+def strict_json(text: str) -> dict:
+    """JSON as other languages read it: Infinity and NaN are not JSON."""
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_reconstruct_options_are_the_job_settings_with_their_defaults(tmp_path: Path) -> None:
+    args = _parser().parse_args(["reconstruct", "x.png", "--out", str(tmp_path)])
+    assert {s.name: getattr(args, s.name) for s in SETTINGS} == {s.name: s.default for s in SETTINGS}
+    args = _parser().parse_args(["reconstruct", "x.png", "--out", str(tmp_path), "--smudge", "--style", "ink",
+                                 "--background", "#102030", "--levels", "2"])
+    assert (args.smudge, args.style, args.background, args.levels) == (True, "ink", "#102030", 2)
+    help_text = " ".join(_diffpaint("reconstruct", "--help").stdout.split())  # as argparse wraps it
+    assert "(default 256)" in help_text and "--smudge, --no-smudge" in help_text and "(default off)" in help_text
+
+
+def test_stylize_is_spelled_the_american_way(reconstruction: Path, tmp_path: Path) -> None:
+    proc = _diffpaint("stylize", reconstruction / "strokes.json", "--target", reconstruction / "target.png",
+                      "--style", "digital", "--out", tmp_path / "s.json")
+    assert proc.returncode == 2 and "invalid choice: 'digital'" in proc.stderr  # stylize needs a medium
+    assert "invalid choice: 'stylise'" in _diffpaint("stylise", "--help").stderr
+
+
+@pytest.mark.parametrize("color", [(0, 0, 0), (200, 30, 60)], ids=["black", "one-color"])
+def test_a_flat_image_is_fitted_and_written_as_strict_json(tmp_path: Path, color: tuple[int, int, int]) -> None:
+    """A perfect fit has an infinite PSNR, which the stroke file refused after all the fitting."""
+    image = tmp_path / "flat.png"
+    Image.new("RGB", (40, 30), color).save(image)
+    out = tmp_path / "out"
+    proc = _diffpaint("reconstruct", image, "--out", out, "--size", "32", "--strokes", "4", "--levels", "2",
+                      "--iterations", "3", "--rounds", "1", "--gif-frames", "2", "--progress-json")
+    assert proc.returncode == 0, proc.stderr
+    events = [strict_json(line) for line in proc.stdout.splitlines()]
+    assert events[-1]["event"] == "done" and all(e["event"] == "progress" for e in events[:-1])
+    report = strict_json((out / "report.json").read_text())
+    assert report["blank_psnr"] == MAX_PSNR  # the mean color is the image: the bare canvas is perfect
+    assert 0 < report["psnr"] <= MAX_PSNR and events[-1]["psnr"] == report["psnr"]
+    doc = strokefile.load(out / "strokes.json")
+    assert doc.metadata["psnr"] == round(report["psnr"], 3)

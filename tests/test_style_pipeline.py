@@ -1,4 +1,4 @@
-"""The style phase in the pipeline: reconstruct with a medium, and `diffpaint stylise` / `render`."""
+"""The style phase in the pipeline: reconstruct with a medium, and `diffpaint stylize` / `render`."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def reconstruction(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_stylise_writes_a_textured_file_that_renders_as_reported(reconstruction: Path, tmp_path: Path) -> None:
     out, png = tmp_path / "pencil.json", tmp_path / "pencil.png"
-    proc = _diffpaint("stylise", reconstruction / "strokes.json", "--target", reconstruction / "target.png",
+    proc = _diffpaint("stylize", reconstruction / "strokes.json", "--target", reconstruction / "target.png",
                       "--style", "pencil", "--iterations", "3", "--out", out, "--render", png)
     assert proc.returncode == 0, proc.stderr
     doc = strokefile.load(out)

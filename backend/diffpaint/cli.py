@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import fields, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from diffpaint import __version__, samples
-from diffpaint.export.process import Timing, build_frames, save_animation, stroke_counts
 from diffpaint.fit.losses import LossWeights
 from diffpaint.fit.optimize import Progress, Reconstruction, Settings, reconstruct, refine
 from diffpaint.imageio import ImageInputError, load_image, read_image, save_png
+from diffpaint.job import fit_settings, fit_target, torch_device
 from diffpaint.metrics import psnr
 from diffpaint.painting import from_stroke_file, render_painting, to_stroke_file
-from diffpaint.style import STYLES, attach_style, render_styled_painting, style_from_file, style_phase
+from diffpaint.results import ResultFiles
+from diffpaint.style import attach_style, render_styled_painting, style_from_file, style_phase
 from diffpaint_shared import strokefile
-from diffpaint_shared.jobschema import background_rgb
+from diffpaint_shared.jobschema import SETTING, SETTINGS, STYLES, JobSettings, Setting
+from diffpaint_shared.progress import ProgressPrinter, done_event, emit, error_event
 
 EPILOG = """\
 examples:
@@ -61,27 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     rec.add_argument("image", type=Path, help="painting or photo (PNG, JPEG, TIFF, WebP)")
     rec.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
-    rec.add_argument("--strokes", type=_positive_int, default=256, help="stroke budget over all levels (default 256)")
-    rec.add_argument("--levels", type=_positive_int, default=3, help="coarse-to-fine grid levels 1×1…n×n (default 3)")
-    rec.add_argument("--size", type=_positive_int, default=256,
-                     help="long side in pixels the image is fitted at; larger images are downscaled (default 256)")
-    rec.add_argument("--iterations", type=_positive_int, default=Settings.iterations,
-                     help=f"optimiser steps per placement round (default {Settings.iterations})")
-    rec.add_argument("--rounds", type=_positive_int, default=Settings.rounds,
-                     help=f"placement rounds per level (default {Settings.rounds})")
-    rec.add_argument("--background", default="mean",
-                     help="canvas colour: 'mean' (of the image), 'white', or a hex colour like '#f0e8d8'")
-    rec.add_argument("--seed", type=int, default=0, help="random seed; runs on the CPU are deterministic")
+    for setting in SETTINGS:  # --strokes, --levels, --size, … --smudge/--no-smudge
+        _add_setting(rec, setting.name)
     rec.add_argument("--loss", action="append", default=[], metavar="TERM=WEIGHT", type=_loss_weight,
                      help="weight of a loss term, 0 switches it off; repeatable. Terms and defaults: "
                      + ", ".join(f"{f.name}={f.default}" for f in fields(LossWeights)))
-    rec.add_argument("--smudge", action=argparse.BooleanOptionalAction, default=Settings.smudge,
-                     help="smudge phase on every level but the last: a share of the budget goes to smudge strokes "
-                     f"that soften hard steps (default {'on' if Settings.smudge else 'off'})")
-    rec.add_argument("--style", choices=STYLES, default="digital",
-                     help="painting medium: any but digital (plain strokes) adds a style phase that textures "
-                     "the strokes (default digital)")
-    rec.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: CUDA when present")
     rec.add_argument("--gif-frames", type=_positive_int, default=48, help="frames in process.gif (default 48)")
     rec.add_argument("--progress-json", action="store_true",
                      help="print progress as JSON lines on stdout (for the Blender add-on) instead of a bar")
@@ -89,22 +77,20 @@ def _parser() -> argparse.ArgumentParser:
 
     ref = sub.add_parser(
         "refine",
-        help="continue optimising a stroke file (e.g. one edited in Blender)",
-        description="Re-render a stroke file and continue optimising it against its target: optionally add "
+        help="continue optimizing a stroke file (e.g. one edited in Blender)",
+        description="Re-render a stroke file and continue optimizing it against its target: optionally add "
         "strokes where the error is high, then fine-tune every paint stroke together. Painting order and "
         "smudge strokes are kept. Writes the same files as reconstruct to --out.",
     )
-    ref.add_argument("strokes", type=Path, help="an unstyled stroke file (refine, then stylise)")
+    ref.add_argument("strokes", type=Path, help="an unstyled stroke file (refine, then stylize)")
     ref.add_argument("--target", type=Path, required=True,
                      help="the image to fit (e.g. target.png); resized to the canvas, whose aspect it must share")
     ref.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
     ref.add_argument("--add", type=int, default=0, help="new strokes placed at the finest level first (default 0)")
-    ref.add_argument("--levels", type=_positive_int, default=Settings.levels,
-                     help=f"the reconstruction's level count, which sizes added strokes (default {Settings.levels})")
-    ref.add_argument("--iterations", type=_positive_int, default=Settings.iterations,
-                     help=f"optimiser steps for adding and for fine-tuning (default {Settings.iterations})")
-    ref.add_argument("--seed", type=int, default=0, help="random seed for placing added strokes")
-    ref.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: CUDA when present")
+    _add_setting(ref, "levels", help="the reconstruction's level count, which sizes added strokes")
+    _add_setting(ref, "iterations", help="optimizer steps for adding and for fine-tuning")
+    _add_setting(ref, "seed", help="random seed for placing added strokes")
+    _add_setting(ref, "device")
     ref.add_argument("--gif-frames", type=_positive_int, default=48, help="frames in process.gif (default 48)")
     ref.add_argument("--progress-json", action="store_true", help="print progress as JSON lines instead of a bar")
     ref.set_defaults(run=_refine)
@@ -123,18 +109,19 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--side-by-side", type=Path, metavar="PNG", help="also write the two images side by side")
     cmp.set_defaults(run=_compare)
 
-    sty = sub.add_parser("stylise", help="texture a reconstruction in a painting medium (style phase)",
+    sty = sub.add_parser("stylize", help="texture a reconstruction in a painting medium (style phase)",
                          description="Fit per-stroke texture parameters of a medium to the target, with the "
-                         "strokes' geometry and colour fixed, and write the textured stroke file.")
+                         "strokes' geometry and color fixed, and write the textured stroke file.")
     sty.add_argument("strokes", type=Path, help="an unstyled stroke file (e.g. a reconstruction's strokes.json)")
     sty.add_argument("--target", type=Path, required=True, help="the image fitted, at the canvas size (target.png)")
-    sty.add_argument("--style", choices=[s for s in STYLES if s != "digital"], required=True)
+    _add_setting(sty, "style", choices=[s for s in STYLES if s != "digital"], required=True,
+                 help="the painting medium to texture the strokes in")
     sty.add_argument("--out", type=Path, required=True, help="textured stroke file to write")
     sty.add_argument("--render", type=Path, metavar="PNG", help="also write the backend's render of it")
     sty.add_argument("--iterations", type=_positive_int, default=Settings.style_iterations,
                      help=f"style phase steps (default {Settings.style_iterations})")
-    sty.add_argument("--seed", type=int, default=0, help="picks each stroke's texture variant")
-    sty.set_defaults(run=_stylise)
+    _add_setting(sty, "seed", help="picks each stroke's texture variant")
+    sty.set_defaults(run=_stylize)
 
     smp = sub.add_parser("samples", help="list the bundled CC0 Met Museum paintings",
                          description="List the CC0 Met Museum paintings installed by the set-up, or print "
@@ -151,34 +138,32 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _reconstruct(args: argparse.Namespace) -> int:
-    device = _device(args.device)
-    image = read_image(args.image, args.size)
-    if image.notice:
-        print(image.notice, file=sys.stderr)
-    background = _background(args.background, image.mean_colour())
-    target = image.over(background).to(device)  # transparent areas are fitted as bare canvas
-    weights = replace(LossWeights(), **dict(args.loss))
-    settings = Settings(strokes=args.strokes, levels=args.levels, iterations=args.iterations, weights=weights,
-                        rounds=args.rounds, seed=args.seed, smudge=args.smudge, style=args.style)
+    job = JobSettings(**{setting.name: getattr(args, setting.name) for setting in SETTINGS})
+    problems = job.problems()
+    if problems:
+        raise ValueError("; ".join(problems))
+    target = fit_target(args.image, job, torch_device(job.device))
+    if target.notice:
+        print(target.notice, file=sys.stderr)
+    settings = fit_settings(job, weights=replace(LossWeights(), **dict(args.loss)))
+    height, width = target.image.shape[:2]
     args.out.mkdir(parents=True, exist_ok=True)  # before the run: an unusable --out fails at once
-
-    report_progress = _json_progress if args.progress_json else _BarProgress()
-    result = reconstruct(target, background, settings, report_progress, mask=image.alpha)
-    if isinstance(report_progress, _BarProgress):
-        report_progress.close()
-    settings_used = {"strokes": args.strokes, "levels": args.levels, "size": args.size, "seed": args.seed,
-                     "smudge": args.smudge, "style": args.style}
-    _save_result(args, args.image, result, target, {"source": args.image.name, "settings": settings_used})
+    files = ResultFiles(args.out, width, height, target.background,
+                        {"source": args.image.name, "settings": job.as_dict()})
+    with _progress(args) as report_progress:
+        result = reconstruct(target.image, target.background, settings, report_progress, mask=target.mask)
+    _finish(args, files, result, target.image, str(args.image))
     return 0
 
 
 def _refine(args: argparse.Namespace) -> int:
     if args.add < 0:
         raise ValueError(f"--add must be 0 or more, not {args.add}")
-    device = _device(args.device)
+    job = JobSettings(levels=args.levels, iterations=args.iterations, seed=args.seed, device=args.device)
+    device = torch_device(job.device)
     doc = strokefile.load(args.strokes)
     if doc.textures:
-        raise ValueError(f"{args.strokes} is textured: refine the unstyled reconstruction, then stylise it again")
+        raise ValueError(f"{args.strokes} is textured: refine the unstyled reconstruction, then stylize it again")
     width, height = doc.canvas.width, doc.canvas.height
     image = read_image(args.target, max(width, height))
     if (image.rgb.shape[1], image.rgb.shape[0]) != (width, height):
@@ -186,52 +171,25 @@ def _refine(args: argparse.Namespace) -> int:
                          f"{width}×{height}: give the image the stroke file was fitted to")
     background = doc.canvas.background
     target = image.over(background).to(device)
-    settings = Settings(strokes=max(args.levels, len(doc.strokes)), levels=args.levels,
-                        iterations=args.iterations, seed=args.seed)
+    settings = fit_settings(job, strokes=max(job.levels, len(doc.strokes)))
     args.out.mkdir(parents=True, exist_ok=True)  # before the run: an unusable --out fails at once
-    report_progress = _json_progress if args.progress_json else _BarProgress()
-    result = refine(from_stroke_file(doc, device), target, background, settings, args.add, report_progress,
-                    image.alpha)
-    if isinstance(report_progress, _BarProgress):
-        report_progress.close()
     refined = {"refined_from": args.strokes.name, "psnr_before": doc.metadata.get("psnr"),
                "refine": {"add": args.add, "iterations": args.iterations}}
-    _save_result(args, args.target, result, target, {**doc.metadata, **refined})
+    files = ResultFiles(args.out, width, height, background, {**doc.metadata, **refined})
+    with _progress(args) as report_progress:
+        result = refine(from_stroke_file(doc, device), target, background, settings, args.add, report_progress,
+                        image.alpha)
+    _finish(args, files, result, target, str(args.target))
     return 0
 
 
-def _save_result(args: argparse.Namespace, source: Path, result: Reconstruction, target: torch.Tensor,
-                 metadata: dict) -> None:
-    """Write what a reconstruction (or refinement) leaves in --out: stroke file, renders, process, report."""
-    device = target.device
-    background = result.background
-    height, width = target.shape[:2]
-    blank = psnr(torch.tensor(background, device=device).expand_as(target), target)
-    metadata = {**metadata, "psnr": round(result.psnr, 3), "seconds": round(result.seconds, 2),
-                "generator": f"diffpaint {__version__}"}
-    doc = to_stroke_file(result.strokes, width, height, background, metadata)
-    if result.style is not None:
-        doc = attach_style(doc, result.style)
-    strokes_path = args.out / "strokes.json"
-    strokefile.save(doc, strokes_path)
-    save_png(result.canvas, args.out / "render.png")
-    save_png(target, args.out / "target.png")
-    bg_image = torch.tensor(background, device=device).expand(height, width, 3).contiguous()
-    frames = build_frames(result.strokes, bg_image, stroke_counts(len(result.strokes), args.gif_frames),
-                          style=result.style)
-    save_animation(frames, args.out / "process.gif", Timing(duration=6.0, hold=2.0))
-    report = {"image": str(source), "width": width, "height": height, "strokes": len(result.strokes),
-              "smudge_strokes": len(result.strokes.smudge), "psnr": result.psnr, "blank_psnr": blank,
-              "seconds": result.seconds, "device": str(device)}
-    (args.out / "report.json").write_text(json.dumps(report, indent=2))
-
-    summary = (f"{len(result.strokes)} strokes, PSNR {result.psnr:.2f} dB (blank canvas {blank:.2f} dB), "
-               f"{result.seconds:.1f} s on {device} → {args.out}")
+def _finish(args: argparse.Namespace, files: ResultFiles, result: Reconstruction, target: torch.Tensor,
+            source: str) -> None:
+    summary = files.finish(result, target, source, process_frames=args.gif_frames)
     if args.progress_json:
-        _emit({"event": "done", "strokes": str(strokes_path.resolve()), "psnr": result.psnr,
-               "seconds": result.seconds})
+        emit(done_event(str(summary.strokes_path.resolve()), result.psnr, result.seconds))
     else:
-        print(summary)
+        print(summary.line())
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -261,10 +219,10 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stylise(args: argparse.Namespace) -> int:
+def _stylize(args: argparse.Namespace) -> int:
     doc = strokefile.load(args.strokes)
     if doc.textures:
-        raise ValueError(f"{args.strokes} is textured already: stylise the unstyled reconstruction")
+        raise ValueError(f"{args.strokes} is textured already: stylize the unstyled reconstruction")
     width, height = doc.canvas.width, doc.canvas.height
     target, _ = load_image(args.target, max_side=1 << 16)
     if target.shape[:2] != (height, width):
@@ -311,42 +269,55 @@ class _BarProgress:
         self.bar.close()
 
 
-_last_emit = [0.0]
-
-
-def _json_progress(p: Progress) -> None:
-    now = time.monotonic()
-    if now - _last_emit[0] < 0.2 and p.fraction < 1.0:  # the add-on redraws a few times a second at most
+@contextmanager
+def _progress(args: argparse.Namespace) -> Iterator[Callable[[Progress], None]]:
+    """The run's progress report: JSON lines on stdout for a front end, else a bar on stderr."""
+    if args.progress_json:
+        yield ProgressPrinter()
         return
-    _last_emit[0] = now
-    _emit({"event": "progress", "phase": p.phase, "level": p.level, "levels": p.levels, "iteration": p.iteration,
-           "iterations": p.iterations, "fraction": round(p.fraction, 4), "loss": p.loss, "psnr": p.psnr,
-           "elapsed": round(p.elapsed, 2)})
-
-
-def _emit(event: dict) -> None:
-    print(json.dumps(event), flush=True)
+    bar = _BarProgress()
+    try:
+        yield bar
+    finally:
+        bar.close()
 
 
 def _fail(args: argparse.Namespace, message: str) -> None:
     if getattr(args, "progress_json", False):
-        _emit({"event": "error", "message": message})
+        emit(error_event(message))
     print(f"diffpaint: error: {message}", file=sys.stderr)
 
 
-def _device(choice: str) -> torch.device:
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but PyTorch sees no CUDA device")
-    if choice == "auto":
-        choice = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(choice)
+def _add_setting(parser: argparse.ArgumentParser, name: str, **overrides: Any) -> None:
+    """The job setting ``name`` (`diffpaint_shared.jobschema`) as option ``--name``: its type, default,
+    bounds, choices and help; ``overrides`` replaces any of them (a command's own help, say)."""
+    setting = SETTING[name]
+    help_text = overrides.pop("help", setting.help)
+    default = overrides.pop("default", setting.default)
+    if setting.type is bool:
+        parser.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=default,
+                            help=f"{help_text} (default {'on' if default else 'off'})", **overrides)
+        return
+    options: dict[str, Any] = {"type": _setting_value(setting), "default": default,
+                               "help": help_text if overrides.get("required") else f"{help_text} (default {default})"}
+    if setting.choices:
+        options["choices"] = setting.choices
+    parser.add_argument(f"--{name}", **{**options, **overrides})
 
 
-def _background(choice: str, mean: tuple[float, float, float]) -> tuple[float, float, float]:
-    try:
-        return background_rgb(choice, mean)
-    except ValueError as e:
-        raise ValueError(f"--{e}") from None
+def _setting_value(setting: Setting) -> Callable[[str], Any]:
+    """An argparse type: the text as the setting's type, refused with the schema's own words when out of bounds."""
+    def parse(text: str) -> Any:
+        try:
+            value = setting.type(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{setting.name} must be {setting.type.__name__}, not {text!r}") from None
+        problem = setting.problem(value)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    return parse
 
 
 def _loss_weight(text: str) -> tuple[str, float]:

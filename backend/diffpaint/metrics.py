@@ -7,11 +7,16 @@ import math
 import torch
 from torch import Tensor
 
+# Identical images have an infinite PSNR, which JSON (the stroke file, report.json, the progress
+# events) cannot hold. 100 dB is an RMS error of 1e-5, far below one 8-bit level (1/255), so a
+# measure capped there still tells every real difference apart.
+MAX_PSNR = 100.0
+
 
 def psnr(a: Tensor, b: Tensor) -> float:
-    """Peak signal-to-noise ratio in dB of two images in [0, 1]."""
+    """Peak signal-to-noise ratio in dB of two images in [0, 1], at most MAX_PSNR (identical images)."""
     mse = torch.mean((a.detach().float() - b.detach().float()) ** 2).item()
-    return float("inf") if mse == 0 else 10.0 * math.log10(1.0 / mse)
+    return MAX_PSNR if mse == 0 else min(MAX_PSNR, 10.0 * math.log10(1.0 / mse))
 
 
 def ssim(a: Tensor, b: Tensor) -> float:

@@ -1,0 +1,92 @@
+"""What a run leaves in its folder, written the same by `diffpaint reconstruct`, `diffpaint refine` and
+the server's job worker: ``level-N.json`` as each level completes (the worker), then ``strokes.json``,
+``render.png``, ``target.png``, ``process.gif`` (unless asked for none) and ``report.json``.
+
+Each file is written under a temporary name and renamed, so a reader (the server serving a running
+job's files) never sees half a file. Metrics in them are finite (`metrics.MAX_PSNR`): strict JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from diffpaint import __version__
+from diffpaint.export.process import Timing, build_frames, save_animation, stroke_counts
+from diffpaint.fit.optimize import Reconstruction
+from diffpaint.imageio import save_png
+from diffpaint.metrics import psnr
+from diffpaint.painting import Painting, to_stroke_file
+from diffpaint.style import StrokeStyle, attach_style
+from diffpaint_shared import strokefile
+
+PROCESS_TIMING = Timing(duration=6.0, hold=2.0)
+
+
+def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """``write(tmp)`` to a temporary name beside ``path`` (same suffix, so the format is kept), then rename."""
+    tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class Summary:
+    strokes_path: Path
+    report: dict[str, Any]  # as written to report.json
+
+    def line(self) -> str:
+        r = self.report
+        return (f"{r['strokes']} strokes, PSNR {r['psnr']:.2f} dB (blank canvas {r['blank_psnr']:.2f} dB), "
+                f"{r['seconds']:.1f} s on {r['device']} → {self.strokes_path.parent}")
+
+
+class ResultFiles:
+    """One run's output folder. ``metadata`` goes into every stroke file written (source, settings…)."""
+
+    def __init__(self, out: Path, width: int, height: int, background: tuple[float, float, float],
+                 metadata: dict[str, Any]):
+        self.dir = out
+        self.width, self.height = width, height
+        self.background = background
+        self.metadata = {**metadata, "generator": f"diffpaint {__version__}"}
+
+    def _stroke_file(self, strokes: Painting, style: StrokeStyle | None,
+                     metadata: dict[str, Any]) -> strokefile.StrokeFile:
+        doc = to_stroke_file(strokes, self.width, self.height, self.background, {**self.metadata, **metadata})
+        return doc if style is None else attach_style(doc, style)  # textured strokes import textured
+
+    def level(self, level: int, strokes: Painting, style: StrokeStyle | None = None) -> str:
+        """Write ``level-N.json``: every stroke through ``level``; returns its file name."""
+        name = f"level-{level}.json"
+        strokefile.save(self._stroke_file(strokes, style, {"level": level, "complete": False}), self.dir / name)
+        return name
+
+    def finish(self, result: Reconstruction, target: Tensor, source: str, process_frames: int | None) -> Summary:
+        """Write the finished run's files; ``process_frames`` frames in process.gif, or no animation if None."""
+        device = target.device
+        canvas = torch.tensor(self.background, device=device).expand(self.height, self.width, 3).contiguous()
+        blank = psnr(canvas, target)
+        doc = self._stroke_file(result.strokes, result.style,
+                                {"psnr": round(result.psnr, 3), "seconds": round(result.seconds, 2)})
+        strokes_path = self.dir / "strokes.json"
+        strokefile.save(doc, strokes_path)
+        write_atomically(self.dir / "render.png", lambda p: save_png(result.canvas, p))
+        write_atomically(self.dir / "target.png", lambda p: save_png(target, p))
+        if process_frames is not None:
+            frames = build_frames(result.strokes, canvas, stroke_counts(len(result.strokes), process_frames),
+                                  style=result.style)
+            write_atomically(self.dir / "process.gif", lambda p: save_animation(frames, p, PROCESS_TIMING))
+        report = {"image": source, "width": self.width, "height": self.height, "strokes": len(result.strokes),
+                  "smudge_strokes": len(result.strokes.smudge), "psnr": result.psnr, "blank_psnr": blank,
+                  "seconds": result.seconds, "device": str(device)}
+        text = json.dumps(report, indent=2, allow_nan=False)
+        write_atomically(self.dir / "report.json", lambda p: p.write_text(text))
+        return Summary(strokes_path, report)
