@@ -1,8 +1,9 @@
 """Where a batch's tasks run: in this process, one at a time, or as Ray tasks on a local or joined cluster.
 
 Ray does all the scheduling (one task per image or sequence chunk; a GPU each where the cluster has
-GPUs, a CPU each otherwise) and retries a task whose worker died; a task's result folder appears only
-when complete, so a retry or a resumed batch never sees half a result.
+GPUs, a CPU each otherwise, or more when there are fewer tasks than CPUs) and retries a task whose
+worker died; a task's result folder appears only when complete, so a retry or a resumed batch never
+sees half a result.
 """
 
 from __future__ import annotations
@@ -53,8 +54,11 @@ def run_on_ray(tasks: Sequence[Task], on_done: OnDone, address: str | None = Non
     if started:
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     try:
-        gpus = ray.cluster_resources().get("GPU", 0)
-        remote = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_retries=RETRIES)(run_task)
+        resources = ray.cluster_resources()
+        # A GPU per task where there are GPUs; else CPUs shared out, so fewer items than CPUs (one long
+        # sequence) still use every core (Ray sets a task's thread count from its CPUs).
+        cpus = 1 if resources.get("GPU") else max(1, int(resources.get("CPU", 1)) // max(1, len(tasks)))
+        remote = ray.remote(num_cpus=cpus, num_gpus=1 if resources.get("GPU") else 0, max_retries=RETRIES)(run_task)
         pending = {remote.remote(task): task for task in tasks}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
