@@ -45,6 +45,8 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=6)
     ap.add_argument("--iterations", type=int, default=Settings.iterations, help="cold: steps per round")
     ap.add_argument("--warm-iterations", type=int, default=SequenceSettings.warm_iterations)
+    ap.add_argument("--warm-step", type=float, default=SequenceSettings.warm_step,
+                    help="warm frames' learning rates as a share of a reconstruction's")
     ap.add_argument("--step", type=int, nargs=2, default=(2, 1), metavar=("DX", "DY"))
     ap.add_argument("--still", type=float, default=0.02)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
@@ -58,7 +60,8 @@ def main() -> None:
     fit = Settings(strokes=args.strokes, iterations=args.iterations)
     runs: dict[str, list[FrameFit]] = {}
     for name, warm in (("warm", True), ("cold", False)):
-        settings = SequenceSettings(fit=fit, warm=warm, warm_iterations=args.warm_iterations)
+        settings = SequenceSettings(fit=fit, warm=warm, warm_iterations=args.warm_iterations,
+                                    warm_step=args.warm_step)
         runs[name] = []
         for f in fit_frames(targets, background, settings):
             runs[name].append(f)
@@ -67,7 +70,8 @@ def main() -> None:
 
     warm, cold = runs["warm"], runs["cold"]
     print(f"\n{args.size} px, {args.strokes} strokes, {args.frames} frames, pan {tuple(args.step)} px/frame, "
-          f"cold {args.iterations} steps/round, warm {args.warm_iterations} steps, {torch.get_num_threads()} threads\n")
+          f"cold {args.iterations} steps/round, warm {args.warm_iterations} steps at {args.warm_step:g}× the learning "
+          f"rates, {torch.get_num_threads()} threads\n")
     print("| frame | cold s | warm s | cold PSNR | warm PSNR | carried |")
     print("| --- | --- | --- | --- | --- | --- |")
     for t, (c, w) in enumerate(zip(cold, warm, strict=True)):

@@ -35,6 +35,9 @@ class SequenceSettings:
     fit: Settings = field(default_factory=Settings)  # a from-scratch reconstruction (frame 0, keyframes)
     warm: bool = True  # False: every frame from scratch (independent reconstructions, for comparison)
     warm_iterations: int = 30  # refine steps of a warm frame (for the added strokes, then for all)
+    # Learning rates of a warm frame's refine, as a share of a reconstruction's: smaller steps keep a
+    # carried stroke nearer where it was (less flicker), at some cost in fit.
+    warm_step: float = 1.0
     follow_motion: bool = True  # move strokes by the global shift between consecutive targets
     color_tolerance: float = 0.08  # retire a stroke whose color misfit grew by more than this (mean |Δ|, sRGB)
     keyframe_share: float = 0.5  # reconstruct from scratch when more than this share of strokes would retire
@@ -42,6 +45,8 @@ class SequenceSettings:
     def __post_init__(self) -> None:
         if self.fit.smudge or self.fit.style != "digital":
             raise ValueError("sequences carry plain paint strokes: smudge and painting media are not supported yet")
+        if not 0.0 < self.warm_step <= 1.0:
+            raise ValueError(f"warm_step must lie in (0, 1], not {self.warm_step}")
         if self.warm_iterations < 1:
             raise ValueError(f"warm_iterations must be at least 1, not {self.warm_iterations}")
 
@@ -94,7 +99,9 @@ def _warm(previous: FrameFit, previous_target: Tensor, target: Tensor, backgroun
     kept_ids = [i for i, k in zip(previous.stroke_ids, keep.tolist(), strict=True) if k]
     add = max(0, settings.fit.strokes - len(kept))
     painting = Painting.empty(settings.fit.smudge_brush, target.device).then_paint(kept)
-    warm_settings = replace(settings.fit, iterations=settings.warm_iterations, seed=seed)
+    f, step = settings.fit, settings.warm_step
+    warm_settings = replace(f, iterations=settings.warm_iterations, seed=seed, lr_position=f.lr_position * step,
+                            lr_radius=f.lr_radius * step, lr_color=f.lr_color * step, lr_opacity=f.lr_opacity * step)
     result = refine(painting, target, background, warm_settings, add=add)
     born = len(result.strokes.paint) - len(kept)
     ids = kept_ids + list(range(next_id, next_id + born))
