@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from diffpaint import samples
-from diffpaint.batch.sequence import FrameFit, SequenceSettings, fit_frames
+from diffpaint.batch.sequence import SequenceSettings, fit_frames
 from diffpaint.batch.synthetic import pan
 from diffpaint.fit.optimize import Settings
 from diffpaint.imageio import read_image
@@ -58,17 +58,18 @@ def main() -> None:
     targets = pan(image, args.size, args.frames, tuple(args.step))
     background = tuple(targets[0].mean(dim=(0, 1)).tolist())
     fit = Settings(strokes=args.strokes, iterations=args.iterations)
-    runs: dict[str, list[FrameFit]] = {}
-    for name, warm in (("warm", True), ("cold", False)):
-        settings = SequenceSettings(fit=fit, warm=warm, warm_iterations=args.warm_iterations,
-                                    warm_step=args.warm_step)
-        runs[name] = []
-        for f in fit_frames(targets, background, settings):
-            runs[name].append(f)
-            print(f"{name} frame {len(runs[name]) - 1}: {f.seconds:6.1f} s  PSNR {f.psnr:5.2f} dB  "
+    warm, cold = [], []
+    fits = {name: fit_frames(targets, background, SequenceSettings(
+        fit=fit, warm=name == "warm", warm_iterations=args.warm_iterations, warm_step=args.warm_step))
+        for name in ("warm", "cold")}
+    # Frame by frame in lockstep, so the two runs see the same load on a shared machine.
+    for t, (w, c) in enumerate(zip(fits["warm"], fits["cold"], strict=True)):
+        warm.append(w)
+        cold.append(c)
+        for name, f in (("warm", w), ("cold", c)):
+            print(f"{name} frame {t}: {f.seconds:6.1f} s  PSNR {f.psnr:5.2f} dB  "
                   f"{len(f.stroke_ids)} strokes, {f.carried} carried, shift {f.shift}", flush=True)
 
-    warm, cold = runs["warm"], runs["cold"]
     print(f"\n{args.size} px, {args.strokes} strokes, {args.frames} frames, pan {tuple(args.step)} px/frame, "
           f"cold {args.iterations} steps/round, warm {args.warm_iterations} steps at {args.warm_step:g}× the learning "
           f"rates, {torch.get_num_threads()} threads\n")
