@@ -129,10 +129,12 @@ def _parser() -> argparse.ArgumentParser:
     smp.add_argument("--path", type=int, metavar="OBJECT_ID", help="print the image path of this painting")
     smp.set_defaults(run=_samples)
 
+    from diffpaint.batch.command import add_batch_parsers  # `batch`, `sequence` (diffpaint/batch/)
     from diffpaint.export.command import add_export_parsers  # `export-svg`, `video`, `frames` (diffpaint/export/)
     from diffpaint.server.command import add_serve_parser  # `serve`: the HTTP job service (diffpaint/server/)
 
     add_export_parsers(sub)
+    add_batch_parsers(sub)
     add_serve_parser(sub)
     return parser
 
