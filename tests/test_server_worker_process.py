@@ -15,8 +15,9 @@ import pytest
 from blender_helpers import ROOT
 from server_helpers import write_png
 
-from diffpaint.server.worker_process import Event, WorkerProcess
+from diffpaint.server.worker_process import WorkerProcess
 from diffpaint_shared.jobschema import JobSettings
+from diffpaint_shared.progress import Event
 from diffpaint_shared.strokefile import load
 
 

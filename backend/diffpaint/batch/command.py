@@ -13,8 +13,8 @@ from diffpaint.batch import items
 from diffpaint.batch.atomic import remove_partials
 from diffpaint.batch.engine import BatchProgress, Task, ray_available, run_in_process, run_on_ray
 from diffpaint.batch.tasks import ChunkTask, FitOptions, ImageTask, chunk_frames, read_frame
-from diffpaint.server.config import background_rgb
 from diffpaint_shared import sequence
+from diffpaint_shared.jobschema import background_rgb
 
 ENGINE_HELP = ("where items run: 'ray' (Ray tasks on a local cluster, or the one --ray-address names), "
                "'local' (here, one at a time), 'auto' (Ray when installed; default)")

@@ -37,7 +37,8 @@ from diffpaint.server.job import (
     eta_seconds,
     folder_bytes,
 )
-from diffpaint.server.worker_process import Event, WorkerProcess
+from diffpaint.server.worker_process import WorkerProcess
+from diffpaint_shared.progress import Event
 
 log = logging.getLogger("diffpaint.server")
 
