@@ -80,9 +80,9 @@ def main() -> None:
         for n in args.strokes:
             settings = replace(Settings(strokes=n), **overrides)
             start = time.perf_counter()
-            result = reconstruct(target, background, settings)  # type: ignore[arg-type]
+            result = reconstruct(target, background, settings)
             if args.refine:
-                result = refine(result.strokes, target, background,  # type: ignore[arg-type]
+                result = refine(result.strokes, target, background,
                                 replace(settings, iterations=args.refine))
             seconds = time.perf_counter() - start
             p, s, d = psnr(result.canvas, target), ssim(result.canvas, target), detail_ratio(result.canvas, target)

@@ -46,7 +46,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from diffpaint.fit.losses import MIN_RADIUS_OF_CELL, LossWeights, area_regulariser, labels_to_tiles, total_loss
+from diffpaint.fit.losses import (
+    MIN_RADIUS_OF_CELL,
+    LossWeights,
+    area_regulariser,
+    labels_to_tiles,
+    segmentation_loss,
+    total_loss,
+)
 from diffpaint.fit.placement import place_smudges, place_strokes
 from diffpaint.fit.segmentation import Method, resize_labels, segment
 from diffpaint.fit.smudge_fit import image_loss, prune_smudges, smudge_loss
@@ -440,7 +447,10 @@ def _joint_phase(run: _Run, painting: Painting, bg_image: Tensor) -> Painting:
     min_radius = torch.where(paint.level == finest, settings.line_radius, MIN_RADIUS_OF_CELL * cell)
     labels_tiles = (None if run.labels is None or len(painting.smudge)
                     else _labels_on_tiles(run.labels, target, settings.raster.tile, settings.regions))
-    weights = settings.weights if labels_tiles is not None else replace(settings.weights, segmentation=0.0)
+    # The segmentation term holds each stroke as its level did (it fades in over the levels: coarse strokes
+    # span regions), so it is added apart, each stroke's spill weighted by its level's share.
+    weights = replace(settings.weights, segmentation=0.0)
+    level_share = paint.level.to(paint.radius.dtype) / max(1, finest)
     params = _Parameters(paint, settings, run.long_side)
     planned = [steps]  # the cosine's length, shortened once the time a step takes is known
     decay = torch.optim.lr_scheduler.LambdaLR(
@@ -455,8 +465,11 @@ def _joint_phase(run: _Run, painting: Painting, bg_image: Tensor) -> Painting:
         else:
             rendered = render(strokes, bg_image, settings.raster)
             image = rendered.image
-            loss, _ = total_loss(rendered, target, strokes, weights, cell=cell, labels_tiles=labels_tiles,
+            loss, _ = total_loss(rendered, target, strokes, weights, cell=cell, labels_tiles=None,
                                  num_regions=settings.regions, min_radius=min_radius)
+            if labels_tiles is not None:
+                loss = loss + settings.weights.segmentation * segmentation_loss(
+                    rendered.fragments, labels_tiles, len(strokes), settings.regions, strokes.opacity * level_share)
             if run.bare is not None:
                 loss = loss + weights.pixel * (rendered.alpha * run.bare[..., 0]).mean()
         params.step(loss)
