@@ -40,12 +40,14 @@ def test_reconstruction_of_a_real_painting_beats_the_blank_canvas(painting_path)
 
 def test_level_and_progress_hooks_expose_intermediate_results(painting_path):
     target, _ = load_image(painting_path, 48)
-    levels, previews, iterations = [], [], []
+    levels, previews, iterations, phases = [], [], [], []
     steps = PROGRESS_EVERY + 2
 
     def on_progress(p: Progress) -> None:
         previews.append(p.canvas.shape)
-        iterations.append(p.iteration)
+        phases.append(p.phase)
+        if p.phase == "paint":
+            iterations.append(p.iteration)
 
     result = reconstruct(
         target, (1.0, 1.0, 1.0), Settings(strokes=12, levels=2, iterations=steps, smudge=False),
@@ -57,7 +59,8 @@ def test_level_and_progress_hooks_expose_intermediate_results(painting_path):
     assert all(shape == target.shape for _, _, shape in levels)
     # Progress comes every PROGRESS_EVERY steps and after each round's last, over 2 levels × 2 rounds.
     assert iterations == [PROGRESS_EVERY, steps] * (2 * 2)
-    assert previews[-1] == target.shape  # the finest level works at full size
+    assert previews[-1] == target.shape  # the finest level and the joint phase work at full size
+    assert "joint" in phases and set(phases) <= {"paint", "relocate", "joint"}
 
 
 def test_same_seed_same_strokes_on_cpu(painting_path):

@@ -25,3 +25,30 @@ def ssim(a: Tensor, b: Tensor) -> float:
 
     x, y = (t.detach().float().cpu().numpy() for t in (a, b))
     return float(structural_similarity(x, y, channel_axis=-1, data_range=1.0, gaussian_weights=True, sigma=1.5))
+
+
+def detail_ratio(image: Tensor, target: Tensor) -> float:
+    """How much of the target's fine detail an image keeps: `high_frequency_share` of the image over the
+    target's (1 = as much, below 1 = smoother, above 1 = noisier)."""
+    return high_frequency_share(image) / high_frequency_share(target)
+
+
+def high_frequency_share(image: Tensor) -> float:
+    """Share of an (H, W, 3) image's spectral power at 0.5–1.0 of Nyquist among all of it up to Nyquist.
+
+    The gray image minus its mean, times a 2-D Hann window (so the image's borders add no spurious
+    high frequencies), Fourier-transformed; radius is normalized per axis (1 = Nyquist), the corners
+    beyond 1 left out.
+    """
+    gray = image.detach().double().cpu().mean(dim=-1)
+    gray = gray - gray.mean()
+    height, width = gray.shape
+    window = torch.outer(torch.hann_window(height, periodic=False, dtype=torch.float64),
+                         torch.hann_window(width, periodic=False, dtype=torch.float64))
+    power = torch.fft.fft2(gray * window).abs() ** 2
+    fy = torch.fft.fftfreq(height, dtype=torch.float64) * 2.0  # cycles per pixel over Nyquist's 0.5
+    fx = torch.fft.fftfreq(width, dtype=torch.float64) * 2.0
+    radius = torch.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2)
+    total = power[radius <= 1.0].sum()
+    high = power[(radius >= 0.5) & (radius <= 1.0)].sum()
+    return float(high / total) if total > 0 else 0.0

@@ -243,12 +243,12 @@ def _logsumexp_kernel(h: Tensor, cost: Tensor, max_cost: float, eps: float) -> T
 
 # --- Stroke shape --------------------------------------------------------------------------------
 
-_MIN_RADIUS = 0.02  # of the cell: thinner strokes are hairlines that barely paint
+MIN_RADIUS_OF_CELL = 0.02  # thinner strokes are hairlines that barely paint (but see `area_regulariser`)
 _MAX_AREA = 0.5  # of the cell's area: larger strokes swallow the detail their level is for
 _CURVE_SAMPLES = 9
 
 
-def area_regulariser(strokes: Strokes, cell: float | Tensor) -> Tensor:
+def area_regulariser(strokes: Strokes, cell: float | Tensor, min_radius: float | Tensor | None = None) -> Tensor:
     """Mean over strokes of a penalty on degenerate shapes, 0 for strokes of healthy proportions.
 
     With r the stroke's mean radius, L its centre-line length (9 curve samples) and A = 2rL + πr²
@@ -262,6 +262,10 @@ def area_regulariser(strokes: Strokes, cell: float | Tensor) -> Tensor:
     Each ratio is scale-free, so the penalty is the same at every level and canvas size; the
     hinges leave strokes inside the band free and grow smoothly (with their gradient) outside it.
     Placement starts strokes at r ≈ 0.06–0.12 cell, L ≈ 0.3–0.7 cell, A ≈ 0.1 cell², well inside.
+
+    `min_radius` (px; a float or one per stroke) replaces the thin hinge's floor of 0.02 cell: the
+    finest level's strokes are the ones that ink contours and outlines, and lines need radii of a
+    pixel or so, which 0.02 cell (1.7 px at 256 px with 3 levels, 3.4 px at 512) forbids.
     """
     if len(strokes) == 0:
         return strokes.radius.sum() * 0.0
@@ -271,7 +275,8 @@ def area_regulariser(strokes: Strokes, cell: float | Tensor) -> Tensor:
     length = torch.sqrt((steps * steps).sum(dim=-1) + 1e-12).sum(dim=1)
     area = 2.0 * radius * length + math.pi * radius * radius
 
-    thin = (F.relu(_MIN_RADIUS - radius / cell) / _MIN_RADIUS) ** 2
+    floor = MIN_RADIUS_OF_CELL * cell if min_radius is None else min_radius
+    thin = (F.relu(1.0 - radius / floor)) ** 2
     blob = F.relu(1.0 - length / (2.0 * radius + 1e-6)) ** 2
     huge = F.relu(area / (cell * cell) - _MAX_AREA) ** 2
     return (thin + blob + huge).mean()
@@ -333,13 +338,14 @@ def total_loss(
     cell: float | Tensor,
     labels_tiles: Tensor | None,
     num_regions: int,
+    min_radius: float | Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Weighted sum of the switched-on terms, and each term's unweighted value (for logging), detached
     but left on the device: reading them is the caller's choice, since each read waits for the device.
 
     `strokes` are the ones `rendered` was rendered from (the fragments index them); `cell` is their
-    level's grid cell in px; `labels_tiles` (from `labels_to_tiles` on `rendered.grid`) is needed
-    only when the segmentation weight is positive.
+    level's grid cell in px (`min_radius`, px, as in `area_regulariser`); `labels_tiles` (from
+    `labels_to_tiles` on `rendered.grid`) is needed only when the segmentation weight is positive.
     """
     if weights.segmentation > 0:
         if labels_tiles is None:
@@ -357,7 +363,7 @@ def total_loss(
     if weights.ot > 0:
         terms["ot"] = sinkhorn_ot(image, target)
     if weights.area > 0:
-        terms["area"] = area_regulariser(strokes, cell)
+        terms["area"] = area_regulariser(strokes, cell, min_radius)
     if weights.segmentation > 0 and labels_tiles is not None:
         terms["segmentation"] = segmentation_loss(
             rendered.fragments, labels_tiles, len(strokes), num_regions, strokes.opacity

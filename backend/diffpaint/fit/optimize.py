@@ -4,8 +4,16 @@ Levels use grids of 1×1 … n×n cells. At each level new strokes, sized for th
 placed where the error map is high, then fitted by gradient descent through the soft renderer
 while everything painted before them is frozen into a cached canvas. Coarse levels, whose strokes
 are large and smooth, are fitted on a downscaled target (halved per level below the finest), which
-changes little in what they can express and makes them several times cheaper. Strokes that end
-invisible are pruned.
+changes little in what they can express and makes them several times cheaper.
+
+After the last level the painting is fitted as a whole (`_joint_phase`): every paint stroke of every
+level, in its order, on the full loss at full resolution, with a cosine learning-rate decay and an
+early stop on a plateau. Strokes that end invisible (faint, covered by later strokes, off the canvas:
+less than `Settings.min_visible` px² shown, `fit.visibility`) are not pruned but relocated
+(`_relocate`), before the joint phase and after it: moved to the top of the painting where the error is
+highest, sized for the finest level, colored from the target and fitted there, so a budget of N strokes
+returns N strokes that all show. The finest level's strokes may thin down to `Settings.line_radius`,
+so they can ink lines.
 
 In a painting medium (`Settings.style` other than digital), each level's paint strokes are then
 textured (paper §3.3.2): their geometry and colour frozen, their style parameters are fitted over the
@@ -38,10 +46,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from diffpaint.fit.losses import LossWeights, labels_to_tiles, total_loss
+from diffpaint.fit.losses import (
+    MIN_RADIUS_OF_CELL,
+    LossWeights,
+    area_regulariser,
+    labels_to_tiles,
+    segmentation_loss,
+    total_loss,
+)
 from diffpaint.fit.placement import place_smudges, place_strokes
 from diffpaint.fit.segmentation import Method, resize_labels, segment
 from diffpaint.fit.smudge_fit import image_loss, prune_smudges, smudge_loss
+from diffpaint.fit.visibility import visible_area
 from diffpaint.metrics import psnr
 from diffpaint.painting import Painting, render_painting
 from diffpaint.render import RasterSettings, TileGrid, render
@@ -58,6 +74,9 @@ from diffpaint.style import (
 )
 
 PROGRESS_EVERY = 10  # optimiser steps between progress reports (a report reads loss and PSNR off the device)
+PLATEAU_EVERY = 20  # joint phase steps per plateau check (one host read of their summed loss)
+PLATEAU_GAIN = 0.002  # the joint phase stops when a window's mean loss fell by less than this share
+LEVELS_SHARE = 0.75  # of a time budget, for the levels; the joint phase gets the rest and what they leave
 
 
 @dataclass(frozen=True)
@@ -70,7 +89,12 @@ class Settings:
     lr_radius: float = 0.002
     lr_color: float = 0.02
     lr_opacity: float = 0.02
-    min_opacity: float = 0.05  # strokes fainter than this at the end of a round are pruned
+    min_opacity: float = 0.05  # strokes fainter than this at the end are relocated
+    min_visible: float = 1.0  # px²: strokes showing less of themselves on the canvas are relocated
+    line_radius: float = 0.75  # px: the finest level's strokes may thin down to this (lines)
+    joint_iterations: int = 100  # steps of the joint phase over the whole painting (0: none)
+    relocation_iterations: int = 40  # steps fitting relocated strokes
+    time_budget: float | None = None  # seconds: levels get LEVELS_SHARE of it, the joint phase the rest
     tie_colors: float = 0.02  # a stroke whose two colours end closer than this becomes single-colour
     min_working_side: int = 64  # coarse levels are fitted at no less than this resolution
     seed: int = 0
@@ -95,6 +119,11 @@ class Settings:
         for name in ("strokes", "levels", "rounds", "iterations", "smudge_iterations"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        for name in ("joint_iterations", "relocation_iterations"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be at least 0, not {getattr(self, name)}")
+        if self.time_budget is not None and not self.time_budget > 0:
+            raise ValueError(f"time_budget must be a positive number of seconds, not {self.time_budget}")
         if not 0.0 <= self.smudge_share < 1.0:
             raise ValueError(f"smudge_share must lie in [0, 1), not {self.smudge_share}")
         if self.style not in STYLES:
@@ -104,12 +133,12 @@ class Settings:
 
 @dataclass(frozen=True)
 class Progress:
-    phase: str  # "paint", "style" or "smudge"
+    phase: str  # "paint", "style", "smudge", "relocate" or "joint"
     level: int  # 1-based
     levels: int
     iteration: int  # within the current round
     iterations: int
-    fraction: float  # of the whole reconstruction
+    fraction: float  # of the whole reconstruction (of its time budget, when it has one and that is further)
     loss: float  # of this iteration
     psnr: float  # of this iteration's render, dB
     elapsed: float
@@ -203,6 +232,11 @@ def _reconstruct(
         if on_level:
             on_level(level + 1, painting, canvas, style)
 
+    if style is None:  # a textured painting's strokes keep their per-level style fit
+        painting = _relocate(run, painting, bg_image)
+        painting = _joint_phase(run, painting, bg_image)
+        painting = _relocate(run, painting, bg_image, final=True)
+
     with torch.no_grad():
         final = (render_painting(painting, bg_image, settings.raster) if style is None
                  else render_styled_painting(painting, style, bg_image, settings.raster))
@@ -232,11 +266,19 @@ def deterministic_algorithms(on: bool) -> Iterator[None]:
         torch.use_deterministic_algorithms(was)
 
 
-def _reconstruction_steps(settings: Settings) -> int:
-    """Optimiser steps of a whole reconstruction: paint rounds, smudge and style phases on every level."""
+def _level_steps(settings: Settings) -> int:
+    """Optimiser steps of the levels: paint rounds, smudge and style phases on every level."""
     smudged_levels = sum(1 for _, m in level_budgets(settings) if m)
     return (settings.levels * settings.rounds * settings.iterations
             + smudged_levels * settings.smudge_iterations + sum(style_steps_per_level(settings)))
+
+
+def _reconstruction_steps(settings: Settings) -> int:
+    """Optimiser steps of a whole reconstruction: the levels, then (plain paintings) a relocation and the joint
+    phase. The final relocation is not counted: it has nothing to fit unless the joint phase hid strokes, and
+    progress is reported from 1 down to then (the fraction stops at 1)."""
+    after = settings.joint_iterations + settings.relocation_iterations if settings.style == "digital" else 0
+    return _level_steps(settings) + after
 
 
 class _Run:
@@ -253,6 +295,17 @@ class _Run:
         self.total_steps = total_steps  # for the progress fraction
         self.step = 0
         self.on_progress = on_progress
+        self.level_steps = _level_steps(settings)
+
+    def out_of_time(self, share: float = 1.0) -> bool:
+        """Whether `share` of the time budget is spent (never, without one)."""
+        budget = self.settings.time_budget
+        return budget is not None and time.perf_counter() - self.start >= share * budget
+
+    def levels_out_of_time(self) -> bool:
+        """Whether the levels have spent their share of the time budget up to this step: each step of the
+        levels is allotted an equal share, so cheap coarse rounds leave time to the finest."""
+        return self.out_of_time(LEVELS_SHARE * min(1.0, self.step / self.level_steps))
 
     @functools.cached_property
     def labels(self) -> Tensor | None:
@@ -276,9 +329,12 @@ class _Run:
             mse = torch.mean((image.detach().float() - target.float()) ** 2)
             loss_value, mse_value = torch.stack([loss.detach().float(), mse]).tolist()
         quality = float("inf") if mse_value == 0 else 10.0 * math.log10(1.0 / mse_value)
+        elapsed = time.perf_counter() - self.start
+        fraction = self.step / self.total_steps
+        if self.settings.time_budget is not None:
+            fraction = max(fraction, elapsed / self.settings.time_budget)
         self.on_progress(Progress(phase, level + 1, self.settings.levels, iteration + 1, iterations,
-                                  self.step / self.total_steps, loss_value, quality,
-                                  time.perf_counter() - self.start, image.detach()))
+                                  min(1.0, fraction), loss_value, quality, elapsed, image.detach()))
 
 
 def _paint_phase(run: _Run, level: int, count: int, canvas: Tensor) -> tuple[Strokes, Tensor]:
@@ -293,28 +349,148 @@ def _paint_phase(run: _Run, level: int, count: int, canvas: Tensor) -> tuple[Str
             continue
         # Placement samples with a CPU generator, so runs are reproducible whatever the device.
         new = place_strokes(target.cpu(), canvas.cpu(), n, cell, level, run.generator).to(target.device)
-        scale = _working_scale(run.long_side, level, settings)
-        work_target, work_canvas = _downscale(target, scale), _downscale(canvas, scale)
-        params = _Parameters(new.scaled(scale), settings, run.long_side * scale)
-        weights = _level_weights(settings, level)
-        labels_tiles = None if run.labels is None else _labels_on_tiles(run.labels, work_target, settings.raster.tile,
-                                                                      settings.regions)
-        work_bare = None if run.bare is None else _downscale(run.bare, scale)[..., 0]
-        for it in range(settings.iterations):
-            strokes = params.strokes()
-            rendered = render(strokes, work_canvas, settings.raster)
-            loss, _ = total_loss(rendered, work_target, strokes, weights, cell=cell * scale,
-                                 labels_tiles=labels_tiles, num_regions=settings.regions)
-            if work_bare is not None:  # coverage of transparent areas costs like a full-scale colour error
-                loss = loss + weights.pixel * (rendered.alpha * work_bare).mean()
-            params.step(loss)
-            run.report("paint", level, it, settings.iterations, loss, rendered.image, work_target)
-        fitted = _prune(params.strokes().detach().scaled(1.0 / scale), settings.min_opacity)
-        fitted.color = _tie_converged_colors(fitted.color, settings.tie_colors)
+        fitted = _fit_round(run, "paint", level, new, canvas, settings.iterations)
         with torch.no_grad():
             canvas = render(fitted, canvas, settings.raster).image
         painted = painted.cat(fitted)
     return painted, canvas
+
+
+def _fit_round(run: _Run, phase: str, level: int, new: Strokes, canvas: Tensor, iterations: int) -> Strokes:
+    """Fit `new` strokes, placed for `level`, over the frozen `canvas` for `iterations` steps (fewer when
+    the levels' time runs out) at the level's working resolution."""
+    settings, target, cell = run.settings, run.target, run.cell(level)
+    scale = _working_scale(run.long_side, level, settings)
+    work_target, work_canvas = _downscale(target, scale), _downscale(canvas, scale)
+    params = _Parameters(new.scaled(scale), settings, run.long_side * scale)
+    weights = _level_weights(settings, level)
+    labels_tiles = None if run.labels is None else _labels_on_tiles(run.labels, work_target, settings.raster.tile,
+                                                                  settings.regions)
+    work_bare = None if run.bare is None else _downscale(run.bare, scale)[..., 0]
+    min_radius = settings.line_radius * scale if level == settings.levels - 1 else None
+    for it in range(iterations):
+        strokes = params.strokes()
+        rendered = render(strokes, work_canvas, settings.raster)
+        loss, _ = total_loss(rendered, work_target, strokes, weights, cell=cell * scale,
+                             labels_tiles=labels_tiles, num_regions=settings.regions, min_radius=min_radius)
+        if work_bare is not None:  # coverage of transparent areas costs like a full-scale colour error
+            loss = loss + weights.pixel * (rendered.alpha * work_bare).mean()
+        params.step(loss)
+        # The clock is read at progress reports only: on a GPU, before the report's read it counts queued work.
+        stop = (it + 1) % PROGRESS_EVERY == 0 and phase == "paint" and run.levels_out_of_time()
+        if stop:
+            run.step += iterations - it - 1
+        run.report(phase, level, it, it + 1 if stop else iterations, loss, rendered.image, work_target)
+        if stop:
+            break
+    fitted = params.strokes().detach().scaled(1.0 / scale)
+    fitted.color = _tie_converged_colors(fitted.color, settings.tie_colors)
+    return fitted
+
+
+def _relocate(run: _Run, painting: Painting, bg_image: Tensor, final: bool = False) -> Painting:
+    """Move every paint stroke that shows less than `min_visible` px² (or is fainter than `min_opacity`) to
+    the top of the painting and fit it there (`_move_invisible`). With `final`, strokes that still end
+    invisible after that fit are moved once more, unfitted: on top, at placement's opacity, they show."""
+    iterations = run.settings.relocation_iterations
+    painting, moved = _move_invisible(run, painting, bg_image, iterations)
+    if not moved and not final:
+        run.step += iterations
+    elif moved and final:
+        painting, _ = _move_invisible(run, painting, bg_image, 0)
+    return painting
+
+
+def _move_invisible(run: _Run, painting: Painting, bg_image: Tensor, iterations: int) -> tuple[Painting, int]:
+    """Take the invisible paint strokes out, place as many new ones where the painting without them is most
+    wrong, sized for the finest level and colored from the target, and fit them over it for `iterations`
+    steps; the painting with them on top, and how many moved."""
+    settings, target = run.settings, run.target
+    paint = painting.paint
+    with torch.no_grad():
+        shown = visible_area(paint, render(paint, bg_image, settings.raster))
+        dead = (shown < settings.min_visible) | (paint.opacity < settings.min_opacity)
+        alive = torch.nonzero(~dead).squeeze(1)  # the one read: how many move
+    count = len(paint) - len(alive)
+    if count == 0:
+        return painting, 0
+    # Smudges keep their place in the order: each comes after as many fewer paint strokes as moved before it.
+    moved_before = torch.cat([dead.new_zeros(1, dtype=torch.long), dead.long().cumsum(0)])
+    painting = replace(painting, paint=paint.select(alive),
+                       smudge_after=painting.smudge_after - moved_before[painting.smudge_after])
+    with torch.no_grad():
+        canvas = render_painting(painting, bg_image, settings.raster)
+    finest = settings.levels - 1
+    new = place_strokes(target.cpu(), canvas.cpu(), count, run.cell(finest), finest, run.generator).to(target.device)
+    if iterations:
+        new = _fit_round(run, "relocate", finest, new, canvas, iterations)
+    return painting.then_paint(new), count
+
+
+def _joint_phase(run: _Run, painting: Painting, bg_image: Tensor) -> Painting:
+    """Fit every paint stroke of the painting together, in its order, on the full loss at full resolution:
+    the levels froze each other, so a coarse stroke never learned what the fine ones over it paint.
+
+    The learning rate decays on a cosine to 0 over `joint_iterations`; the phase stops early when the mean
+    loss of a window of `PLATEAU_EVERY` steps falls by less than `PLATEAU_GAIN` of the window's before (one
+    host read per window). With a time budget, the first window is timed and the phase shortened (cosine
+    included) to the steps that fit in the time left.
+    """
+    settings, target = run.settings, run.target
+    steps = settings.joint_iterations
+    if steps == 0 or len(painting.paint) == 0:
+        run.step += steps
+        return painting
+    paint = painting.paint
+    finest = settings.levels - 1
+    cell = run.long_side / (paint.level + 1).to(paint.radius.dtype)  # each stroke's level's cell
+    min_radius = torch.where(paint.level == finest, settings.line_radius, MIN_RADIUS_OF_CELL * cell)
+    labels_tiles = (None if run.labels is None or len(painting.smudge)
+                    else _labels_on_tiles(run.labels, target, settings.raster.tile, settings.regions))
+    # The segmentation term holds each stroke as its level did (it fades in over the levels: coarse strokes
+    # span regions), so it is added apart, each stroke's spill weighted by its level's share.
+    weights = replace(settings.weights, segmentation=0.0)
+    level_share = paint.level.to(paint.radius.dtype) / max(1, finest)
+    params = _Parameters(paint, settings, run.long_side)
+    planned = [steps]  # the cosine's length, shortened once the time a step takes is known
+    decay = torch.optim.lr_scheduler.LambdaLR(
+        params.optimizer, lambda done: 0.5 * (1.0 + math.cos(math.pi * min(1.0, done / planned[0]))))
+    window, previous = target.new_zeros(()), math.inf
+    window_start = time.perf_counter()
+    for it in range(steps):
+        strokes = params.strokes()
+        if len(painting.smudge):  # smudges drag the canvas between paint runs: the image terms and shapes
+            image = render_painting(replace(painting, paint=strokes), bg_image, settings.raster)
+            loss = image_loss(image, target, weights) + weights.area * area_regulariser(strokes, cell, min_radius)
+        else:
+            rendered = render(strokes, bg_image, settings.raster)
+            image = rendered.image
+            loss, _ = total_loss(rendered, target, strokes, weights, cell=cell, labels_tiles=None,
+                                 num_regions=settings.regions, min_radius=min_radius)
+            if labels_tiles is not None:
+                loss = loss + settings.weights.segmentation * segmentation_loss(
+                    rendered.fragments, labels_tiles, len(strokes), settings.regions, strokes.opacity * level_share)
+            if run.bare is not None:
+                loss = loss + weights.pixel * (rendered.alpha * run.bare[..., 0]).mean()
+        params.step(loss)
+        decay.step()
+        window = window + loss.detach()
+        stop = False
+        if (it + 1) % PLATEAU_EVERY == 0:
+            mean = float(window) / PLATEAU_EVERY  # the read waits for the window's steps: now they are timed
+            stop = previous - mean < PLATEAU_GAIN * previous or run.out_of_time()
+            if settings.time_budget is not None and it + 1 == PLATEAU_EVERY:
+                per_step = (time.perf_counter() - window_start) / PLATEAU_EVERY
+                left = run.start + settings.time_budget - time.perf_counter()
+                planned[0] = min(steps, it + 1 + max(0, int(left / per_step)))
+            window, previous = torch.zeros_like(window), mean
+        stop = stop or it + 1 >= planned[0]
+        if stop:
+            run.step += steps - it - 1
+        run.report("joint", finest, it, it + 1 if stop else steps, loss, image, target)
+        if stop:
+            break
+    return replace(painting, paint=params.strokes().detach())
 
 
 def _style_phase(run: _Run, level: int, painted: Strokes, frozen: Tensor,
@@ -444,10 +620,6 @@ def _tie_converged_colors(color: Tensor, tolerance: float) -> Tensor:
     converged = (color[:, 0] - color[:, 1]).abs().amax(dim=-1) < tolerance
     mean = color.mean(dim=1, keepdim=True).expand_as(color)
     return torch.where(converged[:, None, None], mean, color)
-
-
-def _prune(strokes: Strokes, min_opacity: float) -> Strokes:
-    return strokes.select(strokes.opacity >= min_opacity)
 
 
 def refine(

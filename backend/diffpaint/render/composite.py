@@ -29,6 +29,23 @@ def composite(frags: Fragments, opacity: Tensor, background: Tensor, grid: TileG
     return Rendered(linear_to_srgb(image), alpha, frags, grid)
 
 
+def fragment_weights(frags: Fragments, opacity: Tensor) -> tuple[Tensor, Tensor]:
+    """Each fragment pixel's share of the final color (its alpha times the transmittance of the strokes
+    painted after it there), and its log(1 − alpha); both (P, tile*tile). See `composite_over`.
+
+    Alpha is scaled by `_MAX_ALPHA`, not clamped to it: a clamp would cut the opacity gradient of every
+    pixel a stroke covers fully at opacity 1, so a solid stroke could never learn to fade.
+    """
+    alpha = (frags.coverage * opacity[frags.stroke_index][:, None]).clamp(max=1.0) * _MAX_ALPHA
+    log_t = torch.log1p(-alpha)
+    log_t64 = log_t.double()
+    suffix = torch.flip(torch.cumsum(torch.flip(log_t64, [0]), 0), [0])  # inclusive, global
+    suffix = torch.cat([suffix, suffix.new_zeros(1, suffix.shape[1])])
+    next_tile_start = torch.searchsorted(frags.tile_index, frags.tile_index, right=True)
+    after = suffix[:-1] - log_t64 - suffix[next_tile_start]
+    return alpha * torch.exp(after).to(alpha.dtype), log_t
+
+
 def composite_over(frags: Fragments, opacity: Tensor, background: Tensor, grid: TileGrid) -> tuple[Tensor, Tensor]:
     """Composite fragments "over" a background in stroke order, in the fragments' color space.
 
@@ -40,15 +57,7 @@ def composite_over(frags: Fragments, opacity: Tensor, background: Tensor, grid: 
 
     opacity: (N,).  background: (H, W, 3).  Returns image (H, W, 3) and coverage alpha (H, W).
     """
-    alpha = (frags.coverage * opacity[frags.stroke_index][:, None]).clamp(max=_MAX_ALPHA)
-    log_t = torch.log1p(-alpha)
-    log_t64 = log_t.double()
-    suffix = torch.flip(torch.cumsum(torch.flip(log_t64, [0]), 0), [0])  # inclusive, global
-    suffix = torch.cat([suffix, suffix.new_zeros(1, suffix.shape[1])])
-    next_tile_start = torch.searchsorted(frags.tile_index, frags.tile_index, right=True)
-    after = suffix[:-1] - log_t64 - suffix[next_tile_start]
-    weight = alpha * torch.exp(after).to(alpha.dtype)
-
+    weight, log_t = fragment_weights(frags, opacity)
     tiles_rgb = background.new_zeros(grid.count, grid.tile**2, 3)
     tiles_rgb = tiles_rgb.index_add(0, frags.tile_index, weight[..., None] * frags.color)
     tiles_log_t = background.new_zeros(grid.count, grid.tile**2).index_add(0, frags.tile_index, log_t)

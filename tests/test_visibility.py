@@ -1,0 +1,49 @@
+"""Every stroke of the budget shows: visibility from the compositing weights, and relocation instead of pruning."""
+
+import math
+
+import torch
+
+from diffpaint.fit.optimize import Settings, reconstruct
+from diffpaint.fit.visibility import visible_area
+from diffpaint.imageio import load_image
+from diffpaint.render import render
+from diffpaint.strokes import Strokes
+
+
+def _dots(centres: list[tuple[float, float]], radius: float, opacity: list[float]) -> Strokes:
+    """Straight 10 px strokes centred at `centres` (x, y)."""
+    c = torch.tensor(centres)
+    points = torch.stack([c - torch.tensor([5.0, 0.0]), c, c + torch.tensor([5.0, 0.0])], dim=1)
+    n = len(centres)
+    return Strokes(points, torch.full((n, 2), radius), torch.rand(n, 2, 3, generator=torch.Generator().manual_seed(0)),
+                   torch.tensor(opacity), torch.zeros(n, dtype=torch.long))
+
+
+def test_visible_area_counts_what_the_canvas_shows_of_each_stroke():
+    background = torch.ones(32, 48, 3)
+    # 0: alone and opaque; 1: under 2, which covers it; 3: faint; 4: off the canvas; 5: half off the left edge.
+    strokes = _dots([(10.0, 8.0), (30.0, 20.0), (30.0, 20.0), (10.0, 24.0), (80.0, 8.0), (0.0, 16.0)], 3.0,
+                    [1.0, 1.0, 1.0, 0.1, 1.0, 1.0])
+    strokes.radius[2] = 5.0  # wider than 1 everywhere
+    shown = visible_area(strokes, render(strokes, background))
+    capsule = 2 * 3.0 * 10.0 + math.pi * 3.0**2
+    print([round(a, 2) for a in shown.tolist()], f"capsule {capsule:.1f} px²")
+    assert abs(shown[0] - capsule) < 0.05 * capsule
+    assert shown[1] < 0.1 and shown[4] == 0.0  # soft edges let a trace through
+    assert abs(shown[3] - 0.1 * capsule) < 0.01 * capsule
+    assert abs(shown[5] - 0.5 * capsule) < 0.06 * capsule
+
+
+def test_a_reconstruction_returns_its_whole_budget_and_every_stroke_shows(painting_path):
+    target, _ = load_image(painting_path, 48)
+    background = tuple(target.mean(dim=(0, 1)).tolist())
+    settings = Settings(strokes=40, levels=2, rounds=1, iterations=10, joint_iterations=20, relocation_iterations=5)
+    result = reconstruct(target, background, settings)
+    paint = result.strokes.paint
+    bg = torch.tensor(background).expand_as(target).contiguous()
+    with torch.no_grad():
+        shown = visible_area(paint, render(paint, bg))
+    print(f"{len(paint)} strokes, least visible {float(shown.min()):.2f} px², PSNR {result.psnr:.2f} dB")
+    assert len(paint) == settings.strokes
+    assert (shown >= 1.0).all()
