@@ -142,3 +142,15 @@ def test_deterministic_setting_holds_during_the_run_only(painting_path):
                 on_progress=lambda p: during.append(torch.are_deterministic_algorithms_enabled()))
     assert during and all(during)
     assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_a_segmentation_with_more_regions_than_asked_for_still_fits(painting_path):
+    """SLIC's region count is a target: on small crops it returns more than `Settings.regions`
+    (a 24 px crop of the Van Gogh at 64 px gives 33 for 32), which the segmentation loss must still accept."""
+    from diffpaint.fit.segmentation import segment
+
+    target = load_image(painting_path, 64)[0][:24, :24].contiguous()
+    settings = Settings(strokes=16, levels=2, iterations=3, rounds=1, joint_iterations=2, relocation_iterations=1)
+    assert int(segment(target, settings.segmenter, settings.regions).max()) + 1 > settings.regions
+    result = reconstruct(target, tuple(target.mean(dim=(0, 1)).tolist()), settings)
+    assert len(result.strokes.paint) == 16

@@ -315,6 +315,14 @@ class _Run:
             return None
         return segment(self.target, settings.segmenter, settings.regions).to(self.target.device)
 
+    @functools.cached_property
+    def regions(self) -> int:
+        """How many regions the segmentation loss tells apart: `Settings.regions` is the segmenter's
+        target count, which SLIC can overshoot on small or flat images (one host read, once a run)."""
+        if self.labels is None:
+            return self.settings.regions
+        return max(self.settings.regions, int(self.labels.max()) + 1)
+
     def cell(self, level: int) -> float:
         return self.long_side / (level + 1)
 
@@ -365,14 +373,14 @@ def _fit_round(run: _Run, phase: str, level: int, new: Strokes, canvas: Tensor, 
     params = _Parameters(new.scaled(scale), settings, run.long_side * scale)
     weights = _level_weights(settings, level)
     labels_tiles = None if run.labels is None else _labels_on_tiles(run.labels, work_target, settings.raster.tile,
-                                                                  settings.regions)
+                                                                  run.regions)
     work_bare = None if run.bare is None else _downscale(run.bare, scale)[..., 0]
     min_radius = settings.line_radius * scale if level == settings.levels - 1 else None
     for it in range(iterations):
         strokes = params.strokes()
         rendered = render(strokes, work_canvas, settings.raster)
         loss, _ = total_loss(rendered, work_target, strokes, weights, cell=cell * scale,
-                             labels_tiles=labels_tiles, num_regions=settings.regions, min_radius=min_radius)
+                             labels_tiles=labels_tiles, num_regions=run.regions, min_radius=min_radius)
         if work_bare is not None:  # coverage of transparent areas costs like a full-scale colour error
             loss = loss + weights.pixel * (rendered.alpha * work_bare).mean()
         params.step(loss)
@@ -446,7 +454,7 @@ def _joint_phase(run: _Run, painting: Painting, bg_image: Tensor) -> Painting:
     cell = run.long_side / (paint.level + 1).to(paint.radius.dtype)  # each stroke's level's cell
     min_radius = torch.where(paint.level == finest, settings.line_radius, MIN_RADIUS_OF_CELL * cell)
     labels_tiles = (None if run.labels is None or len(painting.smudge)
-                    else _labels_on_tiles(run.labels, target, settings.raster.tile, settings.regions))
+                    else _labels_on_tiles(run.labels, target, settings.raster.tile, run.regions))
     # The segmentation term holds each stroke as its level did (it fades in over the levels: coarse strokes
     # span regions), so it is added apart, each stroke's spill weighted by its level's share.
     weights = replace(settings.weights, segmentation=0.0)
@@ -466,10 +474,10 @@ def _joint_phase(run: _Run, painting: Painting, bg_image: Tensor) -> Painting:
             rendered = render(strokes, bg_image, settings.raster)
             image = rendered.image
             loss, _ = total_loss(rendered, target, strokes, weights, cell=cell, labels_tiles=None,
-                                 num_regions=settings.regions, min_radius=min_radius)
+                                 num_regions=run.regions, min_radius=min_radius)
             if labels_tiles is not None:
                 loss = loss + settings.weights.segmentation * segmentation_loss(
-                    rendered.fragments, labels_tiles, len(strokes), settings.regions, strokes.opacity * level_share)
+                    rendered.fragments, labels_tiles, len(strokes), run.regions, strokes.opacity * level_share)
             if run.bare is not None:
                 loss = loss + weights.pixel * (rendered.alpha * run.bare[..., 0]).mean()
         params.step(loss)
