@@ -5,10 +5,10 @@ import os
 import pytest
 
 from diffpaint import cli
-from diffpaint_shared import strokefile
-from diffpaint_shared.jobschema import SETTINGS
 from diffpaint.batch.atomic import atomic_folder, partial_pid, remove_partials
 from diffpaint.imageio import read_image, save_png
+from diffpaint_shared import strokefile
+from diffpaint_shared.jobschema import SETTINGS
 
 TINY = ["--size", "32", "--strokes", "8", "--levels", "1", "--iterations", "4", "--rounds", "1"]
 

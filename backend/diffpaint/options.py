@@ -44,9 +44,9 @@ def setting_value(setting: Setting) -> Callable[[str], Any]:
 
 
 def job_settings(args: argparse.Namespace) -> JobSettings:
-    """The job settings parsed into ``args`` (a parser given every setting); ValueError naming what is
-    wrong with them together (a budget too small for the levels)."""
-    job = JobSettings(**{setting.name: getattr(args, setting.name) for setting in SETTINGS})
+    """The job settings parsed into ``args``, those its command does not offer at their defaults;
+    ValueError naming what is wrong with them together (a budget too small for the levels)."""
+    job = JobSettings(**{s.name: getattr(args, s.name) for s in SETTINGS if hasattr(args, s.name)})
     problems = job.problems()
     if problems:
         raise ValueError("; ".join(problems))

@@ -18,6 +18,8 @@ from diffpaint.options import add_setting, job_settings, positive_int
 from diffpaint_shared import sequence
 from diffpaint_shared.jobschema import BACKGROUND_CHOICES, SETTINGS, background_rgb
 
+# Settings a sequence cannot carry from frame to frame (batch.sequence.SequenceSettings refuses them).
+IMAGES_ONLY = ("style", "smudge")
 BACKGROUND_HELP = f"canvas color: {BACKGROUND_CHOICES}; a sequence's 'mean' is its first frame's"
 ENGINE_HELP = ("where items run: 'ray' (Ray tasks on a local cluster, or the one --ray-address names), "
                "'local' (here, one at a time), 'auto' (Ray when installed; default)")
@@ -32,7 +34,7 @@ def add_batch_parsers(sub: Any) -> None:
     bat.add_argument("input", type=Path, help="folder of images (PNG, JPEG, TIFF, WebP)")
     bat.add_argument("--sequences", action="store_true",
                      help="also fit each video file and each subfolder of frames in INPUT as a sequence")
-    _add_common(bat)
+    _add_common(bat, sequences_only=False)
     bat.set_defaults(run=_batch)
 
     seq = sub.add_parser(
@@ -43,14 +45,18 @@ def add_batch_parsers(sub: Any) -> None:
     seq.add_argument("source", help="folder of frames, a quoted glob like 'shots/f_*.png', or a video file")
     seq.add_argument("--fps", type=float, default=None, help="frame rate recorded in the manifest "
                      "(default: the video's, 24 for frames)")
-    _add_common(seq)
+    _add_common(seq, sequences_only=True)
     seq.set_defaults(run=_sequence)
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
+def _add_common(p: argparse.ArgumentParser, sequences_only: bool) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
     for setting in SETTINGS:  # the job settings, as `reconstruct` takes them
         overrides = {"help": BACKGROUND_HELP} if setting.name == "background" else {}
+        if setting.name in IMAGES_ONLY:
+            if sequences_only:
+                continue
+            overrides = {"help": f"{setting.help}; images only, a sequence refuses it"}
         add_setting(p, setting.name, **overrides)
     p.add_argument("--warm-iterations", type=positive_int, default=SequenceSettings.warm_iterations,
                    help=f"sequences: refine steps of a frame started from the one before "
