@@ -116,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     sty.add_argument("strokes", type=Path, help="an unstyled stroke file (e.g. a reconstruction's strokes.json)")
     sty.add_argument("--target", type=Path, required=True, help="the image fitted, at the canvas size (target.png)")
     add_setting(sty, "style", choices=[s for s in STYLES if s != "digital"], required=True,
-                 help="the painting medium to texture the strokes in")
+                help="the painting medium to texture the strokes in")
     sty.add_argument("--out", type=Path, required=True, help="textured stroke file to write")
     sty.add_argument("--render", type=Path, metavar="PNG", help="also write the backend's render of it")
     sty.add_argument("--iterations", type=positive_int, default=Settings.style_iterations,
