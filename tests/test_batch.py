@@ -7,6 +7,8 @@ import pytest
 from diffpaint import cli
 from diffpaint.batch.atomic import atomic_folder, partial_pid, remove_partials
 from diffpaint.imageio import read_image, save_png
+from diffpaint_shared import strokefile
+from diffpaint_shared.jobschema import SETTINGS
 
 TINY = ["--size", "32", "--strokes", "8", "--levels", "1", "--iterations", "4", "--rounds", "1"]
 
@@ -44,6 +46,7 @@ def test_batch_writes_a_result_per_image_and_skips_what_is_done(tmp_path, image_
     for name in ("left", "right"):
         assert {"strokes.json", "render.png", "target.png", "report.json", "log.txt"} <= {
             p.name for p in (out / name).iterdir()}
+        assert "strokes, PSNR" in (out / name / "log.txt").read_text()  # what `reconstruct` says of its run
     err = capsys.readouterr().err
     assert "2 of 2 items to do" in err and "[2/2]" in err
 
@@ -77,3 +80,20 @@ def test_remove_partials_touches_only_partial_folders(tmp_path):
     (tmp_path / ".hidden").mkdir()
     assert remove_partials(tmp_path) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == [".hidden", "done"]
+
+
+def test_batch_options_are_the_job_settings_with_their_defaults(tmp_path, capsys):
+    args = cli._parser().parse_args(["batch", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert {s.name: getattr(args, s.name) for s in SETTINGS} == {s.name: s.default for s in SETTINGS}
+    assert cli.main(["batch", str(tmp_path), "--out", str(tmp_path / "out"), "--strokes", "2"]) == 2
+    assert "cannot cover 3 levels" in capsys.readouterr().err
+
+
+def test_a_batch_of_images_takes_reconstruct_settings_through(tmp_path, image_folder):
+    out = tmp_path / "out"
+    argv = ["batch", str(image_folder), "--out", str(out), "--engine", "local", "--style", "ink", "--background",
+            "white", *TINY]
+    assert cli.main(argv) == 0
+    doc = strokefile.load(out / "left" / "strokes.json")
+    assert doc.textures and doc.canvas.background == (1.0, 1.0, 1.0)
+    assert doc.metadata["settings"]["style"] == "ink"

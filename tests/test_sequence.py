@@ -114,3 +114,18 @@ def test_frames_of_different_sizes_are_refused(tmp_path, frames, capsys):
     assert cli.main(["sequence", str(folder), "--out", str(tmp_path / "anim"), *SMALL]) == 2
     assert "f2.png is 48×40 px" in capsys.readouterr().err
     assert not (tmp_path / "anim").exists()
+
+
+@pytest.mark.parametrize("option", [["--smudge"], ["--style", "oil"]])
+def test_settings_a_sequence_cannot_carry_are_refused_before_any_work(tmp_path, frame_folder, capsys, option):
+    with pytest.raises(SystemExit):  # `sequence` does not offer them
+        cli._parser().parse_args(["sequence", str(frame_folder), "--out", str(tmp_path), *option])
+    out = tmp_path / "out"
+    folder = tmp_path / "in"
+    (folder / "shot").mkdir(parents=True)
+    for frame in sorted(frame_folder.iterdir()):
+        (folder / "shot" / frame.name).write_bytes(frame.read_bytes())
+    argv = ["batch", str(folder), "--sequences", "--out", str(out), *SMALL, *option]
+    assert cli.main(argv) == 2
+    assert "smudge and painting media are not supported" in capsys.readouterr().err
+    assert not out.exists()

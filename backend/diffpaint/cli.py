@@ -15,15 +15,16 @@ import torch
 
 from diffpaint import __version__, samples
 from diffpaint.fit.losses import LossWeights
-from diffpaint.fit.optimize import Progress, Reconstruction, Settings, reconstruct, refine
+from diffpaint.fit.optimize import Progress, Reconstruction, Settings, refine
 from diffpaint.imageio import ImageInputError, load_image, read_image, save_png
-from diffpaint.job import fit_settings, fit_target, torch_device
+from diffpaint.job import fit_settings, torch_device
 from diffpaint.metrics import psnr
+from diffpaint.options import add_setting, job_settings, positive_int
 from diffpaint.painting import from_stroke_file, render_painting, to_stroke_file
-from diffpaint.results import ResultFiles
+from diffpaint.results import ResultFiles, Summary, reconstruct_image
 from diffpaint.style import attach_style, render_styled_painting, style_from_file, style_phase
 from diffpaint_shared import strokefile
-from diffpaint_shared.jobschema import SETTING, SETTINGS, STYLES, JobSettings, Setting
+from diffpaint_shared.jobschema import SETTINGS, STYLES, JobSettings
 from diffpaint_shared.progress import ProgressPrinter, done_event, emit, error_event
 
 EPILOG = """\
@@ -66,11 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("image", type=Path, help="painting or photo (PNG, JPEG, TIFF, WebP)")
     rec.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
     for setting in SETTINGS:  # --strokes, --levels, --size, … --smudge/--no-smudge
-        _add_setting(rec, setting.name)
+        add_setting(rec, setting.name)
     rec.add_argument("--loss", action="append", default=[], metavar="TERM=WEIGHT", type=_loss_weight,
                      help="weight of a loss term, 0 switches it off; repeatable. Terms and defaults: "
                      + ", ".join(f"{f.name}={f.default}" for f in fields(LossWeights)))
-    rec.add_argument("--gif-frames", type=_positive_int, default=48, help="frames in process.gif (default 48)")
+    rec.add_argument("--gif-frames", type=positive_int, default=48, help="frames in process.gif (default 48)")
     rec.add_argument("--progress-json", action="store_true",
                      help="print progress as JSON lines on stdout (for the Blender add-on) instead of a bar")
     rec.set_defaults(run=_reconstruct)
@@ -87,11 +88,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="the image to fit (e.g. target.png); resized to the canvas, whose aspect it must share")
     ref.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
     ref.add_argument("--add", type=int, default=0, help="new strokes placed at the finest level first (default 0)")
-    _add_setting(ref, "levels", help="the reconstruction's level count, which sizes added strokes")
-    _add_setting(ref, "iterations", help="optimizer steps for adding and for fine-tuning")
-    _add_setting(ref, "seed", help="random seed for placing added strokes")
-    _add_setting(ref, "device")
-    ref.add_argument("--gif-frames", type=_positive_int, default=48, help="frames in process.gif (default 48)")
+    add_setting(ref, "levels", help="the reconstruction's level count, which sizes added strokes")
+    add_setting(ref, "iterations", help="optimizer steps for adding and for fine-tuning")
+    add_setting(ref, "seed", help="random seed for placing added strokes")
+    add_setting(ref, "device")
+    ref.add_argument("--gif-frames", type=positive_int, default=48, help="frames in process.gif (default 48)")
     ref.add_argument("--progress-json", action="store_true", help="print progress as JSON lines instead of a bar")
     ref.set_defaults(run=_refine)
 
@@ -114,13 +115,13 @@ def _parser() -> argparse.ArgumentParser:
                          "strokes' geometry and color fixed, and write the textured stroke file.")
     sty.add_argument("strokes", type=Path, help="an unstyled stroke file (e.g. a reconstruction's strokes.json)")
     sty.add_argument("--target", type=Path, required=True, help="the image fitted, at the canvas size (target.png)")
-    _add_setting(sty, "style", choices=[s for s in STYLES if s != "digital"], required=True,
-                 help="the painting medium to texture the strokes in")
+    add_setting(sty, "style", choices=[s for s in STYLES if s != "digital"], required=True,
+                help="the painting medium to texture the strokes in")
     sty.add_argument("--out", type=Path, required=True, help="textured stroke file to write")
     sty.add_argument("--render", type=Path, metavar="PNG", help="also write the backend's render of it")
-    sty.add_argument("--iterations", type=_positive_int, default=Settings.style_iterations,
+    sty.add_argument("--iterations", type=positive_int, default=Settings.style_iterations,
                      help=f"style phase steps (default {Settings.style_iterations})")
-    _add_setting(sty, "seed", help="picks each stroke's texture variant")
+    add_setting(sty, "seed", help="picks each stroke's texture variant")
     sty.set_defaults(run=_stylize)
 
     smp = sub.add_parser("samples", help="list the bundled CC0 Met Museum paintings",
@@ -140,21 +141,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _reconstruct(args: argparse.Namespace) -> int:
-    job = JobSettings(**{setting.name: getattr(args, setting.name) for setting in SETTINGS})
-    problems = job.problems()
-    if problems:
-        raise ValueError("; ".join(problems))
-    target = fit_target(args.image, job, torch_device(job.device))
-    if target.notice:
-        print(target.notice, file=sys.stderr)
-    settings = fit_settings(job, weights=replace(LossWeights(), **dict(args.loss)))
-    height, width = target.image.shape[:2]
-    args.out.mkdir(parents=True, exist_ok=True)  # before the run: an unusable --out fails at once
-    files = ResultFiles(args.out, width, height, target.background,
-                        {"source": args.image.name, "settings": job.as_dict()})
+    job = job_settings(args)
     with _progress(args) as report_progress:
-        result = reconstruct(target.image, target.background, settings, report_progress, mask=target.mask)
-    _finish(args, files, result, target.image, str(args.image))
+        summary = reconstruct_image(args.image, job, args.out, report_progress,
+                                    notice=lambda text: print(text, file=sys.stderr), process_frames=args.gif_frames,
+                                    weights=replace(LossWeights(), **dict(args.loss)))
+    _done(args, summary)
     return 0
 
 
@@ -187,9 +179,12 @@ def _refine(args: argparse.Namespace) -> int:
 
 def _finish(args: argparse.Namespace, files: ResultFiles, result: Reconstruction, target: torch.Tensor,
             source: str) -> None:
-    summary = files.finish(result, target, source, process_frames=args.gif_frames)
+    _done(args, files.finish(result, target, source, process_frames=args.gif_frames))
+
+
+def _done(args: argparse.Namespace, summary: Summary) -> None:
     if args.progress_json:
-        emit(done_event(str(summary.strokes_path.resolve()), result.psnr, result.seconds))
+        emit(done_event(str(summary.strokes_path.resolve()), summary.report["psnr"], summary.report["seconds"]))
     else:
         print(summary.line())
 
@@ -254,13 +249,20 @@ def _samples(args: argparse.Namespace) -> int:
 
 
 class _BarProgress:
-    """A tqdm bar over the whole reconstruction (stderr), labelled with level and fit quality."""
+    """A tqdm bar over the whole reconstruction (stderr), labelled with level and fit quality. It appears
+    at the first step, so what is printed while the image is read comes before it."""
 
     def __init__(self) -> None:
-        from tqdm import tqdm
+        self._bar: Any = None
 
-        fmt = "{l_bar}{bar}| {elapsed}<{remaining} {postfix}"
-        self.bar = tqdm(total=1000, unit="‰", mininterval=0.5, bar_format=fmt)
+    @property
+    def bar(self) -> Any:
+        if self._bar is None:
+            from tqdm import tqdm
+
+            fmt = "{l_bar}{bar}| {elapsed}<{remaining} {postfix}"
+            self._bar = tqdm(total=1000, unit="‰", mininterval=0.5, bar_format=fmt)
+        return self._bar
 
     def __call__(self, p: Progress) -> None:
         self.bar.set_description(f"{p.phase} level {p.level}/{p.levels}", refresh=False)
@@ -268,7 +270,8 @@ class _BarProgress:
         self.bar.update(round(1000 * p.fraction) - self.bar.n)
 
     def close(self) -> None:
-        self.bar.close()
+        if self._bar is not None:
+            self._bar.close()
 
 
 @contextmanager
@@ -290,38 +293,6 @@ def _fail(args: argparse.Namespace, message: str) -> None:
     print(f"diffpaint: error: {message}", file=sys.stderr)
 
 
-def _add_setting(parser: argparse.ArgumentParser, name: str, **overrides: Any) -> None:
-    """The job setting ``name`` (`diffpaint_shared.jobschema`) as option ``--name``: its type, default,
-    bounds, choices and help; ``overrides`` replaces any of them (a command's own help, say)."""
-    setting = SETTING[name]
-    help_text = overrides.pop("help", setting.help)
-    default = overrides.pop("default", setting.default)
-    if setting.type is bool:
-        parser.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=default,
-                            help=f"{help_text} (default {'on' if default else 'off'})", **overrides)
-        return
-    options: dict[str, Any] = {"type": _setting_value(setting), "default": default,
-                               "help": help_text if overrides.get("required") else f"{help_text} (default {default})"}
-    if setting.choices:
-        options["choices"] = setting.choices
-    parser.add_argument(f"--{name}", **{**options, **overrides})
-
-
-def _setting_value(setting: Setting) -> Callable[[str], Any]:
-    """An argparse type: the text as the setting's type, refused with the schema's own words when out of bounds."""
-    def parse(text: str) -> Any:
-        try:
-            value = setting.type(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{setting.name} must be {setting.type.__name__}, not {text!r}") from None
-        problem = setting.problem(value)
-        if problem is not None:
-            raise argparse.ArgumentTypeError(problem)
-        return value
-
-    return parse
-
-
 def _loss_weight(text: str) -> tuple[str, float]:
     name, _, value = text.partition("=")
     terms = [f.name for f in fields(LossWeights)]
@@ -332,9 +303,3 @@ def _loss_weight(text: str) -> tuple[str, float]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not TERM=WEIGHT with a number for WEIGHT") from None
 
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
-    return value

@@ -1,5 +1,5 @@
-"""What a run leaves in its folder, written the same by `diffpaint reconstruct`, `diffpaint refine` and
-the server's job worker: ``level-N.json`` as each level completes (the worker), then ``strokes.json``,
+"""What a run leaves in its folder, written the same by `diffpaint reconstruct|refine|batch` and the
+server's job worker: ``level-N.json`` as each level completes (the worker), then ``strokes.json``,
 ``render.png``, ``target.png``, ``process.gif`` (unless asked for none) and ``report.json``.
 
 Each file is written under a temporary name and renamed, so a reader (the server serving a running
@@ -20,12 +20,14 @@ from torch import Tensor
 
 from diffpaint import __version__
 from diffpaint.export.process import Timing, build_frames, save_animation, stroke_counts
-from diffpaint.fit.optimize import Reconstruction
+from diffpaint.fit.optimize import Progress, Reconstruction, reconstruct
 from diffpaint.imageio import save_png
+from diffpaint.job import fit_settings, fit_target, torch_device
 from diffpaint.metrics import psnr
 from diffpaint.painting import Painting, to_stroke_file
 from diffpaint.style import StrokeStyle, attach_style
 from diffpaint_shared import strokefile
+from diffpaint_shared.jobschema import JobSettings
 
 PROCESS_TIMING = Timing(duration=6.0, hold=2.0)
 
@@ -58,15 +60,16 @@ class ResultFiles:
         self.background = background
         self.metadata = {**metadata, "generator": f"diffpaint {__version__}"}
 
-    def _stroke_file(self, strokes: Painting, style: StrokeStyle | None,
-                     metadata: dict[str, Any]) -> strokefile.StrokeFile:
-        doc = to_stroke_file(strokes, self.width, self.height, self.background, {**self.metadata, **metadata})
+    def stroke_file(self, strokes: Painting, style: StrokeStyle | None = None,
+                    metadata: dict[str, Any] | None = None) -> strokefile.StrokeFile:
+        """``strokes`` on this run's canvas, with its metadata and ``metadata``."""
+        doc = to_stroke_file(strokes, self.width, self.height, self.background, {**self.metadata, **(metadata or {})})
         return doc if style is None else attach_style(doc, style)  # textured strokes import textured
 
     def level(self, level: int, strokes: Painting, style: StrokeStyle | None = None) -> str:
         """Write ``level-N.json``: every stroke through ``level``; returns its file name."""
         name = f"level-{level}.json"
-        strokefile.save(self._stroke_file(strokes, style, {"level": level, "complete": False}), self.dir / name)
+        strokefile.save(self.stroke_file(strokes, style, {"level": level, "complete": False}), self.dir / name)
         return name
 
     def finish(self, result: Reconstruction, target: Tensor, source: str, process_frames: int | None) -> Summary:
@@ -74,7 +77,7 @@ class ResultFiles:
         device = target.device
         canvas = torch.tensor(self.background, device=device).expand(self.height, self.width, 3).contiguous()
         blank = psnr(canvas, target)
-        doc = self._stroke_file(result.strokes, result.style,
+        doc = self.stroke_file(result.strokes, result.style,
                                 {"psnr": round(result.psnr, 3), "seconds": round(result.seconds, 2)})
         strokes_path = self.dir / "strokes.json"
         strokefile.save(doc, strokes_path)
@@ -90,3 +93,20 @@ class ResultFiles:
         text = json.dumps(report, indent=2, allow_nan=False)
         write_atomically(self.dir / "report.json", lambda p: p.write_text(text))
         return Summary(strokes_path, report)
+
+
+def reconstruct_image(source: Path, job: JobSettings, out: Path, on_progress: Callable[[Progress], None] | None = None,
+                      notice: Callable[[str], None] | None = None, process_frames: int | None = 48,
+                      **overrides: Any) -> Summary:
+    """Fit the image at ``source`` as ``job`` says and write the run's files to ``out`` (created): what
+    `diffpaint reconstruct` and each image of `diffpaint batch` do. ``notice`` is told what was done to the
+    image (downscaling); ``overrides`` go to `job.fit_settings` (loss weights)."""
+    target = fit_target(source, job, torch_device(job.device))
+    if target.notice and notice is not None:
+        notice(target.notice)
+    settings = fit_settings(job, **overrides)
+    height, width = target.image.shape[:2]
+    out.mkdir(parents=True, exist_ok=True)  # before the run: an unusable folder fails at once
+    files = ResultFiles(out, width, height, target.background, {"source": source.name, "settings": job.as_dict()})
+    result = reconstruct(target.image, target.background, settings, on_progress, mask=target.mask)
+    return files.finish(result, target.image, str(source), process_frames)

@@ -12,10 +12,15 @@ from typing import Any
 from diffpaint.batch import items
 from diffpaint.batch.atomic import remove_partials
 from diffpaint.batch.engine import BatchProgress, Task, ray_available, run_in_process, run_on_ray
-from diffpaint.batch.tasks import ChunkTask, FitOptions, ImageTask, chunk_frames, read_frame
+from diffpaint.batch.sequence import SequenceSettings
+from diffpaint.batch.tasks import BatchSettings, ChunkTask, ImageTask, chunk_frames, read_frame
+from diffpaint.options import add_setting, job_settings, positive_int
 from diffpaint_shared import sequence
-from diffpaint_shared.jobschema import background_rgb
+from diffpaint_shared.jobschema import BACKGROUND_CHOICES, SETTINGS, background_rgb
 
+# Settings a sequence cannot carry from frame to frame (batch.sequence.SequenceSettings refuses them).
+IMAGES_ONLY = ("style", "smudge")
+BACKGROUND_HELP = f"canvas color: {BACKGROUND_CHOICES}; a sequence's 'mean' is its first frame's"
 ENGINE_HELP = ("where items run: 'ray' (Ray tasks on a local cluster, or the one --ray-address names), "
                "'local' (here, one at a time), 'auto' (Ray when installed; default)")
 
@@ -29,7 +34,7 @@ def add_batch_parsers(sub: Any) -> None:
     bat.add_argument("input", type=Path, help="folder of images (PNG, JPEG, TIFF, WebP)")
     bat.add_argument("--sequences", action="store_true",
                      help="also fit each video file and each subfolder of frames in INPUT as a sequence")
-    _add_common(bat)
+    _add_common(bat, sequences_only=False)
     bat.set_defaults(run=_batch)
 
     seq = sub.add_parser(
@@ -40,28 +45,22 @@ def add_batch_parsers(sub: Any) -> None:
     seq.add_argument("source", help="folder of frames, a quoted glob like 'shots/f_*.png', or a video file")
     seq.add_argument("--fps", type=float, default=None, help="frame rate recorded in the manifest "
                      "(default: the video's, 24 for frames)")
-    _add_common(seq)
+    _add_common(seq, sequences_only=True)
     seq.set_defaults(run=_sequence)
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
-    from diffpaint.cli import _positive_int
-
+def _add_common(p: argparse.ArgumentParser, sequences_only: bool) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
-    p.add_argument("--strokes", type=_positive_int, default=256, help="stroke budget per image or frame (default 256)")
-    p.add_argument("--levels", type=_positive_int, default=3, help="coarse-to-fine grid levels (default 3)")
-    p.add_argument("--size", type=_positive_int, default=256, help="long side in pixels fitted at (default 256)")
-    p.add_argument("--iterations", type=_positive_int, default=FitOptions.iterations,
-                   help=f"optimizer steps per placement round (default {FitOptions.iterations})")
-    p.add_argument("--rounds", type=_positive_int, default=FitOptions.rounds,
-                   help=f"placement rounds per level (default {FitOptions.rounds})")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--background", default="mean",
-                   help="canvas color: 'mean' (of the image; of a sequence's first frame), 'white', or '#rrggbb'")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: CUDA when present")
-    p.add_argument("--warm-iterations", type=_positive_int, default=FitOptions.warm_iterations,
+    for setting in SETTINGS:  # the job settings, as `reconstruct` takes them
+        overrides = {"help": BACKGROUND_HELP} if setting.name == "background" else {}
+        if setting.name in IMAGES_ONLY:
+            if sequences_only:
+                continue
+            overrides = {"help": f"{setting.help}; images only, a sequence refuses it"}
+        add_setting(p, setting.name, **overrides)
+    p.add_argument("--warm-iterations", type=positive_int, default=SequenceSettings.warm_iterations,
                    help=f"sequences: refine steps of a frame started from the one before "
-                   f"(default {FitOptions.warm_iterations})")
+                   f"(default {SequenceSettings.warm_iterations})")
     p.add_argument("--no-warm", dest="warm", action="store_false",
                    help="sequences: reconstruct every frame from scratch (no stroke carries over)")
     p.add_argument("--chunk", type=int, default=0, metavar="FRAMES",
@@ -81,7 +80,7 @@ class SequenceJob:
     frames: list[Path]
     fps: float
     chunk: int  # frames per chunk, 0 for one chunk
-    options: FitOptions
+    settings: BatchSettings
     source: str
 
     @property
@@ -89,12 +88,13 @@ class SequenceJob:
         return self.folder / sequence.MANIFEST_NAME
 
     def tasks(self) -> list[ChunkTask]:
-        first = read_frame(self.frames[0], self.options.size, (1.0, 1.0, 1.0))
-        background = background_rgb(self.options.background, tuple(first.mean(dim=(0, 1)).tolist()))
+        job = self.settings.job
+        first = read_frame(self.frames[0], job.size, (1.0, 1.0, 1.0))
+        background = background_rgb(job.background, tuple(first.mean(dim=(0, 1)).tolist()))
         size = self.chunk or len(self.frames)
         return [ChunkTask(name=f"{self.name} frames {start}–{min(start + size, len(self.frames)) - 1}",
                           frames=tuple(self.frames[start:start + size]), first_index=start, chunk=number,
-                          out=self.folder / f"chunk-{number:04d}", background=background, options=self.options)
+                          out=self.folder / f"chunk-{number:04d}", background=background, settings=self.settings)
                 for number, start in enumerate(range(0, len(self.frames), size))]
 
     def finish(self, tasks: list[ChunkTask]) -> bool:
@@ -102,62 +102,60 @@ class SequenceJob:
         if not all(t.out.is_dir() for t in tasks):
             return False
         frames = tuple(f for t in tasks for f in chunk_frames(t.out))
-        first = read_frame(self.frames[0], self.options.size, (1.0, 1.0, 1.0))
+        job, warm_iterations, warm = self.settings.job, self.settings.warm_iterations, self.settings.warm
+        first = read_frame(self.frames[0], job.size, (1.0, 1.0, 1.0))
         height, width = first.shape[:2]
-        o = self.options
         metadata = {"source": self.source, "chunk": self.chunk, "settings": {
-            "strokes": o.strokes, "levels": o.levels, "size": o.size, "iterations": o.iterations,
-            "warm_iterations": o.warm_iterations, "warm": o.warm, "seed": o.seed}}
+            "strokes": job.strokes, "levels": job.levels, "size": job.size, "iterations": job.iterations,
+            "warm_iterations": warm_iterations, "warm": warm, "seed": job.seed}}
         sequence.save(sequence.Sequence(width, height, self.fps, frames, metadata), self.manifest)
         return True
 
 
-def _options(args: argparse.Namespace) -> FitOptions:
+def _settings(args: argparse.Namespace) -> BatchSettings:
+    """The batch's settings, every one checked before any work."""
     if args.chunk < 0:
         raise ValueError(f"--chunk must be 0 or more, not {args.chunk}")
-    background_rgb(args.background, (0.5, 0.5, 0.5))  # refuse a bad color before any work
-    return FitOptions(strokes=args.strokes, levels=args.levels, size=args.size, iterations=args.iterations,
-                      rounds=args.rounds, seed=args.seed, background=args.background, device=args.device,
-                      warm_iterations=args.warm_iterations, warm=args.warm)
+    return BatchSettings(job_settings(args), warm=args.warm, warm_iterations=args.warm_iterations)
 
 
-def _sequence_job(source: str, folder: Path, fps: float | None, chunk: int, options: FitOptions) -> SequenceJob:
+def _sequence_job(source: str, folder: Path, fps: float | None, chunk: int, settings: BatchSettings) -> SequenceJob:
+    settings.sequence_settings()  # refuse what a sequence cannot carry over before any work
     path = Path(source)
     if items.is_video(path):
         folder.mkdir(parents=True, exist_ok=True)
-        frames, video_fps = items.extract_video(path, folder / items.EXTRACTED_FRAMES, options.size)
+        frames, video_fps = items.extract_video(path, folder / items.EXTRACTED_FRAMES, settings.job.size)
         fps = fps or video_fps
     else:
         frames = items.frame_paths(source)
         items.check_same_size(frames)
     return SequenceJob(path.stem if path.is_file() else path.name or "sequence", folder, frames, fps or 24.0, chunk,
-                       options, path.name)
+                       settings, path.name)
 
 
 def _sequence(args: argparse.Namespace) -> int:
-    options = _options(args)
-    job = _sequence_job(args.source, args.out, args.fps, args.chunk, options)
+    job = _sequence_job(args.source, args.out, args.fps, args.chunk, _settings(args))
     return _run(args, [], [job])
 
 
 def _batch(args: argparse.Namespace) -> int:
     if not args.input.is_dir():
         raise FileNotFoundError(f"{args.input} is not a folder")
-    options = _options(args)
+    settings = _settings(args)
     images = items.images_in(args.input)
     names = [p.stem for p in images]
     jobs = []
     if args.sequences:
         for entry in sorted(args.input.iterdir(), key=items.natural_key):
             if items.is_video(entry) or (entry.is_dir() and not entry.name.startswith(".") and items.images_in(entry)):
-                jobs.append(_sequence_job(str(entry), args.out / entry.stem, None, args.chunk, options))
+                jobs.append(_sequence_job(str(entry), args.out / entry.stem, None, args.chunk, settings))
                 names.append(entry.stem)
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ValueError(f"several inputs would share a result folder: {', '.join(repeated)}; rename them")
     if not names:
         raise FileNotFoundError(f"{args.input} holds no images{' or sequences' if args.sequences else ''}")
-    image_tasks = [ImageTask(p.stem, p, args.out / p.stem, options) for p in images]
+    image_tasks = [ImageTask(p.stem, p, args.out / p.stem, settings) for p in images]
     return _run(args, image_tasks, jobs)
 
 

@@ -4,21 +4,19 @@ picklable value (paths and settings, no pixels), so a Ray worker reads its own i
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from diffpaint import __version__
 from diffpaint.batch.atomic import atomic_folder
 from diffpaint.batch.sequence import SequenceSettings, fit_frames
-from diffpaint.fit.optimize import Settings
 from diffpaint.imageio import ImageInputError, read_image, save_png
-from diffpaint.painting import to_stroke_file
+from diffpaint.job import fit_settings, torch_device
+from diffpaint.results import ResultFiles, reconstruct_image
 from diffpaint_shared import sequence, strokefile
+from diffpaint_shared.jobschema import JobSettings
 
 CHUNK_MANIFEST = "chunk.json"  # the frames of one finished chunk, as manifest frame entries
 
@@ -28,27 +26,17 @@ class ItemError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class FitOptions:
-    """What every item of a batch is fitted with (the `reconstruct` options a batch passes on)."""
+class BatchSettings:
+    """What every item of a batch is fitted with: a job's settings, and how a sequence's frames follow
+    one another (the batch's own options)."""
 
-    strokes: int = 256
-    levels: int = 3
-    size: int = 256
-    iterations: int = Settings.iterations
-    rounds: int = Settings.rounds
-    seed: int = 0
-    background: str = "mean"
-    device: str = "auto"
-    warm_iterations: int = SequenceSettings.warm_iterations
+    job: JobSettings
     warm: bool = True
+    warm_iterations: int = SequenceSettings.warm_iterations
 
-    def settings(self) -> Settings:
-        return Settings(strokes=self.strokes, levels=self.levels, iterations=self.iterations, rounds=self.rounds,
-                        seed=self.seed)
-
-    def torch_device(self) -> torch.device:
-        return torch.device("cuda" if self.device == "cuda" or (self.device == "auto" and torch.cuda.is_available())
-                            else "cpu")
+    def sequence_settings(self) -> SequenceSettings:
+        """ValueError for job settings a sequence cannot carry over (smudge, painting media)."""
+        return SequenceSettings(fit=fit_settings(self.job), warm=self.warm, warm_iterations=self.warm_iterations)
 
 
 @dataclass(frozen=True)
@@ -56,28 +44,15 @@ class ImageTask:
     name: str
     source: Path
     out: Path  # the result folder, made whole by `run`
-    options: FitOptions
+    settings: BatchSettings
 
     def run(self) -> str:
-        """Reconstruct the image through the CLI's own `reconstruct` path, its console output kept in log.txt."""
-        # TODO(results.py): call diffpaint.results' writer directly once it lands, instead of the CLI.
-        from diffpaint import cli
-
-        o = self.options
+        """Reconstruct the image (`diffpaint reconstruct`'s files), with what it said in log.txt."""
         with atomic_folder(self.out) as partial:
-            argv = ["reconstruct", str(self.source), "--out", str(partial), "--strokes", str(o.strokes),
-                    "--levels", str(o.levels), "--size", str(o.size), "--iterations", str(o.iterations),
-                    "--rounds", str(o.rounds), "--seed", str(o.seed), "--background", o.background,
-                    "--device", o.device]
-            log = io.StringIO()
-            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-                status = cli.main(argv)
-            (partial / "log.txt").write_text(log.getvalue())
-            if status != 0:
-                errors = [line for line in log.getvalue().splitlines() if "error:" in line]
-                raise ItemError(errors[-1].split("error:", 1)[1].strip() if errors else f"reconstruct exited {status}")
-            report = json.loads((partial / "report.json").read_text())
-        return f"PSNR {report['psnr']:.2f} dB, {report['seconds']:.1f} s"
+            log: list[str] = []
+            summary = reconstruct_image(self.source, self.settings.job, partial, notice=log.append)
+            (partial / "log.txt").write_text("".join(f"{line}\n" for line in [*log, summary.line()]))
+        return f"PSNR {summary.report['psnr']:.2f} dB, {summary.report['seconds']:.1f} s"
 
 
 @dataclass(frozen=True)
@@ -90,25 +65,25 @@ class ChunkTask:
     chunk: int
     out: Path  # the chunk's folder inside the sequence's result folder
     background: tuple[float, float, float]  # the sequence's, so every chunk paints on the same canvas
-    options: FitOptions
+    settings: BatchSettings
 
     def run(self) -> str:
-        o, device = self.options, self.options.torch_device()
-        targets = [read_frame(p, o.size, self.background).to(device) for p in self.frames]
+        job, device = self.settings.job, torch_device(self.settings.job.device)
+        targets = [read_frame(p, job.size, self.background).to(device) for p in self.frames]
         height, width = targets[0].shape[:2]
-        settings = SequenceSettings(fit=o.settings(), warm=o.warm, warm_iterations=o.warm_iterations)
+        settings = self.settings.sequence_settings()
         # Ids are unique over the whole sequence: each chunk numbers its strokes from its own base.
         fits = fit_frames(targets, self.background, settings, first_id=self.first_index << 20,
                           seed_offset=self.first_index)
         entries = []
         with atomic_folder(self.out) as partial:
+            files = ResultFiles(partial, width, height, self.background, {})
             for offset, (fit, source) in enumerate(zip(fits, self.frames, strict=True)):
                 index = self.first_index + offset
                 stem = f"frame-{index:05d}"
                 metadata = {"source": source.name, "frame": index, "psnr": round(fit.psnr, 3),
-                            "seconds": round(fit.seconds, 2), "warm": fit.warm, "generator": f"diffpaint {__version__}"}
-                strokefile.save(to_stroke_file(fit.painting, width, height, self.background, metadata),
-                                partial / f"{stem}.json")
+                            "seconds": round(fit.seconds, 2), "warm": fit.warm}
+                strokefile.save(files.stroke_file(fit.painting, metadata=metadata), partial / f"{stem}.json")
                 save_png(fit.canvas, partial / f"{stem}.png")
                 entries.append(sequence.Frame(
                     index=index, strokes=f"{self.out.name}/{stem}.json", render=f"{self.out.name}/{stem}.png",
