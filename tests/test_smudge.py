@@ -186,3 +186,16 @@ def test_a_flat_brush_over_a_flat_canvas_deposits_alpha_c() -> None:
 def test_absurd_settings_are_refused(bad: dict) -> None:
     with pytest.raises(ValueError, match="smudge"):
         SmudgeSettings(**bad)
+
+
+def test_strokes_of_different_sizes_run_together_near_the_border():
+    """Strokes that do not overlap run in one wave with the larger one's window size: a small stroke at
+    the canvas' edge must keep its grown window inside the canvas (this raised IndexError)."""
+    canvas = torch.rand(40, 60, 3, generator=torch.Generator().manual_seed(0))
+    points = torch.tensor([[[8.0, 8.0], [14.0, 10.0], [20.0, 12.0]],  # large, top left
+                           [[57.0, 37.0], [58.0, 38.0], [59.5, 39.5]]])  # small, at the bottom-right corner
+    strokes = SmudgeStrokes(points, torch.tensor([[6.0, 6.0], [1.5, 1.5]]))
+    together = smudge(canvas, strokes, SmudgeSettings(stamps=6))
+    one_by_one = smudge(smudge(canvas, strokes.select(torch.tensor([True, False])), SmudgeSettings(stamps=6)),
+                        strokes.select(torch.tensor([False, True])), SmudgeSettings(stamps=6))
+    assert torch.allclose(together, one_by_one, atol=1e-6)

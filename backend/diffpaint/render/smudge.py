@@ -255,8 +255,12 @@ def _apply(canvas: Tensor, strokes: SmudgeStrokes, settings: SmudgeSettings, one
     ac, as_ = settings.alpha_c, settings.alpha_s
     for wave in layout.waves:
         ws = torch.tensor(wave, dtype=torch.long, device=canvas.device)
-        c, r, origin = centres[ws], radii[ws], layout.origin[ws]  # (S, K, 2), (S, K), (S, K, 2)
+        c, r = centres[ws], radii[ws]  # (S, K, 2), (S, K)
         n = 2 * max(layout.half[s] for s in wave) + 1  # windows larger than a stroke's own only add zeros
+        # A window grown to the wave's size still covers the stroke's own (clamped, it ends where the padded
+        # canvas does, at or past the own window's end), and stays inside the padded canvas.
+        limit = torch.tensor([padded_width - n, padded_height - n], device=canvas.device)
+        origin = torch.minimum(layout.origin[ws], limit)  # (S, K, 2)
         steps = torch.arange(n, device=canvas.device)
         wx, wy = torch.broadcast_tensors(origin[..., None, None, 0] + steps[None, :],
                                          origin[..., None, None, 1] + steps[:, None])  # (S, K, n, n)
