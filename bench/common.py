@@ -14,13 +14,13 @@ from diffpaint.strokes import Strokes
 def random_strokes(count: int, size: int, seed: int = 0) -> Strokes:
     """Strokes 5–15 % of the canvas long and 0.5–2 % of it in radius (plus 1 px), anywhere on it."""
     g = torch.Generator().manual_seed(seed)
-    centre = torch.rand(count, 1, 2, generator=g) * size
+    center = torch.rand(count, 1, 2, generator=g) * size
     angle = torch.rand(count, 1, generator=g) * torch.pi
     half = (0.025 + 0.05 * torch.rand(count, 1, generator=g)) * size
     direction = torch.cat([torch.cos(angle), torch.sin(angle)], dim=1)[:, None]
     ends = torch.tensor([-1.0, 0.0, 1.0])[None, :, None]
     bend = (torch.rand(count, 1, 2, generator=g) - 0.5) * half[:, :, None] * 0.5
-    points = centre + ends * half[:, :, None] * direction + bend * (ends == 0)
+    points = center + ends * half[:, :, None] * direction + bend * (ends == 0)
     radius = (0.005 + 0.015 * torch.rand(count, 2, generator=g)) * size + 1.0
     color = torch.rand(count, 2, 3, generator=g)
     opacity = 0.5 + 0.5 * torch.rand(count, generator=g)

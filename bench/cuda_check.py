@@ -74,8 +74,8 @@ def main() -> None:
     print(f"CUDA vs CPU render: max |diff| {(on_gpu - on_cpu).abs().max().item():.2e}")
 
     g = torch.Generator().manual_seed(2)
-    centre = torch.rand(16, 1, 2, generator=g) * args.size
-    smudges = SmudgeStrokes((centre + (torch.rand(16, 3, 2, generator=g) - 0.5) * 0.2 * args.size).to(cuda),
+    center = torch.rand(16, 1, 2, generator=g) * args.size
+    smudges = SmudgeStrokes((center + (torch.rand(16, 3, 2, generator=g) - 0.5) * 0.2 * args.size).to(cuda),
                             torch.full((16, 2), 0.02 * args.size).to(cuda))
     smudges.points.requires_grad_()
 

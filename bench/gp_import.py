@@ -31,12 +31,12 @@ STAMPS = 20
 def random_file(count: int, levels: int, smudge_share: float, seed: int = 0) -> StrokeFile:
     """Strokes 5–15 % of the canvas long, radius 0.5–2 % of it plus 1 px, coarse levels first."""
     rng = np.random.default_rng(seed)
-    centre = rng.random((count, 2)) * SIZE
+    center = rng.random((count, 2)) * SIZE
     angle = rng.random(count) * np.pi
     half = (0.025 + 0.05 * rng.random(count)) * SIZE
     direction = np.stack([np.cos(angle), np.sin(angle)], axis=1)
     bend = (rng.random((count, 2)) - 0.5) * half[:, None] * 0.5
-    ends = np.stack([centre - half[:, None] * direction, centre + bend, centre + half[:, None] * direction], axis=1)
+    ends = np.stack([center - half[:, None] * direction, center + bend, center + half[:, None] * direction], axis=1)
     radius = (0.005 + 0.015 * rng.random((count, 2))) * SIZE + 1.0
     color = rng.random((count, 2, 3))
     smudge = rng.random(count) < smudge_share

@@ -25,7 +25,7 @@ PAINTINGS = {  # medium → Met object ID
     "oil": 436535,  # Van Gogh, Wheat Field with Cypresses
     "tempera": 436504,  # Giotto, The Adoration of the Magi
     "ink": 39668,  # Guo Xi, Old Trees, Level Distance
-    "watercolour": 37942,  # Devidasa of Nurpur, Shiva and Parvati Playing Chaupar
+    "watercolor": 37942,  # Devidasa of Nurpur, Shiva and Parvati Playing Chaupar
 }
 
 

@@ -1,4 +1,4 @@
-"""Renderer benchmark: forward+backward time per optimisation step, and peak memory.
+"""Renderer benchmark: forward+backward time per optimization step, and peak memory.
 
     .venv/bin/python bench/renderer.py [--repeats 5]
 

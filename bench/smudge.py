@@ -2,9 +2,9 @@
 
     .venv/bin/python bench/smudge.py [--size 1024] [--radius 100] [--repeats 3] [--png out.png]
 
-A white canvas with a red disc (radius 15 % of the canvas) at its centre; one smudge stroke of
+A white canvas with a red disc (radius 15 % of the canvas) at its center; one smudge stroke of
 radius 100 px (scaled with --size) is dragged left to right through it. Both brush models
-(`smudge`, one-shot Beta-kernel initialisation; `smudge_recursive`, the classic Eqs. 5–6) run at
+(`smudge`, one-shot Beta-kernel initialization; `smudge_recursive`, the classic Eqs. 5–6) run at
 10, 20 and 100 stamps with the default SmudgeSettings otherwise. Prints forward and forward+backward
 (gradients to the stroke's points and radii) times and the per-pixel mean L1 between the two
 results, as a markdown table. --png saves, for each stamp count, the two results side by side
@@ -27,7 +27,7 @@ Smudger = Callable[[Tensor, SmudgeStrokes, SmudgeSettings], Tensor]
 
 
 def red_circle(size: int) -> Tensor:
-    """White canvas (size, size, 3) with a red disc of radius 0.15·size at its centre (1 px soft edge)."""
+    """White canvas (size, size, 3) with a red disc of radius 0.15·size at its center (1 px soft edge)."""
     c = torch.arange(size, dtype=torch.float32) + 0.5
     py, px = torch.meshgrid(c, c, indexing="ij")
     d = torch.sqrt((px - 0.5 * size) ** 2 + (py - 0.5 * size) ** 2)
@@ -36,7 +36,7 @@ def red_circle(size: int) -> Tensor:
 
 
 def smudge_stroke(size: int, radius: float) -> SmudgeStrokes:
-    """One gently bent stroke from 20 % to 80 % of the width, through the canvas centre."""
+    """One gently bent stroke from 20 % to 80 % of the width, through the canvas center."""
     s = float(size)
     points = torch.tensor([[[0.2 * s, 0.5 * s], [0.5 * s, 0.45 * s], [0.8 * s, 0.5 * s]]])
     return SmudgeStrokes(points, torch.full((1, 2), radius))

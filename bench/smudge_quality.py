@@ -9,7 +9,7 @@ is smooth; lower is better) and wall time, the smudge strokes kept, then the mea
 
 Then, for the smudged runs, how well the stroke file's deposits stand in for the smudges in a
 renderer without canvas state (Blender): every smudge stroke drawn as plain paint with its
-per-stamp deposit colours and strengths (`deposits_as_paint`), against the true render, and, for
+per-stamp deposit colors and strengths (`deposits_as_paint`), against the true render, and, for
 reference, the same painting with its smudge strokes left out. PSNR over the whole image and over
 the pixels the smudges change (by more than 1/255).
 """

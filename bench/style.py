@@ -39,7 +39,7 @@ from diffpaint_shared import strokefile
 RUNS = {  # Met object ID → media textured on its reconstruction
     436535: ("oil",),  # Van Gogh, Wheat Field with Cypresses (oil)
     39668: ("ink", "pencil", "digital"),  # Guo Xi, Old Trees, Level Distance (ink)
-    37942: ("watercolor",),  # Devidasa of Nurpur, Shiva and Parvati Playing Chaupar (watercolour)
+    37942: ("watercolor",),  # Devidasa of Nurpur, Shiva and Parvati Playing Chaupar (watercolor)
 }
 
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/svg_vs_render.py [--size 256] [--strokes 256] [--only oil ink] [--no-smudge]
 
-Each painting is reconstructed, its strokes written as SVG and rasterised by resvg, and compared
+Each painting is reconstructed, its strokes written as SVG and rasterized by resvg, and compared
 with the backend's render at 1× and 4× (PSNR, dB). The backend blends in linear light and SVG
 renderers in sRGB, so (without smudge strokes) the SVG is also compared with the backend's
 compositing done in sRGB: what is left there is geometry and anti-aliasing. Prints a markdown table.
@@ -31,7 +31,7 @@ from diffpaint.strokes import Strokes
 
 
 def srgb_blended(strokes: Strokes, background: torch.Tensor) -> torch.Tensor:
-    """The backend's render with colours blended in sRGB, as SVG renderers blend them."""
+    """The backend's render with colors blended in sRGB, as SVG renderers blend them."""
     settings = RasterSettings()
     grid = TileGrid(*background.shape[:2], settings.tile)
     frags = rasterize(strokes.points, strokes.radius, strokes.color, grid, settings)
@@ -56,23 +56,23 @@ def main() -> None:
     for medium in args.only:
         target = load_image(samples.painting(PAINTINGS[medium]).path, args.size)[0]
         height, width = target.shape[:2]
-        colour = target.mean(dim=(0, 1))
-        result = reconstruct(target, tuple(colour.tolist()), Settings(strokes=args.strokes, smudge=args.smudge))
+        color = target.mean(dim=(0, 1))
+        result = reconstruct(target, tuple(color.tolist()), Settings(strokes=args.strokes, smudge=args.smudge))
         painting = result.strokes
-        doc = to_stroke_file(painting, width, height, tuple(colour.tolist()), {})
+        doc = to_stroke_file(painting, width, height, tuple(color.tolist()), {})
         start = time.perf_counter()
         svg = to_svg(doc)
         write_ms = 1000 * (time.perf_counter() - start)
         figures = []
         for scale in (1, 4):
-            background = colour.expand(round(height * scale), round(width * scale), 3).contiguous()
+            background = color.expand(round(height * scale), round(width * scale), 3).contiguous()
             with torch.no_grad():
                 backend = render_painting(painting.scaled(scale), background)
             figures.append(psnr(pixels(svg, scale), backend))
         same_blend = math.nan  # a smudge's effect has no sRGB-blended counterpart
         if len(painting.smudge) == 0:
             with torch.no_grad():
-                same_blend = psnr(pixels(svg, 1), srgb_blended(painting.paint, colour.expand(height, width, 3)))
+                same_blend = psnr(pixels(svg, 1), srgb_blended(painting.paint, color.expand(height, width, 3)))
         print(f"| {medium} | {width}×{height} | {len(painting)} ({len(painting.smudge)}) | {figures[0]:.2f} "
               f"| {figures[1]:.2f} | {same_blend:.2f} | {len(svg) / 1024:.0f} | {write_ms:.0f} |", flush=True)
 

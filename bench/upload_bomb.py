@@ -1,6 +1,6 @@
 """Issue 13, item 4: what a tiny upload of a huge image costs `diffpaint serve`.
 
-A 39.7 MP PNG of one colour compresses to a few KB. Measured, for the source tree given (default:
+A 39.7 MP PNG of one color compresses to a few KB. Measured, for the source tree given (default:
 this repository; pass an older checkout to compare):
 
 1. peak RSS of `read_image` on it (what the server's upload check and the worker each do), in a

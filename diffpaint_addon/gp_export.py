@@ -3,8 +3,8 @@
 """Read a DiffPaint Grease Pencil painting back into a stroke file, after any edits made in Blender.
 
 The inverse of gp_import: each Grease Pencil stroke is fitted with a quadratic Bézier and a radius and
-colour linear in t, by least squares over its points taken at t = j / (n - 1), which is exact for
-the importer's own samples and the closest such stroke after edits (moved, recoloured, resized,
+color linear in t, by least squares over its points taken at t = j / (n - 1), which is exact for
+the importer's own samples and the closest such stroke after edits (moved, recolored, resized,
 strokes deleted). What geometry cannot tell comes from the import (see gp_import's FILE_PROPERTY):
 
 - canvas, textures and metadata: the stored file;
@@ -47,7 +47,7 @@ def export_strokes(obj: bpy.types.Object) -> StrokeFile:
         raise ExportError(f"'{obj.name}' is not a Grease Pencil object")
     stored = stored_file(obj)
     mapping = CanvasMapping(stored.canvas.width, stored.canvas.height)
-    materials = [_material_kind_and_colour(m) for m in obj.data.materials]
+    materials = [_material_kind_and_color(m) for m in obj.data.materials]
     strokes: list[Stroke] = []
     for layer in obj.data.layers:
         if layer.name == CANVAS_LAYER or not layer.frames:
@@ -60,8 +60,8 @@ def export_strokes(obj: bpy.types.Object) -> StrokeFile:
     return replace(stored, strokes=tuple(strokes))
 
 
-def _material_kind_and_colour(mat: bpy.types.Material | None) -> tuple[str, np.ndarray]:
-    """The stroke kind the import tagged a material with (else paint) and its linear stroke colour."""
+def _material_kind_and_color(mat: bpy.types.Material | None) -> tuple[str, np.ndarray]:
+    """The stroke kind the import tagged a material with (else paint) and its linear stroke color."""
     if mat is None or mat.grease_pencil is None:
         return "paint", np.ones(3)
     return str(mat.get(KIND_PROPERTY, "paint")), np.array(mat.grease_pencil.color, dtype=np.float64)[:3]
@@ -96,7 +96,7 @@ def _layer_strokes(
     layer_name: str,
     stored: StrokeFile,
     mapping: CanvasMapping,
-    materials: list[tuple[str, np.ndarray]],  # per material slot: kind, linear colour
+    materials: list[tuple[str, np.ndarray]],  # per material slot: kind, linear color
     first_order: int,
 ) -> list[Stroke]:
     """One layer's strokes, in the drawing's order, numbered from ``first_order``: whole attributes are
@@ -117,7 +117,7 @@ def _layer_strokes(
     match = LEVEL_LAYER.fullmatch(layer_name)
     layer_level = _layer_level(int(match.group(1)) - 1, stored.levels) if match else None
 
-    # Grease Pencil mixes the vertex colour over the material colour by the vertex colour's alpha.
+    # Grease Pencil mixes the vertex color over the material color by the vertex color's alpha.
     kinds = [materials[m][0] if 0 <= m < len(materials) else "paint" for m in material]
     base = np.array([materials[m][1] if 0 <= m < len(materials) else np.ones(3) for m in material])
     base = np.repeat(base, np.diff(offsets), axis=0)  # per point
@@ -173,7 +173,7 @@ def fit_linear(values: np.ndarray) -> np.ndarray:
 
 
 def _deposits(srgb: np.ndarray, opacity: np.ndarray, src: Stroke | None) -> dict[str, Any]:
-    """A smudge's fields from its points' colours (n, 3) and opacities (n,): the deposits at its
+    """A smudge's fields from its points' colors (n, 3) and opacities (n,): the deposits at its
     stamps (as many as the stroke it came from had, else one per point), and the stored opacity."""
     stamps = len(src.deposit_strength) if src is not None and src.kind == "smudge" else len(opacity)
     t, stamps_t = np.linspace(0.0, 1.0, len(opacity)), np.linspace(0.0, 1.0, stamps)

@@ -117,7 +117,7 @@ def scene_fps(scene: bpy.types.Scene) -> float:
 
 def fit_to_plane(obj: bpy.types.Object, mapping: CanvasMapping, plane: bpy.types.Object) -> None:
     """Place ``obj`` (a painting at import scale, in its XZ plane facing -Y) on ``plane``'s largest
-    face: centred on the plane's bounds, turned with it, uniformly scaled to fit inside them (the
+    face: centered on the plane's bounds, turned with it, uniformly scaled to fit inside them (the
     painting keeps its aspect ratio), a hair in front of the plane's front (its local normal axis
     positive side, which is what an image plane shows)."""
     from mathutils import Matrix, Vector
@@ -126,7 +126,7 @@ def fit_to_plane(obj: bpy.types.Object, mapping: CanvasMapping, plane: bpy.types
     corners = np.array([tuple(c) for c in plane.bound_box], dtype=np.float64)
     lo, hi = corners.min(axis=0), corners.max(axis=0)
     extent = (hi - lo) * np.abs(np.array([scale.x, scale.y, scale.z]))  # world size along the local axes
-    centre = plane.matrix_world @ Vector(tuple((lo + hi) / 2))
+    center = plane.matrix_world @ Vector(tuple((lo + hi) / 2))
     thin = int(np.argmin(extent))
     # Painting axes (X right, Z up, -Y towards the viewer) to the plane's local axes (right, up, normal):
     # an image plane lies in its local XY facing +Z; a plane in XZ faces -Y like the painting.
@@ -141,7 +141,7 @@ def fit_to_plane(obj: bpy.types.Object, mapping: CanvasMapping, plane: bpy.types
         raise ValueError(f"'{plane.name}' has no area to put the painting on")
     normal = rot.to_matrix() @ (turn.to_3x3() @ Vector((0.0, -1.0, 0.0)))
     offset = normal * (PLANE_OFFSET * max(extent[right], extent[up]) + extent[thin] / 2)
-    obj.matrix_world = (Matrix.Translation(centre + offset) @ rot.to_matrix().to_4x4() @ turn
+    obj.matrix_world = (Matrix.Translation(center + offset) @ rot.to_matrix().to_4x4() @ turn
                         @ Matrix.Scale(fit, 4))
 
 
@@ -155,7 +155,7 @@ def _stroke_material(name: str, kind: str, created: list[bpy.types.ID]) -> bpy.t
     bpy.data.materials.create_gpencil_data(mat)
     gp = mat.grease_pencil
     gp.show_stroke, gp.show_fill = True, False
-    gp.color = (1.0, 1.0, 1.0, 1.0)  # white: vertex colours (alpha 1) replace it entirely
+    gp.color = (1.0, 1.0, 1.0, 1.0)  # white: vertex colors (alpha 1) replace it entirely
     mat[KIND_PROPERTY] = kind
     return mat
 
@@ -177,7 +177,7 @@ def _canvas_material(background_srgb: tuple[float, float, float], created: list[
 
 def _new_layer(gp_data: bpy.types.GreasePencil, name: str, frame: int) -> bpy.types.GreasePencilDrawing:
     layer = gp_data.layers.new(name)
-    layer.use_lights = False  # unlit: rendered colours must equal the file's colours
+    layer.use_lights = False  # unlit: rendered colors must equal the file's colors
     drawing = layer.frames.new(frame).drawing
     assert drawing is not None  # a new frame always owns a new drawing
     return drawing
@@ -350,7 +350,7 @@ def _add_levels(
 
 def _write_stroke_attributes(drawing: bpy.types.GreasePencilDrawing, strokes: Sequence[Stroke],
                              source: np.ndarray) -> None:
-    """The per-stroke (curve domain) attributes that come from the file, beyond geometry and colour:
+    """The per-stroke (curve domain) attributes that come from the file, beyond geometry and color:
     soft edges for smudges, and each stroke's index in the file (``source``) for the exporter."""
     _set(drawing, "softness", "FLOAT", "CURVE", [s.mapping.softness if s.mapping else
                                                  SMUDGE_SOFTNESS if s.kind == "smudge" else 0.0 for s in strokes])

@@ -7,7 +7,7 @@ writes the mapping's softness with the other per-stroke attributes).
 Grease Pencil samples a stroke texture at u = (u_scale · length so far + u_translation) ·
 500 / pixel_size, with the length in the drawing's units, and v across the stroke. Materials here
 use pixel_size 500, and each stroke's u_scale is the file's divided by the stroke's length, so u runs
-over the file's normalised arc length as docs/stroke-format.md defines it (and the backend renders).
+over the file's normalized arc length as docs/stroke-format.md defines it (and the backend renders).
 
 bpy, numpy and the standard library only: this module runs inside Blender.
 """
@@ -76,7 +76,7 @@ def add_texture_materials(gp_data: bpy.types.GreasePencil, doc: StrokeFile,
         gp.stroke_image = images[s.texture]
         gp.mix_stroke_factor = s.mapping.mix
         gp.pixel_size = PIXEL_SIZE
-        gp.color = (1.0, 1.0, 1.0, 1.0)  # vertex colours (alpha 1) replace it entirely
+        gp.color = (1.0, 1.0, 1.0, 1.0)  # vertex colors (alpha 1) replace it entirely
         gp_data.materials.append(mat)
         slots[key] = len(gp_data.materials) - 1
     return slots

@@ -1,9 +1,9 @@
 """The bpy-free maths of bringing strokes into Blender and back: where canvas pixels lie in the world,
-how densely a stroke is sampled, its points, radii and colours along the curve, and the quadratic
+how densely a stroke is sampled, its points, radii and colors along the curve, and the quadratic
 Bézier basis the export fits with. numpy and the standard library only (testable without Blender).
 
 World mapping (the one convention every other module relies on): the painting lies in the XZ plane
-(y = 0, Grease Pencil's front-view convention), centred at the origin, uniformly scaled so the
+(y = 0, Grease Pencil's front-view convention), centered at the origin, uniformly scaled so the
 canvas's long side is ``CANVAS_LONG_SIDE`` world units. Canvas pixel x grows to world +X, canvas
 pixel y (down) grows to world -Z. Radii become world units with the same scale, since Grease
 Pencil v3 stores point radius in world units.
@@ -96,8 +96,8 @@ class SampledStrokes:
 
 
 def sample_strokes(strokes: Sequence[Stroke], n: int) -> SampledStrokes:
-    """Points along each Bézier with radius and colour linear in t; a smudge's points take its
-    deposits (colour and strength, interpolated between stamps) as colour and opacity."""
+    """Points along each Bézier with radius and color linear in t; a smudge's points take its
+    deposits (color and strength, interpolated between stamps) as color and opacity."""
     t = np.linspace(0.0, 1.0, n)[None, :, None]  # (1, n, 1)
     pts = np.array([s.points for s in strokes], dtype=np.float64)  # (k, 3, 2)
     p0, p1, p2 = pts[:, None, 0], pts[:, None, 1], pts[:, None, 2]
@@ -114,7 +114,7 @@ def sample_strokes(strokes: Sequence[Stroke], n: int) -> SampledStrokes:
 
 
 def sample_deposits(s: Stroke, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A smudge's deposited colour (len(t), 3) and strength (len(t),) at curve parameters ``t``,
+    """A smudge's deposited color (len(t), 3) and strength (len(t),) at curve parameters ``t``,
     linear between its stamps at t = i / (stamps - 1)."""
     stamps_t = np.linspace(0.0, 1.0, len(s.deposit_strength))
     color = np.asarray(s.deposit_color, dtype=np.float64)

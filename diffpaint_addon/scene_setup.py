@@ -4,7 +4,7 @@
 
 Engine: Workbench. Grease Pencil is drawn by the same GP engine under Workbench and EEVEE, and both
 give identical stroke pixels, but Workbench skips EEVEE's shader compilation (about 1 s instead of
-about 14 s per render on llvmpipe). Colours come out exactly with the "Standard" view transform and
+about 14 s per render on llvmpipe). Colors come out exactly with the "Standard" view transform and
 dithering off; a one-pixel film filter with many GP samples approximates the box-filtered coverage
 of an anti-aliased raster without shifting stroke edges.
 """
@@ -39,7 +39,7 @@ def setup_scene_for_canvas(scene: bpy.types.Scene, canvas: Canvas, obj: bpy.type
     cam.data.sensor_fit = "AUTO"  # ortho_scale then spans the longer image side
     cam.data.ortho_scale = max(mapping.world_size)
     cam.data.shift_x = cam.data.shift_y = 0.0
-    # Look along +Y with +Z up: the painting's front view, centred on the object's origin.
+    # Look along +Y with +Z up: the painting's front view, centered on the object's origin.
     origin = obj.matrix_world.translation
     eye = origin + Vector((0.0, -CAMERA_DISTANCE, 0.0))
     cam.matrix_world = Matrix.Translation((eye.x, eye.y, eye.z)) @ Matrix.Rotation(math.pi / 2, 4, "X")
@@ -51,7 +51,7 @@ def setup_scene_for_canvas(scene: bpy.types.Scene, canvas: Canvas, obj: bpy.type
     render.resolution_percentage = 100
     render.pixel_aspect_x = render.pixel_aspect_y = 1.0
     render.film_transparent = False
-    render.dither_intensity = 0.0  # dithering would perturb exact colours
+    render.dither_intensity = 0.0  # dithering would perturb exact colors
     render.filter_size = 1.0
     render.image_settings.file_format = "PNG"
     render.image_settings.color_mode = "RGB"

@@ -1,6 +1,6 @@
 """The settings of one reconstruction job, each defined once: name, type, default, bounds, label and
 help text. The CLI's options, the server's form and OpenAPI models, the add-on's properties and the
-optimiser's ``Settings`` are all derived from (or checked against) the fields of `JobSettings`.
+optimizer's ``Settings`` are all derived from (or checked against) the fields of `JobSettings`.
 
 Standard library only.
 """

@@ -4,7 +4,7 @@ Standard library only, so the PyTorch backend and Blender's Python can both impo
 (``from diffpaint_shared.strokefile import load``) without pulling in torch or bpy.
 
 A stroke file is UTF-8 JSON. Coordinates are canvas pixels with the origin at the top-left
-corner and y pointing down; colours are display-referred sRGB in [0, 1], exactly as in the
+corner and y pointing down; colors are display-referred sRGB in [0, 1], exactly as in the
 source image. ``docs/stroke-format.md`` is the prose specification of version 1.
 """
 
@@ -45,14 +45,14 @@ class TextureMapping:
 
     The image's x axis runs along the stroke (u), its y axis across it (v, 0 … 1 from one edge to
     the other); ``u_scale`` and ``u_translation`` scale and shift u. docs/stroke-format.md gives
-    the exact rule, which the backend's stylised renderer and the Blender importer both follow.
+    the exact rule, which the backend's stylized renderer and the Blender importer both follow.
     """
 
     u_scale: float = 1.0  # > 0
     u_translation: float = 0.0
     rotation: float = 0.0  # radians, texture rotation about the stroke axis
     softness: float = 0.0  # [0, 1), edge softness (Grease Pencil's stroke "hardness" = 1 - softness)
-    mix: float = 1.0  # [0, 1], how much of the stroke colour replaces the texture colour
+    mix: float = 1.0  # [0, 1], how much of the stroke color replaces the texture color
 
 
 @dataclass(frozen=True)
@@ -72,17 +72,17 @@ class Texture:
 
 @dataclass(frozen=True)
 class Stroke:
-    """One brush stroke: a quadratic Bézier with radius and colour linear in the curve parameter t.
+    """One brush stroke: a quadratic Bézier with radius and color linear in the curve parameter t.
 
-    A smudge stroke (``kind="smudge"``) deposits no paint of its own: it drags canvas colour along
+    A smudge stroke (``kind="smudge"``) deposits no paint of its own: it drags canvas color along
     its path. What it leaves behind is recorded per stamp (stamps at t = i / (n - 1)) as the brush
-    colour it deposits and the strength of that deposit, so a renderer without the canvas state
-    (Blender) can show it; ``color`` then holds the first and last deposited colour.
+    color it deposits and the strength of that deposit, so a renderer without the canvas state
+    (Blender) can show it; ``color`` then holds the first and last deposited color.
     """
 
     points: tuple[Vec2, Vec2, Vec2]  # start, control, end
     radius: tuple[float, float]  # at t=0 and t=1
-    color: tuple[RGB, RGB]  # at t=0 and t=1; equal for a single-colour stroke
+    color: tuple[RGB, RGB]  # at t=0 and t=1; equal for a single-color stroke
     opacity: float = 1.0
     kind: str = "paint"
     level: int = 0
@@ -90,7 +90,7 @@ class Stroke:
     style: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"name": "oil", ...params}
     texture: str | None = None  # key into StrokeFile.textures
     mapping: TextureMapping | None = None  # how ``texture`` lies on the stroke; None without a texture
-    deposit_color: tuple[RGB, ...] = ()  # smudge only: brush colour each stamp deposits
+    deposit_color: tuple[RGB, ...] = ()  # smudge only: brush color each stamp deposits
     deposit_strength: tuple[float, ...] = ()  # smudge only: in [0, 1], one per stamp
 
 
@@ -329,7 +329,7 @@ def _validate_deposit(s: Stroke, where: str) -> None:
         return
     n = len(s.deposit_color)
     if n < 2 or len(s.deposit_strength) != n:
-        raise StrokeFileError(f"{where}.deposit needs the same number (at least 2) of colours and strengths")
+        raise StrokeFileError(f"{where}.deposit needs the same number (at least 2) of colors and strengths")
     if not all(0.0 <= x <= 1.0 for x in s.deposit_strength):
         raise StrokeFileError(f"{where}.deposit.strength values must lie in [0, 1]")
 

@@ -53,7 +53,7 @@ def srgb_to_linear(c: float) -> float:
 
 
 def small_painting() -> StrokeFile:
-    """64x48 canvas: two levels, three paint strokes of distinct colours and a final smudge with three
+    """64x48 canvas: two levels, three paint strokes of distinct colors and a final smudge with three
     stamps, in a deliberately shuffled file order so tests see that layers and timing follow
     `order`, not list position."""
     return StrokeFile(

@@ -1,5 +1,5 @@
 """Stand-in for `python -m diffpaint.server.worker JOB_DIR` (see diffpaint/server/worker.py): the
-same events and files, no optimiser. The upload's file name picks the behaviour:
+same events and files, no optimizer. The upload's file name picks the behavior:
 
 - ``fail*``  reports an error and exits 2, like a bad image the server could not catch;
 - ``crash*`` dies with a traceback and no event, like an out-of-memory kill;

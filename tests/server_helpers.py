@@ -1,7 +1,7 @@
 """A real `diffpaint serve` on 127.0.0.1 in a child process, for the server and add-on tests.
 
-With ``fake_worker=True`` each job runs tests/fake_worker.py instead of the optimiser: the same
-protocol and files, in a fraction of a second, with behaviour chosen by the upload's file name.
+With ``fake_worker=True`` each job runs tests/fake_worker.py instead of the optimizer: the same
+protocol and files, in a fraction of a second, with behavior chosen by the upload's file name.
 """
 
 from __future__ import annotations
@@ -76,13 +76,13 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30, interval: float 
         time.sleep(interval)
 
 
-def png_bytes(width: int = 40, height: int = 30, colour: tuple[int, int, int] = (200, 60, 40)) -> bytes:
+def png_bytes(width: int = 40, height: int = 30, color: tuple[int, int, int] = (200, 60, 40)) -> bytes:
     import io
 
     from PIL import Image
 
     buf = io.BytesIO()
-    im = Image.new("RGB", (width, height), colour)
+    im = Image.new("RGB", (width, height), color)
     im.paste((30, 90, 200), (width // 3, height // 3, width - width // 4, height - height // 4))  # something to fit
     im.save(buf, "PNG")
     return buf.getvalue()

@@ -1,6 +1,6 @@
 """DiffPaint backend: reconstruct a painting as an ordered list of explicit brush strokes.
 
-Importing this package does not import torch; the renderer and optimiser modules do.
+Importing this package does not import torch; the renderer and optimizer modules do.
 """
 
 from diffpaint_shared import __version__

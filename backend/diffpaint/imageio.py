@@ -3,8 +3,8 @@
 `read_image` is the one place that decides whether an image can be used: the CLI, the server's
 upload check and its worker all go through it. It reads PNG, JPEG, TIFF and WebP (no other format:
 every decoder Pillow has is attack surface, some run external programs); 8- and 16-bit;
-colour or greyscale; with or without alpha (kept, so transparent areas can stay unpainted);
-honours a JPEG's EXIF orientation; and downscales an image whose long side exceeds the working
+color or grayscale; with or without alpha (kept, so transparent areas can stay unpainted);
+honors a JPEG's EXIF orientation; and downscales an image whose long side exceeds the working
 size, with a notice saying so.
 """
 
@@ -44,8 +44,8 @@ class LoadedImage:
     alpha: Tensor | None  # (H, W) in [0, 1]; None for an opaque image
     notice: str | None  # what was done to the image (downscaling), for the user; None if nothing
 
-    def mean_colour(self) -> tuple[float, float, float]:
-        """Mean colour of the image's visible part (alpha-weighted)."""
+    def mean_color(self) -> tuple[float, float, float]:
+        """Mean color of the image's visible part (alpha-weighted)."""
         if self.alpha is None:
             r, g, b = self.rgb.mean(dim=(0, 1)).clamp(0, 1).tolist()
             return (r, g, b)
@@ -55,7 +55,7 @@ class LoadedImage:
         return (r, g, b)
 
     def over(self, background: tuple[float, float, float]) -> Tensor:
-        """The image composited over a flat colour instead of white: transparent areas become bare canvas."""
+        """The image composited over a flat color instead of white: transparent areas become bare canvas."""
         if self.alpha is None:
             return self.rgb
         # flat = a·c + (1 − a)·white, so a·c + (1 − a)·bg = flat + (1 − a)·(bg − 1).
@@ -135,7 +135,7 @@ def _has_alpha(im: Image.Image) -> bool:
 
 
 def load_image(path: str | os.PathLike[str], max_side: int) -> tuple[Tensor, str | None]:
-    """`read_image`'s colour (transparency flattened onto white) and notice."""
+    """`read_image`'s color (transparency flattened onto white) and notice."""
     image = read_image(path, max_side)
     return image.rgb, image.notice
 
@@ -151,9 +151,9 @@ def resize(image: Tensor, width: int, height: int) -> Tensor:
 
 def _to_float(im: Image.Image) -> tuple[Tensor, Tensor | None]:
     """sRGB (H, W, 3) flattened onto white and alpha (H, W) or None, in [0, 1], keeping 16-bit precision."""
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit greyscale: PIL has no 16-bit RGB mode
-        grey = np.asarray(im, dtype=np.float32) / 65535.0
-        return torch.from_numpy(np.repeat(grey.clip(0, 1)[..., None], 3, axis=-1)), None
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grayscale: PIL has no 16-bit RGB mode
+        gray = np.asarray(im, dtype=np.float32) / 65535.0
+        return torch.from_numpy(np.repeat(gray.clip(0, 1)[..., None], 3, axis=-1)), None
     if im.mode == "F":
         raise ImageInputError("floating-point images are not supported; export the image as 8- or 16-bit")
     has_alpha = _has_alpha(im)

@@ -45,5 +45,5 @@ class FitTarget:
 def fit_target(path: str | os.PathLike[str], job: JobSettings, device: torch.device) -> FitTarget:
     """The image at ``path`` as ``job`` fits it: downscaled to ``job.size``, over ``job.background``."""
     image = read_image(path, job.size)
-    background = background_rgb(job.background, image.mean_colour())
+    background = background_rgb(job.background, image.mean_color())
     return FitTarget(image.over(background).to(device), background, image.alpha, image.notice)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def add_export_parsers(sub: Any) -> None:
     svg = sub.add_parser("export-svg", help="write a stroke file as SVG",
-                         description="Write every stroke as a vector path (width profile, colour gradient, "
+                         description="Write every stroke as a vector path (width profile, color gradient, "
                          "opacity) in painting order, one Inkscape layer per level.")
     svg.add_argument("strokes", type=Path, help="stroke file (.json)")
     svg.add_argument("--out", type=Path, required=True, help="SVG to write")

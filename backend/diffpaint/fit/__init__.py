@@ -1,2 +1,2 @@
-"""Fitting strokes to an image: the coarse-to-fine optimiser, stroke placement, losses and the
+"""Fitting strokes to an image: the coarse-to-fine optimizer, stroke placement, losses and the
 target analysis (segmentation, filters, banding) they use."""

@@ -102,7 +102,7 @@ def sinkhorn_ot(
     """Debiased entropic optimal-transport (Sinkhorn) divergence between two (H, W, 3) images.
 
     Why mass on the grid and not (x, y, r, g, b) points of uniform mass: with fixed pixel positions
-    an image can move its points only in colour, so a stroke lying away from where it belongs gets
+    an image can move its points only in color, so a stroke lying away from where it belongs gets
     L1's advice (fade here; be painted there, where it has no coverage) and no pull on its
     position. Here each image is a set of mass distributions on the pixel grid, as in Stylized
     Neural Painting's OT loss, and the cost is squared distance. The gradient of the OT cost wrt a
@@ -111,9 +111,9 @@ def sinkhorn_ot(
     the two overlap.
 
     The distributions, per sRGB channel c, are c itself ("light ink") and 1 − c ("dark ink"), each
-    plus `floor` and normalised to mass 1, averaged over the six. No background colour is needed:
+    plus `floor` and normalized to mass 1, averaged over the six. No background color is needed:
     for dark strokes on a light ground the 1 − c distribution is concentrated and carries the
-    signal, and vice versa. Global brightness changes are normalised away (L1 sees those).
+    signal, and vice versa. Global brightness changes are normalized away (L1 sees those).
 
     Images are area-downsampled so their long side is `size` px. Positions are in units of the long
     side, so the value and `epsilon` (the entropic blur², 0.004 ≈ (2 px)² at size 32) do not depend
@@ -186,7 +186,7 @@ def _ink(chw: Tensor, floor: float) -> Tensor:
 
 
 def _squared_distances(n: int, side: float, like: Tensor) -> Tensor:
-    """(n, n) squared distances between pixel centres along one axis, in units of the long side."""
+    """(n, n) squared distances between pixel centers along one axis, in units of the long side."""
     x = (torch.arange(n, device=like.device, dtype=like.dtype) + 0.5) / side
     return (x[:, None] - x[None, :]) ** 2
 
@@ -243,15 +243,15 @@ def _logsumexp_kernel(h: Tensor, cost: Tensor, max_cost: float, eps: float) -> T
 
 # --- Stroke shape --------------------------------------------------------------------------------
 
-MIN_RADIUS_OF_CELL = 0.02  # thinner strokes are hairlines that barely paint (but see `area_regulariser`)
+MIN_RADIUS_OF_CELL = 0.02  # thinner strokes are hairlines that barely paint (but see `area_regularizer`)
 _MAX_AREA = 0.5  # of the cell's area: larger strokes swallow the detail their level is for
 _CURVE_SAMPLES = 9
 
 
-def area_regulariser(strokes: Strokes, cell: float | Tensor, min_radius: float | Tensor | None = None) -> Tensor:
+def area_regularizer(strokes: Strokes, cell: float | Tensor, min_radius: float | Tensor | None = None) -> Tensor:
     """Mean over strokes of a penalty on degenerate shapes, 0 for strokes of healthy proportions.
 
-    With r the stroke's mean radius, L its centre-line length (9 curve samples) and A = 2rL + πr²
+    With r the stroke's mean radius, L its center-line length (9 curve samples) and A = 2rL + πr²
     its area (a capsule), all relative to `cell` (the grid cell of the stroke's level, px; a float,
     or a tensor of one per stroke), the penalty is the sum of squared hinges
 
@@ -270,8 +270,8 @@ def area_regulariser(strokes: Strokes, cell: float | Tensor, min_radius: float |
     if len(strokes) == 0:
         return strokes.radius.sum() * 0.0
     radius = strokes.radius.clamp(min=0.0).mean(dim=1)
-    centres = quadratic_bezier(strokes.points, curve_parameters(_CURVE_SAMPLES, strokes.points))
-    steps = centres[:, 1:] - centres[:, :-1]
+    centers = quadratic_bezier(strokes.points, curve_parameters(_CURVE_SAMPLES, strokes.points))
+    steps = centers[:, 1:] - centers[:, :-1]
     length = torch.sqrt((steps * steps).sum(dim=-1) + 1e-12).sum(dim=1)
     area = 2.0 * radius * length + math.pi * radius * radius
 
@@ -344,7 +344,7 @@ def total_loss(
     but left on the device: reading them is the caller's choice, since each read waits for the device.
 
     `strokes` are the ones `rendered` was rendered from (the fragments index them); `cell` is their
-    level's grid cell in px (`min_radius`, px, as in `area_regulariser`); `labels_tiles` (from
+    level's grid cell in px (`min_radius`, px, as in `area_regularizer`); `labels_tiles` (from
     `labels_to_tiles` on `rendered.grid`) is needed only when the segmentation weight is positive.
     """
     if weights.segmentation > 0:
@@ -363,7 +363,7 @@ def total_loss(
     if weights.ot > 0:
         terms["ot"] = sinkhorn_ot(image, target)
     if weights.area > 0:
-        terms["area"] = area_regulariser(strokes, cell, min_radius)
+        terms["area"] = area_regularizer(strokes, cell, min_radius)
     if weights.segmentation > 0 and labels_tiles is not None:
         terms["segmentation"] = segmentation_loss(
             rendered.fragments, labels_tiles, len(strokes), num_regions, strokes.opacity

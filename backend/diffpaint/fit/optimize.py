@@ -16,7 +16,7 @@ returns N strokes that all show. The finest level's strokes may thin down to `Se
 so they can ink lines.
 
 In a painting medium (`Settings.style` other than digital), each level's paint strokes are then
-textured (paper §3.3.2): their geometry and colour frozen, their style parameters are fitted over the
+textured (paper §3.3.2): their geometry and color frozen, their style parameters are fitted over the
 frozen, already textured canvas of the levels before (`style.optimize_style`), so the next level's
 strokes are placed and fitted against what the textured painting really shows.
 
@@ -49,7 +49,7 @@ from torch import Tensor
 from diffpaint.fit.losses import (
     MIN_RADIUS_OF_CELL,
     LossWeights,
-    area_regulariser,
+    area_regularizer,
     labels_to_tiles,
     segmentation_loss,
     total_loss,
@@ -73,7 +73,7 @@ from diffpaint.style import (
     render_styled_painting,
 )
 
-PROGRESS_EVERY = 10  # optimiser steps between progress reports (a report reads loss and PSNR off the device)
+PROGRESS_EVERY = 10  # optimizer steps between progress reports (a report reads loss and PSNR off the device)
 PLATEAU_EVERY = 20  # joint phase steps per plateau check (one host read of their summed loss)
 PLATEAU_GAIN = 0.002  # the joint phase stops when a window's mean loss fell by less than this share
 LEVELS_SHARE = 0.75  # of a time budget, for the levels; the joint phase gets the rest and what they leave
@@ -84,7 +84,7 @@ class Settings:
     strokes: int = 256  # total budget across levels, paint and smudge strokes together
     levels: int = 3
     rounds: int = 2  # placement rounds per level (error map refreshed between rounds)
-    iterations: int = 80  # optimiser steps per round
+    iterations: int = 80  # optimizer steps per round
     lr_position: float = 0.004  # in units of the canvas' long side per step
     lr_radius: float = 0.002
     lr_color: float = 0.02
@@ -95,7 +95,7 @@ class Settings:
     joint_iterations: int = 100  # steps of the joint phase over the whole painting (0: none)
     relocation_iterations: int = 40  # steps fitting relocated strokes
     time_budget: float | None = None  # seconds: levels get LEVELS_SHARE of it, the joint phase the rest
-    tie_colors: float = 0.02  # a stroke whose two colours end closer than this becomes single-colour
+    tie_colors: float = 0.02  # a stroke whose two colors end closer than this becomes single-color
     min_working_side: int = 64  # coarse levels are fitted at no less than this resolution
     seed: int = 0
     raster: RasterSettings = field(default_factory=RasterSettings)
@@ -107,7 +107,7 @@ class Settings:
     # bench/smudge_quality.py's five images (bench/RESULTS.md).
     smudge: bool = False
     smudge_share: float = 0.1  # of each smudged level's stroke budget
-    smudge_iterations: int = 20  # optimiser steps of the smudge phase per level
+    smudge_iterations: int = 20  # optimizer steps of the smudge phase per level
     # Smudge strokes start ≤ 0.3 cell long and ≥ 0.04 cell wide: 10 stamps overlap; each stamp costs time.
     smudge_brush: SmudgeSettings = field(default_factory=lambda: SmudgeSettings(stamps=10))
     smudge_weights: LossWeights = field(default_factory=lambda: LossWeights(gradient=0.5, area=0.1, segmentation=0.0))
@@ -194,7 +194,7 @@ def reconstruct(
 ) -> Reconstruction:
     """Fit `settings.strokes` strokes to `target` (H, W, 3) in [0, 1].
 
-    `on_progress` is called every `PROGRESS_EVERY` optimiser steps and after the last step of every round
+    `on_progress` is called every `PROGRESS_EVERY` optimizer steps and after the last step of every round
     and phase (reading progress waits for the device); `on_level` after each level with its 1-based
     number, every stroke painted so far, the canvas they make and their style (None when plain), so a
     caller can keep results that survive a cancellation (raising from either callback stops the
@@ -267,14 +267,14 @@ def deterministic_algorithms(on: bool) -> Iterator[None]:
 
 
 def _level_steps(settings: Settings) -> int:
-    """Optimiser steps of the levels: paint rounds, smudge and style phases on every level."""
+    """Optimizer steps of the levels: paint rounds, smudge and style phases on every level."""
     smudged_levels = sum(1 for _, m in level_budgets(settings) if m)
     return (settings.levels * settings.rounds * settings.iterations
             + smudged_levels * settings.smudge_iterations + sum(style_steps_per_level(settings)))
 
 
 def _reconstruction_steps(settings: Settings) -> int:
-    """Optimiser steps of a whole reconstruction: the levels, then (plain paintings) a relocation and the joint
+    """Optimizer steps of a whole reconstruction: the levels, then (plain paintings) a relocation and the joint
     phase. The final relocation is not counted: it has nothing to fit unless the joint phase hid strokes, and
     progress is reported from 1 down to then (the fraction stops at 1)."""
     after = settings.joint_iterations + settings.relocation_iterations if settings.style == "digital" else 0
@@ -381,7 +381,7 @@ def _fit_round(run: _Run, phase: str, level: int, new: Strokes, canvas: Tensor, 
         rendered = render(strokes, work_canvas, settings.raster)
         loss, _ = total_loss(rendered, work_target, strokes, weights, cell=cell * scale,
                              labels_tiles=labels_tiles, num_regions=run.regions, min_radius=min_radius)
-        if work_bare is not None:  # coverage of transparent areas costs like a full-scale colour error
+        if work_bare is not None:  # coverage of transparent areas costs like a full-scale color error
             loss = loss + weights.pixel * (rendered.alpha * work_bare).mean()
         params.step(loss)
         # The clock is read at progress reports only: on a GPU, before the report's read it counts queued work.
@@ -469,7 +469,7 @@ def _joint_phase(run: _Run, painting: Painting, bg_image: Tensor) -> Painting:
         strokes = params.strokes()
         if len(painting.smudge):  # smudges drag the canvas between paint runs: the image terms and shapes
             image = render_painting(replace(painting, paint=strokes), bg_image, settings.raster)
-            loss = image_loss(image, target, weights) + weights.area * area_regulariser(strokes, cell, min_radius)
+            loss = image_loss(image, target, weights) + weights.area * area_regularizer(strokes, cell, min_radius)
         else:
             rendered = render(strokes, bg_image, settings.raster)
             image = rendered.image
@@ -505,7 +505,7 @@ def _style_phase(run: _Run, level: int, painted: Strokes, frozen: Tensor,
                  first: int) -> tuple[Strokes, StrokeStyle, Tensor]:
     """Texture a level's new paint strokes (painting indices `first`, …) and fit their style over the
     `frozen` canvas of the levels before, at full resolution (a texture's look depends on its pixel
-    footprint); the strokes with their vertex colours for the style, the style and the textured canvas."""
+    footprint); the strokes with their vertex colors for the style, the style and the textured canvas."""
     settings, target, steps = run.settings, run.target, style_steps_per_level(run.settings)[level]
     # Each stroke's variant is the one a style over the whole painting would draw for it.
     style = initial_style(settings.style, first + len(painted), settings.seed, target.device)
@@ -546,7 +546,7 @@ def _smudge_phase(run: _Run, level: int, count: int, canvas: Tensor) -> tuple[Sm
 
 
 class _Parameters:
-    """Optimisable stroke parameters, kept inside their valid ranges after every step."""
+    """Optimizable stroke parameters, kept inside their valid ranges after every step."""
 
     def __init__(self, init: Strokes, settings: Settings, long_side: float):
         self.level = init.level
@@ -576,7 +576,7 @@ class _Parameters:
 
 
 class _SmudgeParameters:
-    """Optimisable smudge geometry (points, radii), radii kept in range after every step."""
+    """Optimizable smudge geometry (points, radii), radii kept in range after every step."""
 
     def __init__(self, init: SmudgeStrokes, settings: Settings, long_side: float):
         self.points = init.points.clone().requires_grad_()
@@ -624,7 +624,7 @@ def _downscale(image: Tensor, scale: float) -> Tensor:
 
 
 def _tie_converged_colors(color: Tensor, tolerance: float) -> Tensor:
-    """Make strokes whose end colours converged single-colour: (N, 2, 3) → same shape."""
+    """Make strokes whose end colors converged single-color: (N, 2, 3) → same shape."""
     converged = (color[:, 0] - color[:, 1]).abs().amax(dim=-1) < tolerance
     mean = color.mean(dim=1, keepdim=True).expand_as(color)
     return torch.where(converged[:, None, None], mean, color)
@@ -639,7 +639,7 @@ def refine(
     on_progress: Callable[[Progress], None] | None = None,
     mask: Tensor | None = None,
 ) -> Reconstruction:
-    """Continue optimising a finished painting against `target` (H, W, 3) in [0, 1].
+    """Continue optimizing a finished painting against `target` (H, W, 3) in [0, 1].
 
     With `add` > 0, that many new paint strokes are first placed and fitted on top as one more round
     of the finest level (`settings.levels` − 1 sets its cell). Then every paint stroke is fine-tuned

@@ -13,7 +13,7 @@ from diffpaint.strokes import Strokes
 
 
 def error_map(target: Tensor, canvas: Tensor, sigma: float, sharpness: float = 2.0) -> Tensor:
-    """Blurred per-pixel L1 error, raised to a power so sampling favours the worst regions. (H, W)."""
+    """Blurred per-pixel L1 error, raised to a power so sampling favors the worst regions. (H, W)."""
     err = gaussian_blur((target - canvas).abs().mean(dim=-1), sigma)
     return err.clamp(min=0) ** sharpness
 
@@ -38,16 +38,16 @@ def place_strokes(
     level: int,
     generator: torch.Generator,
 ) -> Strokes:
-    """Initialise `count` strokes sized for a grid cell of `cell` px where the canvas is most wrong.
+    """Initialize `count` strokes sized for a grid cell of `cell` px where the canvas is most wrong.
 
     Positions are sampled from the error map; each stroke follows the local isophote, with a little
-    bend, and takes its two colours from the (blurred) target under its ends.
+    bend, and takes its two colors from the (blurred) target under its ends.
     """
     height, width = target.shape[:2]
     weights = error_map(target, canvas, sigma=max(cell / 8.0, 1.0)).flatten() + 1e-12
     picks = torch.multinomial(weights, count, replacement=count > weights.numel(), generator=generator)
     jitter = torch.rand(count, 2, generator=generator)
-    centre = torch.stack([(picks % width).float(), (picks // width).float()], dim=1) + jitter
+    center = torch.stack([(picks % width).float(), (picks // width).float()], dim=1) + jitter
 
     angle = stroke_directions(target, sigma=max(cell / 8.0, 1.0)).flatten()[picks]
     direction = torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)
@@ -55,8 +55,8 @@ def place_strokes(
     rand = torch.rand(count, 3, generator=generator)
     half = 0.5 * cell * (0.3 + 0.4 * rand[:, :1])
     bend = 0.15 * cell * (rand[:, 1:2] - 0.5)
-    start, end = centre - half * direction, centre + half * direction
-    control = centre + bend * normal
+    start, end = center - half * direction, center + half * direction
+    control = center + bend * normal
     points = torch.stack([start, control, end], dim=1)
 
     radius = (cell * (0.06 + 0.06 * rand[:, 2])).clamp(min=1.0)[:, None].repeat(1, 2)
@@ -79,21 +79,21 @@ def hard_steps(target: Tensor, canvas: Tensor, sigma: float) -> Tensor:
 
 
 def place_smudges(target: Tensor, canvas: Tensor, count: int, cell: float, generator: torch.Generator) -> SmudgeStrokes:
-    """Initialise `count` smudge strokes sized for a grid cell of `cell` px on the canvas' hard steps.
+    """Initialize `count` smudge strokes sized for a grid cell of `cell` px on the canvas' hard steps.
 
     Positions are sampled from `hard_steps`; each stroke runs across the step under it (along the
-    canvas' structure-tensor gradient direction), so it drags the colour of one side over the other.
+    canvas' structure-tensor gradient direction), so it drags the color of one side over the other.
     """
     sigma = max(cell / 8.0, 1.0)
     weights = hard_steps(target, canvas, sigma).flatten() + 1e-12
     width = target.shape[1]
     picks = torch.multinomial(weights, count, replacement=count > weights.numel(), generator=generator)
-    centre = torch.stack([(picks % width).float(), (picks // width).float()], dim=1) + 0.5
+    center = torch.stack([(picks % width).float(), (picks // width).float()], dim=1) + 0.5
     angle = stroke_directions(canvas, sigma).flatten()[picks] - 0.5 * math.pi  # isophote → across it
     direction = torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)
     rand = torch.rand(count, 2, generator=generator)
     half = 0.5 * cell * (0.15 + 0.15 * rand[:, :1])
-    points = torch.stack([centre - half * direction, centre, centre + half * direction], dim=1)
+    points = torch.stack([center - half * direction, center, center + half * direction], dim=1)
     radius = (cell * (0.04 + 0.04 * rand[:, 1])).clamp(min=1.5)[:, None].repeat(1, 2)
     return SmudgeStrokes(points, radius)
 

@@ -27,10 +27,10 @@ class Segmenter(Protocol):
 
 @dataclass(frozen=True)
 class SlicSegmenter:
-    """SLIC superpixels: k-means in (Lab colour, position) from a regular grid of `regions` seeds.
+    """SLIC superpixels: k-means in (Lab color, position) from a regular grid of `regions` seeds.
 
-    compactness trades colour against position in Lab units. Paintings want a low value (5, against
-    skimage's usual 10): region edges then follow colour boundaries (a cypress against the sky)
+    compactness trades color against position in Lab units. Paintings want a low value (5, against
+    skimage's usual 10): region edges then follow color boundaries (a cypress against the sky)
     instead of the seed grid, yet regions stay in one piece. sigma = 1 px of pre-blur keeps brush
     texture and canvas grain from fraying the boundaries. Yields about 0.2–0.8 × `regions` (sample
     paintings at 256 px; a flat painting gets fewer).
@@ -88,7 +88,7 @@ def segment(target: Tensor, method: Method = "slic", regions: int = 32) -> Tenso
 
 
 def resize_labels(labels: Tensor, height: int, width: int) -> Tensor:
-    """Nearest-neighbour resize of (H, W) labels, e.g. for a level fitted on a downscaled canvas.
+    """Nearest-neighbor resize of (H, W) labels, e.g. for a level fitted on a downscaled canvas.
 
     Labels stay those of the full-size segmentation (a region too small to survive leaves a gap in
     0..R−1, which the segmentation loss tolerates), so pass the same region count.

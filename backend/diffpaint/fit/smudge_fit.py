@@ -1,9 +1,9 @@
 """The smudge phase's objective, and the pruning of smudge strokes that do not pay their way.
 
 Smudge strokes are fitted on a frozen canvas with the paint phase's guidance terms (pixel L1, edge
-gradient, optimal transport) plus the area regulariser on their geometry, with their own weights
+gradient, optimal transport) plus the area regularizer on their geometry, with their own weights
 (`Settings.smudge_weights`: heavier gradient and area terms, since a smudge is there to turn hard
-steps into gradients, not to move colour about). The segmentation term needs a paint render's
+steps into gradients, not to move color about). The segmentation term needs a paint render's
 per-stroke fragments and is not used.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from diffpaint.fit.losses import LossWeights, area_regulariser, gradient_loss, pixel_l1, sinkhorn_ot
+from diffpaint.fit.losses import LossWeights, area_regularizer, gradient_loss, pixel_l1, sinkhorn_ot
 from diffpaint.render.smudge import SmudgeSettings, SmudgeStrokes, smudge
 from diffpaint.strokes import Strokes
 
@@ -30,12 +30,12 @@ def image_loss(image: Tensor, target: Tensor, weights: LossWeights) -> Tensor:
 
 
 def smudge_loss(image: Tensor, target: Tensor, strokes: SmudgeStrokes, weights: LossWeights, cell: float) -> Tensor:
-    """`image_loss` plus the area regulariser on the smudge strokes' geometry (their level's `cell` px)."""
+    """`image_loss` plus the area regularizer on the smudge strokes' geometry (their level's `cell` px)."""
     loss = image_loss(image, target, weights)
     if weights.area > 0 and len(strokes):
         shape = Strokes(strokes.points, strokes.radius, strokes.radius.new_zeros(len(strokes), 2, 3),
                         strokes.radius.new_ones(len(strokes)), torch.zeros(len(strokes), dtype=torch.long))
-        loss = loss + weights.area * area_regulariser(shape, cell)
+        loss = loss + weights.area * area_regularizer(shape, cell)
     return loss
 
 

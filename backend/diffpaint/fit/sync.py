@@ -6,7 +6,7 @@ value on the host (`item`, `float(t)`, `int(t)`, `bool(t)`, using it as an index
 device: on a CPU machine the reads cost nothing, but the same code on CUDA would synchronise there,
 so tests can hold the fitting loop to a budget without a GPU.
 
-Reads by `torch.optim` are not counted: optimisers keep their step counters as host tensors
+Reads by `torch.optim` are not counted: optimizers keep their step counters as host tensors
 whatever the device, so reading them never waits for one.
 
 Operations whose output size depends on tensor data (boolean masks, `nonzero`, `repeat_interleave`

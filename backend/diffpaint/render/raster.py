@@ -95,7 +95,7 @@ def rasterize(
         tile_index, stroke_index, nearest = _nearest_segments(*ends, grid, margin=6.0 * settings.edge,
                                                               sweep=settings.sweep)
 
-    pix = grid.tile_origins(points)[tile_index][:, None] + grid.local_pixel_centres(points)[None]  # (P, T*T, 2)
+    pix = grid.tile_origins(points)[tile_index][:, None] + grid.local_pixel_centers(points)[None]  # (P, T*T, 2)
 
     # index_select + gather: their backward passes are plain scatter-adds, unlike advanced indexing.
     def pick(per_sample: Tensor, offset: int) -> Tensor:
@@ -186,7 +186,7 @@ def _nearest_segments(
 
     # A box's corner tiles can lie beyond the round ends of a fat segment: keep the tiles whose
     # center is within the segment's reach plus the tile's half-diagonal.
-    local = grid.local_pixel_centres(a)
+    local = grid.local_pixel_centers(a)
     origins = grid.tile_origins(a)
     center = origins[entry_tile] + 0.5 * grid.tile
     e, seg = entry_stroke, entry_segment

@@ -2,7 +2,7 @@
 
 A smudge stroke has geometry only: a quadratic Bézier path and a start/end radius. K stamps are
 placed along the path. At each stamp the brush reads the canvas on a fixed P×P grid laid out in
-units of the stamp's radius (offsets in [-extent, extent]·r around the centre), bilinearly, so
+units of the stamp's radius (offsets in [-extent, extent]·r around the center), bilinearly, so
 the read is differentiable in position and radius and every stamp has the same
 shape whatever its radius.
 
@@ -10,7 +10,7 @@ Two brush models, both writing back the same way:
 
 * `smudge` (the paper's one-shot model, Eq. 7–8). The initial brush states come at once from the
   patches P_i that all stamps read on the canvas as it was before the stroke, averaged by a causal,
-  row-normalised Beta kernel over normalised arc length t_i:
+  row-normalized Beta kernel over normalized arc length t_i:
 
       Kern[k, i] ∝ t_i^(a−1) (1 − t_i)^(b−1) for i ≤ k, else 0;   B⁰ = Kern @ P   (over i).
 
@@ -30,7 +30,7 @@ radius-unit coordinates (p − c)/r, zero outside the patch) and added through a
 sigmoid((r − |p − c|)/edge). Only the difference is resampled, so pixels the brush does not change
 are never blurred by a read-then-write resampling, and a stroke whose brush carries exactly what is
 under it (zero length, α_c = 0) leaves the canvas unchanged. The window's integer origin comes from
-the detached centre (piecewise constant); everything inside it is differentiable in centre and
+the detached center (piecewise constant); everything inside it is differentiable in center and
 radius. The canvas is padded once (edge replicated) so every window lies inside it; windows are
 added back with in-place `index_add_` on that working copy, and reads gather pixels with
 `index_select`, so autograd keeps no copy of the canvas, or of its gradient, per stamp.
@@ -78,10 +78,10 @@ class SmudgeSettings:
     K = 20 and 100). α_c = 0.5, α_s = 0.8 give a visible trail of red that fades along the stroke,
     as in the paper's Fig. 8 (also tried: (0.3, 0.9), (0.5, 0.5), (0.8, 0.8)). Then a and b by a grid
     search over {0.5, 1, 2, 3, 5, 8}² for the smallest mean L1 between `smudge` and
-    `smudge_recursive` (the classic model the one-shot initialisation stands in for): a = 1, b = 5
-    (weights (1 − t)^4, favouring what the brush picked up early, as the recursive brush does) is
+    `smudge_recursive` (the classic model the one-shot initialization stands in for): a = 1, b = 5
+    (weights (1 − t)^4, favoring what the brush picked up early, as the recursive brush does) is
     within 2 % of the best at K = 20 (L1 3.8e-3 against a mean change of 3.6e-2) and within 6 % at
-    K = 100 (9.2e-3 vs 8.7e-3 for a = 1, b = 8). The first try, a = 3, b = 1 (favouring recent
+    K = 100 (9.2e-3 vs 8.7e-3 for a = 1, b = 8). The first try, a = 3, b = 1 (favoring recent
     stamps), was 3.5–8× worse at K = 10–100. The stamp count changes the recursive
     model's memory (α_s applies per stamp), so these hold for the stamp spacing tested.
     """
@@ -89,8 +89,8 @@ class SmudgeSettings:
     stamps: int = 20  # K stamps per stroke
     alpha_c: float = 0.5  # α_c: share of the brush's paint deposited on the canvas at each stamp
     alpha_s: float = 0.8  # α_s: share of the brush state kept (vs picked up from the canvas)
-    beta_a: float = 1.0  # Beta kernel a: a > 1 favours later (more recent) stamps
-    beta_b: float = 5.0  # Beta kernel b: b > 1 favours earlier stamps
+    beta_a: float = 1.0  # Beta kernel a: a > 1 favors later (more recent) stamps
+    beta_b: float = 5.0  # Beta kernel b: b > 1 favors earlier stamps
     edge: float = 1.0  # soft disk edge: sigmoid scale in px
     patch: int = 33  # P: patch samples per side
     extent: float = 1.25  # patch half-width in radii (covers the disk and its soft edge)
@@ -109,25 +109,25 @@ class SmudgeSettings:
 
 
 def stamp_parameters(points: Tensor, radius: Tensor, stamps: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Stamp centres (M, K, 2), radii (M, K) and normalised arc length t (M, K) in [0, 1].
+    """Stamp centers (M, K, 2), radii (M, K) and normalized arc length t (M, K) in [0, 1].
 
     Arc length is the cumulative chord length between stamps over its total; a stroke of zero
     length falls back to its curve parameters.
     """
     u = curve_parameters(stamps, points)
-    centres = quadratic_bezier(points, u)
+    centers = quadratic_bezier(points, u)
     radii = lerp_along(radius, u)
-    step = centres[:, 1:] - centres[:, :-1]
+    step = centers[:, 1:] - centers[:, :-1]
     chord = torch.sqrt((step * step).sum(-1) + 1e-12)
     arc = torch.cat([torch.zeros_like(chord[:, :1]), torch.cumsum(chord, 1)], dim=1)
     total = arc[:, -1:]
     long_enough = total > 1e-3 * stamps
     t = torch.where(long_enough, arc / total.clamp_min(1e-3 * stamps), u.expand_as(arc))
-    return centres, radii, t
+    return centers, radii, t
 
 
 def beta_kernel(t: Tensor, a: float, b: float, margin: float | None = None) -> Tensor:
-    """Causal row-normalised Beta kernel (..., K, K) over normalised arc length t (..., K).
+    """Causal row-normalized Beta kernel (..., K, K) over normalized arc length t (..., K).
 
     Kern[k, i] ∝ t_i^(a−1) (1 − t_i)^(b−1) for i ≤ k, 0 otherwise; each row sums to 1. t is
     clamped to [margin, 1 − margin] (default half a stamp spacing) so the weights stay finite.
@@ -136,7 +136,7 @@ def beta_kernel(t: Tensor, a: float, b: float, margin: float | None = None) -> T
     margin = 0.5 / max(k, 1) if margin is None else margin
     t = t.clamp(margin, 1.0 - margin)
     log_w = (a - 1.0) * torch.log(t) + (b - 1.0) * torch.log1p(-t)
-    w = torch.exp(log_w - log_w.amax(-1, keepdim=True))  # a common factor cancels in the row normalisation
+    w = torch.exp(log_w - log_w.amax(-1, keepdim=True))  # a common factor cancels in the row normalization
     causal = torch.tril(torch.ones(k, k, dtype=torch.bool, device=t.device))
     kern = torch.where(causal, w[..., None, :], torch.zeros((), dtype=t.dtype, device=t.device))
     return kern / kern.sum(-1, keepdim=True)
@@ -150,7 +150,7 @@ def _patch_offsets(settings: SmudgeSettings, like: Tensor) -> Tensor:
 
 
 def _sample(image: Tensor, ox: int, oy: int, pos: Tensor) -> Tensor:
-    """Bilinear samples of image (h, w, 3) at canvas positions pos (..., 2) as (x, y), pixel centres at
+    """Bilinear samples of image (h, w, 3) at canvas positions pos (..., 2) as (x, y), pixel centers at
     i + 0.5; the image's pixel (0, 0) is canvas pixel (ox, oy). Returns (..., 3); border replicated.
 
     Hand-written rather than `grid_sample` so the weights depend on the canvas position only, not on
@@ -191,10 +191,10 @@ class _Layout:
     waves: list[list[int]]
 
     @staticmethod
-    def of(centres: Tensor, radii: Tensor, settings: SmudgeSettings, height: int, width: int) -> _Layout:
+    def of(centers: Tensor, radii: Tensor, settings: SmudgeSettings, height: int, width: int) -> _Layout:
         m, k = radii.shape
         # The one host read of the smudge: window origins and sizes decide which pixels are touched.
-        values = torch.cat([torch.floor(centres.detach()).flatten(), radii.detach().amax(1)]).tolist()
+        values = torch.cat([torch.floor(centers.detach()).flatten(), radii.detach().amax(1)]).tolist()
         corners, reach = values[: m * k * 2], values[m * k * 2 :]
         half = [math.ceil(settings.extent * r + 2.0) for r in reach]
         pad = max(half) + 1
@@ -218,7 +218,7 @@ class _Layout:
             waves[wave].append(s)
             wave_of.append(wave)
             boxes.append(box)
-        return _Layout(pad, half, torch.tensor(origin, dtype=torch.long, device=centres.device), waves)
+        return _Layout(pad, half, torch.tensor(origin, dtype=torch.long, device=centers.device), waves)
 
 
 def _meet(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
@@ -237,10 +237,10 @@ def _apply(canvas: Tensor, strokes: SmudgeStrokes, settings: SmudgeSettings, one
     if len(strokes) == 0:
         return canvas
     height, width = canvas.shape[:2]
-    centres, radii, t = stamp_parameters(strokes.points, strokes.radius, settings.stamps)
+    centers, radii, t = stamp_parameters(strokes.points, strokes.radius, settings.stamps)
     offsets = _patch_offsets(settings, canvas)  # (P, P, 2) radii
     disk = _disk(offsets.norm(dim=-1) * radii[..., None, None], radii[..., None, None], settings.edge)  # (M,K,P,P)
-    layout = _Layout.of(centres, radii, settings, height, width)
+    layout = _Layout.of(centers, radii, settings, height, width)
     pad = layout.pad
     padded_height, padded_width = height + 2 * pad, width + 2 * pad
     padded = F.pad(canvas.permute(2, 0, 1)[None], (pad, pad, pad, pad), mode="replicate")[0].permute(1, 2, 0)
@@ -255,7 +255,7 @@ def _apply(canvas: Tensor, strokes: SmudgeStrokes, settings: SmudgeSettings, one
     ac, as_ = settings.alpha_c, settings.alpha_s
     for wave in layout.waves:
         ws = torch.tensor(wave, dtype=torch.long, device=canvas.device)
-        c, r = centres[ws], radii[ws]  # (S, K, 2), (S, K)
+        c, r = centers[ws], radii[ws]  # (S, K, 2), (S, K)
         n = 2 * max(layout.half[s] for s in wave) + 1  # windows larger than a stroke's own only add zeros
         # A window grown to the wave's size still covers the stroke's own (clamped, it ends where the padded
         # canvas does, at or past the own window's end), and stays inside the padded canvas.
@@ -300,7 +300,7 @@ def _apply(canvas: Tensor, strokes: SmudgeStrokes, settings: SmudgeSettings, one
 
 
 def smudge(canvas: Tensor, strokes: SmudgeStrokes, settings: SmudgeSettings | None = None) -> Tensor:
-    """Apply smudge strokes in order to canvas (H, W, 3): one-shot Beta-kernel brush initialisation (Eq. 8)."""
+    """Apply smudge strokes in order to canvas (H, W, 3): one-shot Beta-kernel brush initialization (Eq. 8)."""
     return _apply(canvas, strokes, settings or SmudgeSettings(), one_shot=True)
 
 
@@ -309,17 +309,17 @@ def smudge_recursive(canvas: Tensor, strokes: SmudgeStrokes, settings: SmudgeSet
     return _apply(canvas, strokes, settings or SmudgeSettings(), one_shot=False)
 
 
-_INVISIBLE = 1e-4  # squared linear-light colour difference (~1/100) under which a deposit cannot be seen
+_INVISIBLE = 1e-4  # squared linear-light color difference (~1/100) under which a deposit cannot be seen
 
 
 def smudge_deposits(
     canvas: Tensor, strokes: SmudgeStrokes, settings: SmudgeSettings | None = None
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Apply smudge strokes (one-shot model) and measure what each stamp leaves, for renderers without
-    the canvas state: (canvas after, deposit colour (M, K, 3) sRGB, deposit strength (M, K) in [0, 1]).
+    the canvas state: (canvas after, deposit color (M, K, 3) sRGB, deposit strength (M, K) in [0, 1]).
 
-    The colour of stamp k is the disk-weighted mean, in linear light, of the brush B_{k−1} it deposits.
-    Its strength s is the opacity with which painting that flat colour c over the canvas as it was
+    The color of stamp k is the disk-weighted mean, in linear light, of the brush B_{k−1} it deposits.
+    Its strength s is the opacity with which painting that flat color c over the canvas as it was
     before the stroke (D) best reproduces what the whole stroke did there (A), by least squares over
     the stamp's disk in linear light (where the renderers blend): s = ⟨A − D, c − D⟩ / ‖c − D‖².
     A stamp whose brush carries what is under it, or whose deposit later stamps overwrite, gets a low
@@ -329,13 +329,13 @@ def smudge_deposits(
     """
     settings = settings or SmudgeSettings()
     with torch.no_grad():
-        centres, radii, _ = stamp_parameters(strokes.points, strokes.radius, settings.stamps)
+        centers, radii, _ = stamp_parameters(strokes.points, strokes.radius, settings.stamps)
         offsets = _patch_offsets(settings, canvas)
         colors, strengths = [], []
         for s in range(len(strokes)):
             brushes = canvas.new_zeros(1, settings.stamps, settings.patch, settings.patch, 3)
             after = _apply(canvas, strokes.select(slice(s, s + 1)), settings, one_shot=True, brushes=brushes)
-            pos = centres[s][:, None, None] + radii[s][:, None, None, None] * offsets  # (K, P, P, 2)
+            pos = centers[s][:, None, None] + radii[s][:, None, None, None] * offsets  # (K, P, P, 2)
             weight = _disk(offsets.norm(dim=-1) * radii[s][:, None, None], radii[s][:, None, None], settings.edge)
             weight = (weight / weight.sum(dim=(1, 2), keepdim=True))[..., None]  # (K, P, P, 1)
             deposit = (weight * srgb_to_linear(brushes[0])).sum(dim=(1, 2))  # (K, 3)

@@ -33,8 +33,8 @@ class TileGrid:
         )
         return torch.stack([tx.flatten(), ty.flatten()], dim=1).to(like.dtype) * self.tile
 
-    def local_pixel_centres(self, like: Tensor) -> Tensor:
-        """Pixel centres (x, y) inside one tile relative to its corner, shape (tile*tile, 2)."""
+    def local_pixel_centers(self, like: Tensor) -> Tensor:
+        """Pixel centers (x, y) inside one tile relative to its corner, shape (tile*tile, 2)."""
         r = torch.arange(self.tile, device=like.device, dtype=like.dtype) + 0.5
         y, x = torch.meshgrid(r, r, indexing="ij")
         return torch.stack([x.flatten(), y.flatten()], dim=1)

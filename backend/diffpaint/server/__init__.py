@@ -17,9 +17,9 @@ One module one job:
 - ``jobs``           — the job queue: one job at a time per device, retention and disk budget
 - ``worker_process`` — drives one worker process (events on stdout, process-group kill)
 - ``worker``         — the per-job process (``python -m diffpaint.server.worker JOB_DIR``)
-- ``reconstructor``  — adapts the optimiser's callbacks to job outputs (progress, previews, levels)
+- ``reconstructor``  — adapts the optimizer's callbacks to job outputs (progress, previews, levels)
 
 A job runs in a child process rather than a thread: cancelling is a kill that always works (the
-optimiser has no cancellation point inside a step), a crash or out-of-memory error in one job
+optimizer has no cancellation point inside a step), a crash or out-of-memory error in one job
 cannot take the server down, and GPU/CPU memory goes back to the system after every job.
 """

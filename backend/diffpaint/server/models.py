@@ -55,7 +55,7 @@ class ProgressModel(BaseModel):
     phase: str | None = None
     level: int | None = Field(None, description="1-based level being fitted")
     levels: int | None = None
-    iteration: int | None = Field(None, description="Optimiser step within the current placement round")
+    iteration: int | None = Field(None, description="Optimizer step within the current placement round")
     iterations: int | None = None
     fraction: float | None = Field(None, description="Of the whole job, 0…1")
     loss: float | None = None

@@ -1,4 +1,4 @@
-"""Adapts the optimiser's callbacks to what a job publishes: progress, live canvas, per-level strokes.
+"""Adapts the optimizer's callbacks to what a job publishes: progress, live canvas, per-level strokes.
 
 - ``Progress.canvas`` — the image rendered at that step, ``(h, w, 3)`` sRGB in [0, 1], detached (at
   the level's working resolution); it becomes the live preview.

@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-STYLES = ("digital", "oil", "watercolor", "ink", "pencil")
+from diffpaint_shared.jobschema import STYLES  # the media, named once for every front end
+
 TEXTURE_SIZE = (32, 64)  # (height across the stroke, width along it): small, so strokes magnify it
 VARIANTS = 4
 

@@ -12,7 +12,7 @@ from diffpaint.fit.filters import gaussian_blur
 from diffpaint.fit.losses import (
     IGNORED_LABEL,
     LossWeights,
-    area_regulariser,
+    area_regularizer,
     gradient_loss,
     gradient_terms,
     labels_to_tiles,
@@ -38,7 +38,7 @@ def _noisy(image: torch.Tensor, sigma: float, seed: int = 0) -> torch.Tensor:
 
 
 def _stroke(x: float, y: float, half: float = 8.0, radius: float = 5.0, opacity: float = 0.9) -> Strokes:
-    """One slightly bent horizontal stroke centred at (x, y), dark blue."""
+    """One slightly bent horizontal stroke centered at (x, y), dark blue."""
     points = torch.tensor([[[x - half, y], [x, y - 2.0], [x + half, y]]])
     color = torch.tensor([[[0.2, 0.3, 0.6], [0.2, 0.3, 0.6]]])
     return Strokes(points, torch.full((1, 2), radius), color, torch.tensor([opacity]), torch.zeros(1, dtype=torch.long))
@@ -128,32 +128,32 @@ def test_sinkhorn_pulls_a_stroke_towards_its_target_where_l1_has_nothing_to_say(
 
 # --- area ----------------------------------------------------------------------------------------------
 
-def test_area_regulariser_is_zero_for_placement_sized_strokes_and_grows_when_degenerate():
+def test_area_regularizer_is_zero_for_placement_sized_strokes_and_grows_when_degenerate():
     cell = 64.0
     healthy = _stroke(32, 32, half=0.25 * cell, radius=0.08 * cell)
-    assert area_regulariser(healthy, cell) == 0
+    assert area_regularizer(healthy, cell) == 0
     thin = _stroke(32, 32, half=0.25 * cell, radius=0.005 * cell)
     blob = _stroke(32, 32, half=0.01 * cell, radius=0.1 * cell)
     huge = _stroke(32, 32, half=0.6 * cell, radius=0.4 * cell)
     for name, s in (("thin", thin), ("blob", blob), ("huge", huge)):
-        value = area_regulariser(s, cell)
-        print(f"area regulariser, {name}: {value:.4f}")
+        value = area_regularizer(s, cell)
+        print(f"area regularizer, {name}: {value:.4f}")
         assert value > 0.05
     thinner = _stroke(32, 32, half=0.25 * cell, radius=0.001 * cell)
-    assert area_regulariser(thinner, cell) > area_regulariser(thin, cell)
+    assert area_regularizer(thinner, cell) > area_regularizer(thin, cell)
     # Scale-free: the same strokes on a twice larger canvas, with twice larger cells, score the same.
     both = thin.cat(blob)
-    assert torch.allclose(area_regulariser(both.scaled(2.0), 2 * cell), area_regulariser(both, cell))
+    assert torch.allclose(area_regularizer(both.scaled(2.0), 2 * cell), area_regularizer(both, cell))
 
 
-def test_area_regulariser_has_finite_gradients_even_for_zero_length_or_radius():
+def test_area_regularizer_has_finite_gradients_even_for_zero_length_or_radius():
     points = torch.tensor([[[10.0, 10.0]] * 3, [[0.0, 0.0], [5.0, 1.0], [9.0, 0.0]]], requires_grad=True)
     radius = torch.tensor([[3.0, 3.0], [0.0, 0.0]], requires_grad=True)
     strokes = Strokes(points, radius, torch.zeros(2, 2, 3), torch.ones(2), torch.zeros(2, dtype=torch.long))
-    value = area_regulariser(strokes, 32.0)
+    value = area_regularizer(strokes, 32.0)
     grad_points, grad_radius = _finite_grad(value, [points, radius])
     assert value > 0 and grad_radius[1].sum() < 0  # the collapsed stroke is told to widen
-    assert area_regulariser(Strokes.empty(), 32.0) == 0
+    assert area_regularizer(Strokes.empty(), 32.0) == 0
 
 
 # --- segmentation loss -----------------------------------------------------------------------------
@@ -206,7 +206,7 @@ def test_segmentation_loss_weights_strokes_by_opacity_and_skips_strokes_off_canv
 
 # --- weights and total -----------------------------------------------------------------------------------
 
-def test_loss_weights_have_paper_defaults_and_reject_bad_values():
+def test_loss_weights_default_to_the_papers_but_perceptual_stays_off_and_bad_values_are_refused():
     w = LossWeights()
     assert (w.pixel, w.segmentation, w.area, w.gradient, w.ot, w.perceptual) == (1.0, 0.1, 0.02, 0.1, 0.2, 0.0)
     with pytest.raises(ValueError, match="perceptual loss needs a pretrained backbone; none ships with DiffPaint"):
@@ -224,8 +224,8 @@ def _scene(painting: torch.Tensor) -> tuple[Strokes, torch.Tensor, torch.Tensor]
     target = painting[:64, :64].contiguous()
     g = torch.Generator().manual_seed(4)
     n = 12
-    centre = torch.rand(n, 1, 2, generator=g) * 64
-    points = centre + (torch.rand(n, 3, 2, generator=g) - 0.5) * 24
+    center = torch.rand(n, 1, 2, generator=g) * 64
+    points = center + (torch.rand(n, 3, 2, generator=g) - 0.5) * 24
     strokes = Strokes(points, torch.full((n, 2), 3.0), torch.rand(n, 2, 3, generator=g),
                       torch.full((n,), 0.8), torch.zeros(n, dtype=torch.long))
     return strokes, target, torch.full((64, 64, 3), 0.5)
@@ -257,7 +257,7 @@ def test_total_loss_does_not_compute_switched_off_terms(painting, monkeypatch):
     def must_not_run(*args, **kwargs):
         raise AssertionError("a term with weight 0 was computed")
 
-    for name in ("sinkhorn_ot", "gradient_loss", "segmentation_loss", "area_regulariser"):
+    for name in ("sinkhorn_ot", "gradient_loss", "segmentation_loss", "area_regularizer"):
         monkeypatch.setattr(losses, name, must_not_run)
     only_pixel = LossWeights(segmentation=0, area=0, gradient=0, ot=0)
     total, terms = total_loss(rendered, target, strokes, only_pixel, cell=32.0, labels_tiles=None, num_regions=0)

@@ -14,8 +14,8 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 def _strokes(count: int, size: int) -> Strokes:
     g = torch.Generator().manual_seed(3)
-    centre = torch.rand(count, 1, 2, generator=g) * size
-    points = centre + (torch.rand(count, 3, 2, generator=g) - 0.5) * 0.3 * size
+    center = torch.rand(count, 1, 2, generator=g) * size
+    points = center + (torch.rand(count, 3, 2, generator=g) - 0.5) * 0.3 * size
     return Strokes(points, 1.0 + torch.rand(count, 2, generator=g) * 0.05 * size, torch.rand(count, 2, 3, generator=g),
                    0.5 + 0.5 * torch.rand(count, generator=g), torch.zeros(count, dtype=torch.long))
 

@@ -11,11 +11,11 @@ from diffpaint.render import render
 from diffpaint.strokes import Strokes
 
 
-def _dots(centres: list[tuple[float, float]], radius: float, opacity: list[float]) -> Strokes:
-    """Straight 10 px strokes centred at `centres` (x, y)."""
-    c = torch.tensor(centres)
+def _dots(centers: list[tuple[float, float]], radius: float, opacity: list[float]) -> Strokes:
+    """Straight 10 px strokes centered at `centers` (x, y)."""
+    c = torch.tensor(centers)
     points = torch.stack([c - torch.tensor([5.0, 0.0]), c, c + torch.tensor([5.0, 0.0])], dim=1)
-    n = len(centres)
+    n = len(centers)
     return Strokes(points, torch.full((n, 2), radius), torch.rand(n, 2, 3, generator=torch.Generator().manual_seed(0)),
                    torch.tensor(opacity), torch.zeros(n, dtype=torch.long))
 

@@ -1,6 +1,6 @@
 """`diffpaint serve` over real HTTP on 127.0.0.1: auth, uploads, the job lifecycle, queueing, failures.
 
-Jobs run tests/fake_worker.py (same protocol and files as the real worker, no optimiser) except in
+Jobs run tests/fake_worker.py (same protocol and files as the real worker, no optimizer) except in
 the last test, which fits a tiny image with the real one."""
 
 from __future__ import annotations
@@ -246,7 +246,7 @@ def test_real_worker_fits_a_tiny_image(tmp_path: Path) -> None:
 
 
 def test_real_worker_previews_the_live_canvas_while_it_runs(tmp_path: Path) -> None:
-    """The optimiser's per-step canvas reaches GET /jobs/{id}/preview (X-DiffPaint-Preview: canvas)
+    """The optimizer's per-step canvas reaches GET /jobs/{id}/preview (X-DiffPaint-Preview: canvas)
     before the job ends, at the job's working size."""
     import io
 

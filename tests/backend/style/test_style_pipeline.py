@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from diffpaint import samples
-from diffpaint.fit.optimize import Progress, Settings, reconstruct, style_steps_per_level
+from diffpaint.fit.optimize import PROGRESS_EVERY, Progress, Settings, reconstruct, style_steps_per_level
 from diffpaint.imageio import load_image, save_png
 from diffpaint.metrics import psnr
 from diffpaint.painting import Painting, to_stroke_file
@@ -28,7 +28,7 @@ def small_settings(style: str) -> Settings:
 
 
 def test_reconstruct_in_a_medium_textures_every_paint_stroke() -> None:
-    target, _ = load_image(samples.painting(37942).path, 48)  # a watercolour
+    target, _ = load_image(samples.painting(37942).path, 48)  # a watercolor
     background = tuple(target.mean(dim=(0, 1)).tolist())
     rec = reconstruct(target, background, small_settings("watercolor"))  # type: ignore[arg-type]
     assert rec.style is not None and rec.style.name == "watercolor"
@@ -57,17 +57,22 @@ def test_each_level_is_textured_before_the_next_and_reports_its_style_steps() ->
             prefix = rec.style.select(torch.arange(len(painting.paint)))
             assert style is not None and torch.equal(style.variant, prefix.variant), n  # on_level's style so far
             assert psnr(canvas, render_styled_painting(painting, style, bg)) > 60.0, n
-    # Style steps are reported per level, after that level's paint steps, and counted in the fraction.
+    # Style steps are reported per level (every PROGRESS_EVERY steps and the last), after that level's paint
+    # steps, and counted in the fraction.
     phases = [(e.level, e.phase) for e in events]
     style_steps = style_steps_per_level(settings)
+
+    def reported(steps: int) -> list[int]:
+        return [i for i in range(1, steps + 1) if i % PROGRESS_EVERY == 0 or i == steps]
+
     for level in (1, 2):
-        assert phases.count((level, "style")) == style_steps[level - 1]
+        assert phases.count((level, "style")) == len(reported(style_steps[level - 1]))
         paint_at = max(i for i, lp in enumerate(phases) if lp == (level, "paint"))
         assert all(i > paint_at for i, lp in enumerate(phases) if lp == (level, "style"))
     assert phases.index((1, "style")) < phases.index((1, "smudge"))
     style_events = [e for e in events if e.phase == "style"]
     assert all(e.canvas is not None and e.canvas.shape == target.shape for e in style_events)
-    assert [e.iteration for e in style_events if e.level == 2] == list(range(1, style_steps[1] + 1))
+    assert [e.iteration for e in style_events if e.level == 2] == reported(style_steps[1])
     fractions = [e.fraction for e in events]
     assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
 
@@ -85,7 +90,7 @@ def reconstruction(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_stylise_writes_a_textured_file_that_renders_as_reported(reconstruction: Path, tmp_path: Path) -> None:
+def test_stylize_writes_a_textured_file_that_renders_as_reported(reconstruction: Path, tmp_path: Path) -> None:
     out, png = tmp_path / "pencil.json", tmp_path / "pencil.png"
     proc = _diffpaint("stylize", reconstruction / "strokes.json", "--target", reconstruction / "target.png",
                       "--style", "pencil", "--iterations", "3", "--out", out, "--render", png)
@@ -99,9 +104,9 @@ def test_stylise_writes_a_textured_file_that_renders_as_reported(reconstruction:
     reported, _ = load_image(png, max_side=1 << 16)
     assert psnr(again, reported) > 50.0
 
-    twice = _diffpaint("stylise", out, "--target", reconstruction / "target.png", "--style", "ink", "--out",
+    twice = _diffpaint("stylize", out, "--target", reconstruction / "target.png", "--style", "ink", "--out",
                        tmp_path / "x.json")
     assert twice.returncode == 2 and "textured already" in twice.stderr
-    wrong = _diffpaint("stylise", reconstruction / "strokes.json", "--target", png.with_name("missing.png"),
+    wrong = _diffpaint("stylize", reconstruction / "strokes.json", "--target", png.with_name("missing.png"),
                        "--style", "ink", "--out", tmp_path / "y.json")
     assert wrong.returncode == 2 and not (tmp_path / "y.json").exists()

@@ -30,11 +30,11 @@ def test_rgb_png_and_jpeg_read_as_srgb(tmp_path, painting_path):
     assert max(painting.rgb.shape[:2]) == 256 and "downscaled from" in painting.notice
 
 
-def test_greyscale_8_and_16_bit(tmp_path):
-    camera = skimage.data.camera()  # 8-bit greyscale photo
-    _save(camera, tmp_path / "grey.png")
-    grey = read_image(tmp_path / "grey.png", 1024).rgb
-    assert grey.shape == (*camera.shape, 3) and torch.equal(grey[..., 0], grey[..., 2])
+def test_grayscale_8_and_16_bit(tmp_path):
+    camera = skimage.data.camera()  # 8-bit grayscale photo
+    _save(camera, tmp_path / "gray.png")
+    gray = read_image(tmp_path / "gray.png", 1024).rgb
+    assert gray.shape == (*camera.shape, 3) and torch.equal(gray[..., 0], gray[..., 2])
     # 16-bit: a smooth ramp keeps its 16-bit levels (an 8-bit read would keep at most 256).
     ramp = np.tile(np.linspace(0, 65535, 1000).astype(np.uint16), (20, 1))
     Image.fromarray(ramp).save(tmp_path / "ramp16.png")
@@ -45,7 +45,7 @@ def test_greyscale_8_and_16_bit(tmp_path):
 
 
 def _cut_out(photo: np.ndarray) -> np.ndarray:
-    """The photo as RGBA, opaque inside a centred ellipse with a soft rim, transparent outside it."""
+    """The photo as RGBA, opaque inside a centered ellipse with a soft rim, transparent outside it."""
     h, w = photo.shape[:2]
     y, x = np.mgrid[0:h, 0:w]
     r = np.hypot((x + 0.5 - w / 2) / (0.35 * w), (y + 0.5 - h / 2) / (0.35 * h))
@@ -66,8 +66,8 @@ def test_alpha_is_kept_and_transparent_areas_become_bare_canvas(tmp_path):
     opaque = alpha == 1
     assert torch.allclose(image.over(canvas)[opaque], torch.from_numpy(cut[..., :3] / 255.0).float()[opaque])
     visible = torch.from_numpy(cut[..., :3] / 255.0).float()[opaque].mean(0)
-    assert torch.allclose(torch.tensor(image.mean_colour()), visible, atol=0.03)
-    # A palette image with a transparent colour too.
+    assert torch.allclose(torch.tensor(image.mean_color()), visible, atol=0.03)
+    # A palette image with a transparent color too.
     Image.fromarray(cut).convert("RGBA").quantize(64).save(tmp_path / "cut-p.png", transparency=0)
     assert read_image(tmp_path / "cut-p.png", 1024).alpha is not None
     # Fully opaque alpha is no alpha.
@@ -107,7 +107,7 @@ def test_large_image_is_downscaled_with_a_notice_or_refused_over_a_pixel_limit(t
         read_image(tmp_path / "big.jpg", 1024, max_pixels=10_000_000)
 
 
-def test_exif_orientation_is_honoured(tmp_path):
+def test_exif_orientation_is_honored(tmp_path):
     photo = Image.fromarray(skimage.data.astronaut()[:100, :60])
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90° clockwise to display"
@@ -154,7 +154,7 @@ def test_reconstruct_leaves_transparent_areas_unpainted_and_tiny_images_work(tmp
     render = read_image(out / "render.png", 1024).rgb
     alpha = read_image(tmp_path / "tiny.png", 64).alpha
     clear = alpha < 0.02
-    # The optimiser's mask keeps strokes off them (without it about 1 % of such pixels were painted over).
+    # The optimizer's mask keeps strokes off them (without it about 1 % of such pixels were painted over).
     bare = (render[clear] - torch.tensor(doc.canvas.background)).abs().amax(-1) < 2 / 255
     print(json.dumps({"clear_pixels": int(clear.sum()), "bare_fraction": float(bare.float().mean())}))
     assert float(bare.float().mean()) > 0.99

@@ -34,7 +34,7 @@ def test_reconstruction_of_a_real_painting_beats_the_blank_canvas(painting_path)
     assert set(paint.level.tolist()) == {0, 1, 2}
     assert torch.isfinite(paint.points).all()
     single = (paint.color[:, 0] == paint.color[:, 1]).all(dim=-1)
-    print(f"{int(single.sum())} of {len(single)} strokes converged to a single colour")
+    print(f"{int(single.sum())} of {len(single)} strokes converged to a single color")
     assert 0 < int(single.sum()) < len(single)  # both kinds occur on a real painting
 
 

@@ -92,7 +92,7 @@ def test_side_by_side_gif_shows_the_target_beside_the_painting(reconstruction, t
         gif.seek(gif.n_frames - 1)
         last = torch.from_numpy(np.asarray(gif.convert("RGB"), dtype=np.float32) / 255)
     assert sum(durations) == pytest.approx(3000, abs=50)
-    assert psnr(last[:, :w], resize(target, w, h)) > 25.0  # GIF's 256-colour palette
+    assert psnr(last[:, :w], resize(target, w, h)) > 25.0  # GIF's 256-color palette
 
 
 def test_bad_video_requests_fail_clearly(reconstruction, tmp_path):

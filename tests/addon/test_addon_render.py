@@ -1,5 +1,5 @@
-"""blend_job: stroke file -> .blend + PNG, rendered headless. Checks colour management and the
-camera framing: background and stroke pixels must come out as the file's sRGB colours."""
+"""blend_job: stroke file -> .blend + PNG, rendered headless. Checks color management and the
+camera framing: background and stroke pixels must come out as the file's sRGB colors."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ RED, GREEN, YELLOW = (0.9, 0.1, 0.1), (0.1, 0.7, 0.3), (0.95, 0.85, 0.2)
 
 def painting() -> StrokeFile:
     """64x64: a wide red stroke across the top, a green one below, and a yellow one painted last
-    (higher level) crossing the red one; all opaque, constant radius and colour. A smudge whose
+    (higher level) crossing the red one; all opaque, constant radius and color. A smudge whose
     deposits have no strength must leave no trace."""
     return StrokeFile(
         canvas=Canvas(64, 64, BACKGROUND),
@@ -60,28 +60,28 @@ def test_render_has_the_canvas_size(rendered: Path) -> None:
 
 
 @pytest.mark.parametrize("xy", [(2, 2), (61, 2), (2, 61), (61, 61), (32, 32), (16, 32)])
-def test_background_matches_the_canvas_colour(rendered: Path, xy: tuple[int, int]) -> None:
+def test_background_matches_the_canvas_color(rendered: Path, xy: tuple[int, int]) -> None:
     assert np.abs(pixel(rendered / "final.png", *xy) - expect(BACKGROUND)).max() <= 2
 
 
 @pytest.mark.parametrize(("xy", "rgb"), [((20, 16), RED), ((20, 48), GREEN), ((40, 26), YELLOW), ((40, 16), YELLOW)])
-def test_stroke_centres_match_the_stroke_colour(rendered: Path, xy: tuple[int, int], rgb: tuple) -> None:
+def test_stroke_centers_match_the_stroke_color(rendered: Path, xy: tuple[int, int], rgb: tuple) -> None:
     # (40, 16) is where the later, higher-level yellow stroke crosses the red one: it must be on top.
     assert np.abs(pixel(rendered / "final.png", *xy) - expect(rgb)).max() <= 3
 
 
 def test_stroke_edges_are_where_the_file_puts_them(rendered: Path) -> None:
     """Red-stroke coverage down column x = 20 (linear blue channel: background 0.8, red 0.1): the
-    stroke spans canvas y = 16 +- 5, so coverage should sum to its width, centred on y = 16."""
+    stroke spans canvas y = 16 +- 5, so coverage should sum to its width, centered on y = 16."""
     column = np.asarray(Image.open(rendered / "final.png").convert("RGB"), dtype=np.float64)[:32, 20, 2] / 255
 
     def linear(c: np.ndarray | float) -> np.ndarray:
         return np.where(np.asarray(c) <= 0.04045, np.asarray(c) / 12.92, ((np.asarray(c) + 0.055) / 1.055) ** 2.4)
 
     coverage = (linear(BACKGROUND[2]) - linear(column)) / (linear(BACKGROUND[2]) - linear(RED[2]))
-    centres = np.arange(32) + 0.5
+    centers = np.arange(32) + 0.5
     assert coverage.sum() == pytest.approx(10.0, abs=0.3)
-    assert (coverage * centres).sum() / coverage.sum() == pytest.approx(16.0, abs=0.2)
+    assert (coverage * centers).sum() / coverage.sum() == pytest.approx(16.0, abs=0.2)
 
 
 def test_early_frame_shows_the_painting_in_progress(rendered: Path) -> None:

@@ -1,4 +1,4 @@
-"""The job worker's adapter to the optimiser: today's progress-only optimiser, and the richer hooks
+"""The job worker's adapter to the optimizer: today's progress-only optimizer, and the richer hooks
 (live canvas on Progress, per-level strokes) it is ready for."""
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def events(capsys: pytest.CaptureFixture[str]) -> list[dict]:
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
 
-def test_richer_optimiser_hooks_become_previews_and_level_files(tmp_path: Path,
+def test_richer_optimizer_hooks_become_previews_and_level_files(tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     canvas = torch.rand(12, 16, 3)
 
@@ -63,7 +63,7 @@ def test_richer_optimiser_hooks_become_previews_and_level_files(tmp_path: Path,
     assert not list(tmp_path.glob("*.tmp*"))  # written by rename, never half a file
 
 
-def test_todays_optimiser_reports_progress_through_the_adapter(tmp_path: Path,
+def test_todays_optimizer_reports_progress_through_the_adapter(tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     target = torch.zeros(16, 16, 3)
     target[4:12, 4:12] = torch.tensor([0.9, 0.2, 0.1])

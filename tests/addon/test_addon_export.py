@@ -1,5 +1,5 @@
 """Grease Pencil -> stroke file with real bpy: an imported painting exports back to its strokes, edits
-made in Blender (moved, recoloured, deleted strokes) reach the file, and re-importing the export
+made in Blender (moved, recolored, deleted strokes) reach the file, and re-importing the export
 gives the same strokes again."""
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ first, second = level1.strokes[0], level1.strokes[1]
 for p in first.points:  # move the red-blue stroke 8 px right and 4 px up
     x, y, z = p.position
     p.position = (x + 8 * {scale}, y, z + 4 * {scale})
-for p in second.points:  # recolour the green stroke (linear orange)
+for p in second.points:  # recolor the green stroke (linear orange)
     p.vertex_color = (1.0, 0.2, 0.0, 1.0)
 obj.data.layers["Level 2"].frames[0].drawing.remove_strokes(indices=[0])  # delete the yellow stroke
 obj.data.layers["Level 2 Smudge"].translation = (2 * {scale}, 0.0, 0.0)  # move the smudge's layer 2 px right
@@ -94,18 +94,18 @@ result = None
     edited, again = load(tmp_path / "edited.json"), load(tmp_path / "again.json")
     assert_same_strokes(again, edited)
     assert [s.kind for s in edited.strokes] == ["paint", "paint", "smudge"]  # the yellow stroke is gone
-    moved, recoloured = edited.strokes[0], edited.strokes[1]
+    moved, recolored = edited.strokes[0], edited.strokes[1]
     want = [(x + 8, y - 4) for x, y in doc.strokes[1].points]
     assert [c for p in moved.points for c in p] == pytest.approx([c for p in want for c in p], abs=1e-4)
     assert [c for rgb in moved.color for c in rgb] == pytest.approx([1, 0, 0, 0, 0, 1], abs=1e-5)
-    assert [c for rgb in recoloured.color for c in rgb] == pytest.approx([1, 0.4845, 0] * 2, abs=1e-4)  # linear 0.2
-    assert [c for p in recoloured.points for c in p] == pytest.approx([8, 36, 32, 28, 56, 36], abs=1e-4)
+    assert [c for rgb in recolored.color for c in rgb] == pytest.approx([1, 0.4845, 0] * 2, abs=1e-4)  # linear 0.2
+    assert [c for p in recolored.points for c in p] == pytest.approx([8, 36, 32, 28, 56, 36], abs=1e-4)
     assert [c for p in edited.strokes[2].points for c in p] == pytest.approx([12, 20, 22, 20, 32, 20], abs=1e-4)
 
 
 def test_a_curved_stroke_redrawn_off_the_import_samples_is_fitted_by_least_squares(tmp_path: Path) -> None:
     """A user's stroke with points on a known Bézier at its own t = j / (n - 1) (here 5 of them, fewer
-    than the import uses) on a level layer: the fit recovers that Bézier, radius and colour exactly."""
+    than the import uses) on a level layer: the fit recovers that Bézier, radius and color exactly."""
     doc = small_painting()
     save(doc, tmp_path / "in.json")
     scale = 2.0 / 64

@@ -106,14 +106,14 @@ def test_strokes_per_second_hold_and_image_plane_through_the_operator(tmp_path: 
     assert result["at_end"] == result["at_hold"] and result["at_end"]["Level 1"] > 0
     assert not result["camera"]  # placed on the plane: no camera set-up
     (tl, tr, br, bl) = result["corners"]  # canvas corners: top-left, top-right, bottom-right, bottom-left
-    # 64x48 fitted inside 6x3: 4 wide, 3 high, centred on the plane, upright, along the plane's x axis
+    # 64x48 fitted inside 6x3: 4 wide, 3 high, centered on the plane, upright, along the plane's x axis
     assert tl[2] == pytest.approx(4.5) and bl[2] == pytest.approx(1.5)
     width = ((tr[0] - tl[0]) ** 2 + (tr[1] - tl[1]) ** 2) ** 0.5
     assert width == pytest.approx(4.0, rel=1e-4)
     assert (tr[1] - tl[1]) / (tr[0] - tl[0]) == pytest.approx(0.30933624, rel=1e-4)  # tan 0.3
-    centre = [(tl[i] + br[i]) / 2 for i in range(3)]
+    center = [(tl[i] + br[i]) / 2 for i in range(3)]
     normal = result["normal"]
-    in_front = sum((centre[i] - (1, 2, 3)[i]) * normal[i] for i in range(3))
+    in_front = sum((center[i] - (1, 2, 3)[i]) * normal[i] for i in range(3))
     assert 0 < in_front < 0.05  # a hair in front of the plane's visible side
     assert strokes == 4
 

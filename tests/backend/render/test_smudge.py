@@ -36,7 +36,7 @@ def redness(image: Tensor) -> Tensor:
 
 
 def rightward(radius: float = 6.0, grad: bool = False) -> SmudgeStrokes:
-    """From the disc's centre (40, 48) out to the right, to (80, 48)."""
+    """From the disc's center (40, 48) out to the right, to (80, 48)."""
     points = torch.tensor([[[40.0, 48.0], [60.0, 49.0], [80.0, 48.0]]], requires_grad=grad)
     return SmudgeStrokes(points, torch.full((1, 2), radius, requires_grad=grad))
 
@@ -77,7 +77,7 @@ def test_zero_length_or_zero_alpha_leaves_canvas_unchanged(fn) -> None:
     canvas = red_circle()
     still = SmudgeStrokes(torch.tensor([[[50.0, 50.0]] * 3]), torch.tensor([[9.0, 9.0]]))  # across the edge
     assert (fn(canvas, still) - canvas).abs().max() < 1e-6
-    # On per-pixel noise the float32 rounding of the Bézier's stamp centres (~1e-6 px apart) shows.
+    # On per-pixel noise the float32 rounding of the Bézier's stamp centers (~1e-6 px apart) shows.
     noisy = canvas * torch.rand(SIZE, SIZE, 1, generator=torch.Generator().manual_seed(1))
     assert (fn(noisy, still) - noisy).abs().max() < 1e-5
     no_pickup = SmudgeSettings(alpha_c=0.0)
@@ -122,7 +122,7 @@ def test_strokes_apply_in_order() -> None:
     assert torch.allclose(smudge(canvas, both, settings), smudge(smudge(canvas, a, settings), b, settings), atol=1e-6)
 
 
-def test_beta_kernel_is_causal_and_row_normalised() -> None:
+def test_beta_kernel_is_causal_and_row_normalized() -> None:
     t = torch.linspace(0.0, 1.0, 12)
     for a, b in [(1.0, 5.0), (0.5, 0.5), (3.0, 1.0)]:
         kern = beta_kernel(t, a, b)
@@ -134,7 +134,7 @@ def test_beta_kernel_is_causal_and_row_normalised() -> None:
     assert torch.allclose(beta_kernel(t, 1.0, 1.0)[5, :6], torch.full((6,), 1 / 6))
 
 
-def test_stamp_arc_length_is_normalised_and_safe_at_zero_length() -> None:
+def test_stamp_arc_length_is_normalized_and_safe_at_zero_length() -> None:
     points = torch.tensor([[[0.0, 0.0], [10.0, 0.0], [30.0, 0.0]], [[5.0, 5.0]] * 3], requires_grad=True)
     _, _, t = stamp_parameters(points, torch.ones(2, 2), 9)
     assert torch.allclose(t[:, 0], torch.zeros(2)) and torch.allclose(t[:, -1], torch.ones(2))
@@ -148,7 +148,7 @@ def test_settings_are_frozen() -> None:
         SmudgeSettings().stamps = 3  # type: ignore[misc]
 
 
-def test_gradients_finite_with_a_stamp_on_a_pixel_centre() -> None:
+def test_gradients_finite_with_a_stamp_on_a_pixel_center() -> None:
     strokes = SmudgeStrokes(torch.tensor([[[40.5, 48.5], [50.5, 48.5], [60.5, 48.5]]], requires_grad=True),
                             torch.tensor([[6.0, 6.0]], requires_grad=True))
     out = smudge(red_circle(), strokes, SmudgeSettings(stamps=11))
@@ -156,7 +156,7 @@ def test_gradients_finite_with_a_stamp_on_a_pixel_centre() -> None:
         assert torch.isfinite(g).all()
 
 
-def test_deposits_are_the_brush_colour_and_how_much_the_stroke_moved_the_canvas() -> None:
+def test_deposits_are_the_brush_color_and_how_much_the_stroke_moved_the_canvas() -> None:
     canvas = red_circle()
     strokes = rightward()
     after, color, strength = smudge_deposits(canvas, strokes, SmudgeSettings(stamps=20))

@@ -142,7 +142,7 @@ def test_missing_backend_is_refused_before_anything_starts(tmp_path: Path) -> No
 
 def test_local_backend_is_launched_and_reconstructs_for_real(tmp_path: Path) -> None:
     """The default set-up: the add-on starts `diffpaint serve` itself with the chosen Python and a
-    fresh token, the real optimiser fits a tiny image, and the server goes when Blender does."""
+    fresh token, the real optimizer fits a tiny image, and the server goes when Blender does."""
     pid_file = tmp_path / "server.pid"
     code = DRIVE + f"""
 from diffpaint_addon import local_server

@@ -73,6 +73,6 @@ def test_refine_refuses_a_target_of_another_shape_a_textured_file_and_a_missing_
     textured = tmp_path / "textured.json"
     strokefile.save(replace(doc, textures={"oil-0": strokefile.Texture("oil", png_bytes())}), textured)
     proc = _diffpaint("refine", textured, "--target", reconstruction / "target.png", "--out", tmp_path / "c")
-    assert proc.returncode == 2 and "refine the unstyled reconstruction, then stylise it again" in proc.stderr
+    assert proc.returncode == 2 and "refine the unstyled reconstruction, then stylize it again" in proc.stderr
     proc = _diffpaint("refine", tmp_path / "missing.json", "--target", wide, "--out", tmp_path / "b")
     assert proc.returncode == 2 and "cannot read stroke file" in proc.stderr

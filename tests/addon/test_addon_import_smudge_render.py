@@ -69,5 +69,5 @@ def test_the_smudge_layer_brings_the_render_closer_to_the_predicted_painting(tmp
     target = predicted()
     gain = psnr(with_smudge, target) - psnr(without, target)
     assert gain > 5.0, (psnr(with_smudge, target), psnr(without, target))
-    # Along the smudge's middle, where its soft edge has not set in, the colour is the predicted blend.
+    # Along the smudge's middle, where its soft edge has not set in, the color is the predicted blend.
     assert np.abs(with_smudge[34, 16:48] - target[34, 16:48]).max() < 0.02

@@ -10,7 +10,7 @@ from diffpaint_shared import strokefile as sf
 
 
 def _png(width: int, height: int) -> bytes:
-    """A grey RGBA PNG written with the standard library only."""
+    """A gray RGBA PNG written with the standard library only."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))

@@ -80,7 +80,7 @@ def test_color_runs_along_the_stroke_from_its_first_to_its_last_color():
     assert row[10, 0] > 0.85 and row[10, 2] < 0.15
     assert row[54, 2] > 0.85 and row[54, 0] < 0.15
     assert 0.3 < row[32, 0] < 0.7 and 0.3 < row[32, 2] < 0.7
-    # Colour is linear in t, not in distance: with the control point near the end, t = 0.5 lies at x = 41.
+    # Color is linear in t, not in distance: with the control point near the end, t = 0.5 lies at x = 41.
     doc = _one(sf.Stroke(points=((8.0, 24.0), (50.0, 24.0), (56.0, 24.0)), radius=(6.0, 6.0), color=(red, blue)))
     row = _pixels(to_svg(doc))[24]
     assert 0.4 < row[41, 0] < 0.6 and 0.4 < row[41, 2] < 0.6

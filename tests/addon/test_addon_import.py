@@ -1,4 +1,4 @@
-"""Stroke file -> Grease Pencil v3: geometry, colours, layers, Build timing, and clean failure."""
+"""Stroke file -> Grease Pencil v3: geometry, colors, layers, Build timing, and clean failure."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def test_layers_one_per_level_above_the_canvas_smudges_above_their_level(importe
     assert not any(layer["use_lights"] for layer in imported["layers"])
 
 
-def test_canvas_is_a_filled_rectangle_in_the_background_colour(imported: dict) -> None:
+def test_canvas_is_a_filled_rectangle_in_the_background_color(imported: dict) -> None:
     (rect,) = imported["layers"][0]["strokes"]
     assert rect["cyclic"]
     corners = [c for p in rect["points"] for c in p["co"]]
@@ -84,7 +84,7 @@ def test_strokes_follow_painting_order_within_a_level(imported: dict) -> None:
     assert second["points"][0]["co"] == pytest.approx(to_world(8, 36), abs=1e-6)  # order 3
 
 
-def test_points_radii_colours_map_from_the_file(imported: dict) -> None:
+def test_points_radii_colors_map_from_the_file(imported: dict) -> None:
     src = small_painting().strokes[1]  # red -> blue, radius 5 -> 2, at canvas (6,12)..(58,12)
     stroke = imported["layers"][1]["strokes"][0]
     pts = stroke["points"]
@@ -111,9 +111,9 @@ def test_smudges_show_their_deposits_with_soft_edges(imported: dict) -> None:
     assert len(pts) % 2 == 1  # an odd count puts a point on the middle stamp
     assert pts[0]["co"] == pytest.approx(to_world(10, 20), abs=1e-6)
     assert pts[-1]["co"] == pytest.approx(to_world(30, 20), abs=1e-6)
-    for point, colour, strength in zip((pts[0], pts[len(pts) // 2], pts[-1]), src.deposit_color,
+    for point, color, strength in zip((pts[0], pts[len(pts) // 2], pts[-1]), src.deposit_color,
                                        src.deposit_strength, strict=True):
-        assert point["color"] == pytest.approx([srgb_to_linear(c) for c in colour] + [1.0], abs=1e-6)
+        assert point["color"] == pytest.approx([srgb_to_linear(c) for c in color] + [1.0], abs=1e-6)
         assert point["opacity"] == pytest.approx(strength, abs=1e-6)
     quarter = pts[len(pts) // 4]  # t = 0.25 when the count is 4m + 1, else between stamps 0 and 1
     assert 0.0 < quarter["opacity"] < 0.4
@@ -122,7 +122,7 @@ def test_smudges_show_their_deposits_with_soft_edges(imported: dict) -> None:
     assert 0.0 < smudge["softness"] < 1.0  # soft edges, where paint strokes have none
 
 
-def test_colours_are_converted_to_linear_and_opacity_kept(imported: dict) -> None:
+def test_colors_are_converted_to_linear_and_opacity_kept(imported: dict) -> None:
     yellow = imported["layers"][2]["strokes"][0]["points"][0]
     assert yellow["color"] == pytest.approx([srgb_to_linear(c) for c in (0.9, 0.8, 0.1)] + [1.0], abs=1e-6)
     green = imported["layers"][1]["strokes"][1]["points"]
