@@ -54,6 +54,7 @@ def draw_quality(layout: bpy.types.UILayout, context: bpy.types.Context) -> None
         custom.prop(settings, "size")
         custom.prop(settings, "iterations")
         custom.prop(settings, "rounds")
+    layout.prop(settings, "time_budget")
     layout.prop(settings, "seed")
     layout.prop(settings, "device")
     calibrated = calibration().runs > 0

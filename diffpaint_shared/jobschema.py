@@ -82,6 +82,9 @@ class JobSettings:
                           "phase that textures the strokes", choices=STYLES)
     smudge: bool = _setting(False, "Smudge", "smudge phase on every level but the last: a share of the budget goes "
                             "to smudge strokes that soften hard steps (less banding, slightly lower PSNR)")
+    time_budget: int = _setting(0, "Time Budget", "seconds the whole fit may take: the levels get three quarters "
+                                "of it and the joint fit of all strokes the rest (0: no limit, every step runs)",
+                                minimum=0, soft_maximum=3600)
 
     def problems(self, maxima: Mapping[str, int] | None = None) -> list[str]:
         """What is wrong, each phrased as what to change; empty when the settings are usable.

@@ -12,20 +12,21 @@ from diffpaint_shared.jobschema import SETTING, SETTINGS, JobSettings, Setting
 
 
 def add_setting(parser: argparse.ArgumentParser, name: str, **overrides: Any) -> None:
-    """The job setting ``name`` as option ``--name``; ``overrides`` replaces any of its argparse
-    arguments (a command's own help, say)."""
+    """The job setting ``name`` as option ``--name`` (``time_budget`` as ``--time-budget``); ``overrides``
+    replaces any of its argparse arguments (a command's own help, say)."""
     setting = SETTING[name]
+    flag = "--" + name.replace("_", "-")
     help_text = overrides.pop("help", setting.help)
     default = overrides.pop("default", setting.default)
     if setting.type is bool:
-        parser.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=default,
+        parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
                             help=f"{help_text} (default {'on' if default else 'off'})", **overrides)
         return
     options: dict[str, Any] = {"type": setting_value(setting), "default": default,
                                "help": help_text if overrides.get("required") else f"{help_text} (default {default})"}
     if setting.choices:
         options["choices"] = setting.choices
-    parser.add_argument(f"--{name}", **{**options, **overrides})
+    parser.add_argument(flag, dest=name, **{**options, **overrides})
 
 
 def setting_value(setting: Setting) -> Callable[[str], Any]:

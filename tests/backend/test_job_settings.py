@@ -32,6 +32,11 @@ def test_fit_settings_carries_every_fitted_setting_and_the_overrides() -> None:
     assert set(FITTED) <= {f.name for f in fields(Settings)}
 
 
+def test_a_time_budget_of_0_means_none() -> None:
+    assert fit_settings(JobSettings()).time_budget is None
+    assert fit_settings(JobSettings(time_budget=45)).time_budget == 45
+
+
 def test_every_medium_the_schema_names_has_textures() -> None:
     for medium in STYLES:
         assert style.generate_textures(medium, variants=1).shape[0] == 1, medium
