@@ -38,7 +38,7 @@ from diffpaint.server.job import (
     folder_bytes,
 )
 from diffpaint.server.worker_process import WorkerProcess
-from diffpaint_shared.progress import Event
+from diffpaint_shared.progress import PROGRESS_FIELDS, Event
 
 log = logging.getLogger("diffpaint.server")
 
@@ -236,8 +236,7 @@ class JobManager:
     def _handle(self, job: Job, event: Event) -> None:
         kind = event["event"]
         if kind == "progress":
-            progress = {k: event.get(k) for k in ("phase", "level", "levels", "iteration", "iterations",
-                                                  "fraction", "loss", "psnr", "elapsed")}
+            progress = {k: event.get(k) for k in PROGRESS_FIELDS}
             progress["eta"] = eta_seconds(progress)
             job.progress = progress
         elif kind == "preview":
