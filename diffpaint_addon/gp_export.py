@@ -14,13 +14,15 @@ strokes deleted). What geometry cannot tell comes from the import (see gp_import
 - painting order: layers bottom to top, strokes in layer order, which is how Blender draws them;
 - style, texture and mapping (and a smudge's opacity and stamp count): the stroke it came from.
 
+A painting is exported as it is when finished (each layer's last keyframe); an imported sequence
+(gp_sequence.py) at a given frame: each layer's drawing shown then, with that frame's stored file.
+
 bpy, numpy and the standard library only: this module runs inside Blender.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import replace
 from typing import Any
 
@@ -31,28 +33,30 @@ from diffpaint_shared.color import linear_to_srgb
 from diffpaint_shared.curves import lerp
 from diffpaint_shared.strokefile import Stroke, StrokeFile, StrokeFileError, from_dict
 
-from .gp_import import CANVAS_LAYER, FILE_PROPERTY, KIND_PROPERTY, SOURCE_ATTRIBUTE
+from .gp_import import CANVAS_LAYER, FILE_PROPERTY, KIND_PROPERTY, LEVEL_LAYER, SEQUENCE_PROPERTY, SOURCE_ATTRIBUTE
 from .sampling import CanvasMapping, bezier_basis
-
-LEVEL_LAYER = re.compile(r"Level (\d+)( Smudge)?")
 
 
 class ExportError(ValueError):
     """The object cannot be written as a stroke file; the message says why."""
 
 
-def export_strokes(obj: bpy.types.Object) -> StrokeFile:
-    """The stroke file ``obj`` (a painting imported by DiffPaint, possibly edited) now shows."""
+def export_strokes(obj: bpy.types.Object, frame: int | None = None) -> StrokeFile:
+    """The stroke file ``obj`` (a painting imported by DiffPaint, possibly edited) shows when finished,
+    or (a sequence) at ``frame``."""
     if obj.type != "GREASEPENCIL":
         raise ExportError(f"'{obj.name}' is not a Grease Pencil object")
-    stored = stored_file(obj)
+    stored = stored_file(obj, frame)
     mapping = CanvasMapping(stored.canvas.width, stored.canvas.height)
     materials = [_material_kind_and_color(m) for m in obj.data.materials]
     strokes: list[Stroke] = []
     for layer in obj.data.layers:
-        if layer.name == CANVAS_LAYER or not layer.frames:
+        if layer.name == CANVAS_LAYER:
             continue
-        drawing = max(layer.frames, key=lambda f: f.frame_number).drawing  # the finished painting
+        key = shown_key([f.frame_number for f in layer.frames], frame)
+        if key is None:
+            continue  # nothing on this layer yet at that frame
+        drawing = next(f for f in layer.frames if f.frame_number == key).drawing
         if drawing is None:
             continue  # a frame that only references another drawing: nothing of its own
         strokes.extend(_layer_strokes(drawing, np.array(layer.matrix_local), layer.name, stored, mapping,
@@ -67,9 +71,33 @@ def _material_kind_and_color(mat: bpy.types.Material | None) -> tuple[str, np.nd
     return str(mat.get(KIND_PROPERTY, "paint")), np.array(mat.grease_pencil.color, dtype=np.float64)[:3]
 
 
-def stored_file(obj: bpy.types.Object) -> StrokeFile:
-    """The stroke file the import stored on ``obj``."""
-    text = obj.get(FILE_PROPERTY)
+def shown_key(keys: list[int], frame: int | None) -> int | None:
+    """Of keyframes ``keys``, the one shown at ``frame`` (the last one at or before it; with None, the
+    last of all); None when there is none yet."""
+    shown = [k for k in keys if frame is None or k <= frame]
+    return max(shown) if shown else None
+
+
+def is_sequence(obj: bpy.types.Object) -> bool:
+    """Whether ``obj`` is an imported sequence, one stroke file per keyframe."""
+    return obj.get(SEQUENCE_PROPERTY) is not None
+
+
+def stored_file(obj: bpy.types.Object, frame: int | None = None) -> StrokeFile:
+    """The stroke file the import stored on ``obj``; for a sequence, that of the frame shown at ``frame``
+    (the first before the sequence starts, the last with None)."""
+    records = obj.get(SEQUENCE_PROPERTY)
+    if records is not None:
+        try:
+            keys = [int(k) for k in records.keys()]
+        except (AttributeError, ValueError):
+            raise ExportError(f"'{obj.name}' holds a damaged DiffPaint record (its frames)") from None
+        if not keys:
+            raise ExportError(f"'{obj.name}' holds a damaged DiffPaint record (no frames)")
+        key = shown_key(keys, frame)
+        text = records[str(min(keys) if key is None else key)]
+    else:
+        text = obj.get(FILE_PROPERTY)
     if not isinstance(text, str):
         raise ExportError(f"'{obj.name}' was not imported by DiffPaint: it has no stored canvas to export to")
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,6 +47,12 @@ SMUDGE_SOFTNESS = 0.02
 FILE_PROPERTY = "diffpaint_file"
 SOURCE_ATTRIBUTE = "diffpaint_stroke"
 KIND_PROPERTY = "diffpaint_kind"
+# A sequence (gp_sequence.py) stores each reconstructed frame's file instead, by its keyframe number.
+SEQUENCE_PROPERTY = "diffpaint_sequence"
+# A sequence's brush mark a stroke draws (curve domain): the same number on every frame the mark is on,
+# so an artist can select one mark across frames. Marks are numbered in order of first appearance.
+MARK_ATTRIBUTE = "diffpaint_stroke_id"
+LEVEL_LAYER = re.compile(r"Level (\d+)( Smudge)?")
 
 # Build modifier timing: an even pace in frames, or Grease Pencil's recorded drawing speed, from
 # per-stroke start times ('init_time', curve domain) and per-point times since the stroke's start
@@ -58,6 +65,13 @@ def level_layer_name(rank: int, kind: str = "paint") -> str:
     """Layers are named by the level's rank among the file's levels, counting from 1; a level's
     smudges go on their own layer just above its paint."""
     return f"Level {rank + 1}" + (" Smudge" if kind == "smudge" else "")
+
+
+def layer_sort_key(name: str) -> tuple[int, int]:
+    """Where a stroke layer goes, bottom to top: by level rank, a level's smudges above its paint (the one
+    layer of strokes without levels sorts first)."""
+    match = LEVEL_LAYER.fullmatch(name)
+    return (int(match.group(1)), 1 if match.group(2) else 0) if match else (0, 0)
 
 
 def grease_pencil_datablocks() -> bpy.types.BlendDataGreasePencilsV3:
@@ -145,6 +159,30 @@ def fit_to_plane(obj: bpy.types.Object, mapping: CanvasMapping, plane: bpy.types
                         @ Matrix.Scale(fit, 4))
 
 
+def canvas_slot(background_srgb: tuple[float, float, float]) -> str:
+    """The key of a canvas material in the slots add_materials returns."""
+    return "canvas #" + "".join(f"{round(c * 255):02x}" for c in background_srgb)
+
+
+def add_materials(gp_data: bpy.types.GreasePencil, docs: Sequence[StrokeFile],
+                  created: list[bpy.types.ID]) -> dict[str, int]:
+    """The materials the strokes of ``docs`` are drawn with, appended to ``gp_data`` once each (a
+    sequence's frames share them): a canvas fill per background, paint, smudge, and the textures'.
+    Returns each one's slot: by canvas_slot(background), 'paint', 'smudge' and material_key."""
+    materials: dict[str, bpy.types.Material] = {}
+    for doc in docs:
+        key = canvas_slot(doc.canvas.background)
+        if key not in materials:
+            materials[key] = _canvas_material(doc.canvas.background, created)
+    materials["paint"] = _stroke_material(STROKE_MATERIAL, "paint", created)
+    materials["smudge"] = _stroke_material(SMUDGE_MATERIAL, "smudge", created)
+    for mat in materials.values():
+        gp_data.materials.append(mat)
+    slot = {key: i for i, key in enumerate(materials)}
+    slot.update(add_texture_materials(gp_data, docs, created))
+    return slot
+
+
 def _stroke_material(name: str, kind: str, created: list[bpy.types.ID]) -> bpy.types.Material:
     """The stroke material of ``kind``: the one an earlier import made, else a new one (in ``created``)."""
     mat = bpy.data.materials.get(name)
@@ -162,7 +200,7 @@ def _stroke_material(name: str, kind: str, created: list[bpy.types.ID]) -> bpy.t
 
 def _canvas_material(background_srgb: tuple[float, float, float], created: list[bpy.types.ID]) -> bpy.types.Material:
     """The canvas fill of this background color, named by it: paintings on the same background share it."""
-    name = f"{CANVAS_MATERIAL} #" + "".join(f"{round(c * 255):02x}" for c in background_srgb)
+    name = f"{CANVAS_MATERIAL} #" + canvas_slot(background_srgb).split("#")[1]
     mat = bpy.data.materials.get(name)
     if mat is not None and mat.grease_pencil is not None:
         return mat
@@ -175,16 +213,41 @@ def _canvas_material(background_srgb: tuple[float, float, float], created: list[
     return mat
 
 
-def _new_layer(gp_data: bpy.types.GreasePencil, name: str, frame: int) -> bpy.types.GreasePencilDrawing:
-    layer = gp_data.layers.new(name)
-    layer.use_lights = False  # unlit: rendered colors must equal the file's colors
-    drawing = layer.frames.new(frame).drawing
+def add_layer(gp_data: bpy.types.GreasePencil, name: str) -> bpy.types.GreasePencilLayer:
+    """The layer ``name``, made on top of the others if there is none yet."""
+    layer = gp_data.layers.get(name)
+    if layer is None:
+        layer = gp_data.layers.new(name)
+        layer.use_lights = False  # unlit: rendered colors must equal the file's colors
+    return layer
+
+
+def new_drawing(gp_data: bpy.types.GreasePencil, name: str, frame: int) -> bpy.types.GreasePencilDrawing:
+    """A new, empty drawing keyed at ``frame`` on the layer ``name`` (made if need be)."""
+    drawing = add_layer(gp_data, name).frames.new(frame).drawing
     assert drawing is not None  # a new frame always owns a new drawing
     return drawing
 
 
+def new_painting(name: str, created: list[bpy.types.ID]) -> tuple[bpy.types.GreasePencil, bpy.types.Object]:
+    """A new Grease Pencil datablock and an object showing it, not yet linked to a scene (in ``created``)."""
+    gp_data = grease_pencil_datablocks().new(name)
+    created.append(gp_data)
+    obj = bpy.data.objects.new(name, gp_data)
+    created.append(obj)
+    return gp_data, obj
+
+
+def cover_frames(scene: bpy.types.Scene, start: int, end: int, fit: bool) -> None:
+    """Set the scene's frame range to ``start``–``end`` (``fit``), or widen it to cover them."""
+    if fit:
+        scene.frame_start, scene.frame_end = start, end
+    else:
+        scene.frame_start, scene.frame_end = min(scene.frame_start, start), max(scene.frame_end, end)
+
+
 @contextmanager
-def _removed_on_error() -> Iterator[list[bpy.types.ID]]:
+def removed_on_error() -> Iterator[list[bpy.types.ID]]:
     """Collects the IDs an import creates and deletes them all if the import raises."""
     created: list[bpy.types.ID] = []
     try:
@@ -232,40 +295,24 @@ def import_strokes(
     if build_timing not in BUILD_TIMINGS:
         raise ValueError(f"build timing must be one of {', '.join(BUILD_TIMINGS)}, not {build_timing!r}")
     mapping = CanvasMapping(doc.canvas.width, doc.canvas.height)
-    with _removed_on_error() as created:
-        gp_data = grease_pencil_datablocks().new(name)
-        created.append(gp_data)
-        obj = bpy.data.objects.new(name, gp_data)
-        created.append(obj)
-        materials = {
-            "canvas": _canvas_material(doc.canvas.background, created),
-            "paint": _stroke_material(STROKE_MATERIAL, "paint", created),
-            "smudge": _stroke_material(SMUDGE_MATERIAL, "smudge", created),
-        }
-        for mat in materials.values():
-            gp_data.materials.append(mat)
-        slot = {key: i for i, key in enumerate(materials)}
-        slot.update(add_texture_materials(gp_data, doc, created))
-
-        _add_canvas(gp_data, doc.canvas, mapping, frame_start, slot["canvas"])
+    with removed_on_error() as created:
+        gp_data, obj = new_painting(name, created)
+        slot = add_materials(gp_data, [doc], created)
+        add_canvas(gp_data, doc.canvas, mapping, frame_start, slot[canvas_slot(doc.canvas.background)])
         fps = scene_fps(scene) if build_timing == "DRAWSPEED" else None
-        windows = _add_levels(gp_data, doc, mapping, frame_start, slot, layer_per_level,
-                              draw_speed=(duration, fps) if fps else None)
-        _add_build_modifiers(obj, windows, duration, build_timing)
+        windows = add_levels(gp_data, doc, mapping, frame_start, slot, layer_per_level,
+                             draw_speed=(duration, fps) if fps else None)
+        add_build_modifiers(obj, windows, duration, build_timing)
         if plane is not None:
             fit_to_plane(obj, mapping, plane)
 
         obj[FILE_PROPERTY] = json.dumps(to_dict(doc), separators=(",", ":"))
         (collection or scene.collection).objects.link(obj)
-        end = frame_start + duration + hold
-        if fit_frame_range:
-            scene.frame_start, scene.frame_end = frame_start, end
-        else:
-            scene.frame_start, scene.frame_end = min(scene.frame_start, frame_start), max(scene.frame_end, end)
+        cover_frames(scene, frame_start, frame_start + duration + hold, fit_frame_range)
         return obj
 
 
-def _add_canvas(
+def add_canvas(
     gp_data: bpy.types.GreasePencil, canvas: Canvas, mapping: CanvasMapping, frame: int, material: int
 ) -> None:
     """One filled, cyclic rectangle exactly covering the canvas, below every level."""
@@ -273,7 +320,7 @@ def _add_canvas(
         np.array([[0, 0], [canvas.width, 0], [canvas.width, canvas.height], [0, canvas.height]])
     )
     _write_strokes(
-        _new_layer(gp_data, CANVAS_LAYER, frame),
+        new_drawing(gp_data, CANVAS_LAYER, frame),
         positions=corners[None],
         radius=np.full((1, 4), 1e-4),  # only the fill shows; keep the hidden outline hairline
         material_index=np.array([material]),
@@ -291,7 +338,18 @@ class LayerWindow:
     length: float
 
 
-def _layer_groups(doc: StrokeFile, layer_per_level: bool) -> list[tuple[str, list[Stroke]]]:
+def layer_windows(counts: Sequence[tuple[str, int]]) -> list[LayerWindow]:
+    """Layers (name, stroke count, bottom to top) build one after another, each for a share of the
+    animation in proportion to its stroke count."""
+    total = max(sum(k for _, k in counts), 1)
+    windows, done = [], 0
+    for name, k in counts:
+        windows.append(LayerWindow(name, done / total, k / total))
+        done += k
+    return windows
+
+
+def layer_groups(doc: StrokeFile, layer_per_level: bool) -> list[tuple[str, list[Stroke]]]:
     """Layers bottom to top with their strokes in painting order: per level its paint, then its
     smudges (or everything on one layer)."""
     by_order = sorted(doc.strokes, key=lambda s: s.order)
@@ -302,7 +360,7 @@ def _layer_groups(doc: StrokeFile, layer_per_level: bool) -> list[tuple[str, lis
     return [(name, strokes) for name, strokes in groups if strokes]
 
 
-def _add_levels(
+def add_levels(
     gp_data: bpy.types.GreasePencil,
     doc: StrokeFile,
     mapping: CanvasMapping,
@@ -310,27 +368,26 @@ def _add_levels(
     slot: dict[str, int],
     layer_per_level: bool = True,
     draw_speed: tuple[int, float] | None = None,
+    marks: Sequence[int] | None = None,
 ) -> list[LayerWindow]:
-    """The stroke layers (see _layer_groups). Returns each layer's build window: layers build one
-    after another, each for a share of the animation in proportion to its stroke count, so the
-    timeline shows a level's paint, then its smudges softening it, then the next level. With
-    ``draw_speed`` = (duration in frames, fps), each layer's drawing starts at its window's first
-    frame and carries drawing times that finish within the window."""
+    """The stroke layers (see layer_groups), made where missing. Returns each layer's build window (see
+    layer_windows), so the timeline shows a level's paint, then its smudges softening it, then the next
+    level. With ``draw_speed`` = (duration in frames, fps), each layer's drawing starts at its window's
+    first frame and carries drawing times that finish within the window. ``marks``, one per stroke in
+    painting order, become the strokes' MARK_ATTRIBUTE."""
     source = {id(s): i for i, s in enumerate(doc.strokes)}
-    total = max(len(doc.strokes), 1)
-    windows, done = [], 0
-    for name, strokes in _layer_groups(doc, layer_per_level):
+    painted = {id(s): i for i, s in enumerate(sorted(doc.strokes, key=lambda s: s.order))}
+    groups = layer_groups(doc, layer_per_level)
+    windows = layer_windows([(name, len(strokes)) for name, strokes in groups])
+    for (name, strokes), window in zip(groups, windows, strict=True):
         sampled = sample_strokes(strokes, points_per_stroke(strokes))
         k, n = len(strokes), sampled.n
         rgba = np.concatenate([srgb_to_linear(sampled.srgb), np.ones((k, n, 1))], axis=-1)
-        window = LayerWindow(name, done / total, k / total)
-        windows.append(window)
-        done += k
         key = frame
         if draw_speed is not None:
             duration, fps = draw_speed
             key = frame + math.floor(window.start * duration)
-        drawing = _new_layer(gp_data, name, key)
+        drawing = new_drawing(gp_data, name, key)
         _write_strokes(
             drawing,
             positions=mapping.to_world(sampled.xy),
@@ -340,6 +397,8 @@ def _add_levels(
             opacity=sampled.opacity,
         )
         _write_stroke_attributes(drawing, strokes, np.array([source[id(s)] for s in strokes]))
+        if marks is not None:
+            _set(drawing, MARK_ATTRIBUTE, "INT", "CURVE", [marks[painted[id(s)]] for s in strokes])
         for attr, values in texture_attributes(strokes, mapping.to_world(sampled.xy)).items():
             _set(drawing, attr, "FLOAT", "CURVE", values)
         if draw_speed is not None:
@@ -374,7 +433,7 @@ def _write_draw_times(drawing: bpy.types.GreasePencilDrawing, xy: np.ndarray, se
     _set(drawing, "delta_time", "FLOAT", "POINT", along * scale)
 
 
-def _add_build_modifiers(
+def add_build_modifiers(
     obj: bpy.types.Object, windows: Sequence[LayerWindow], duration: int, build_timing: str = "FRAMES"
 ) -> None:
     """Build is evaluated per layer, so each level gets its own modifier whose delay and length place

@@ -54,32 +54,46 @@ def _load_png(name: str, png: bytes) -> bpy.types.Image:
     return image
 
 
-def add_texture_materials(gp_data: bpy.types.GreasePencil, doc: StrokeFile,
+def add_texture_materials(gp_data: bpy.types.GreasePencil, docs: Sequence[StrokeFile],
                           created: list[bpy.types.ID]) -> dict[str, int]:
-    """Append a TEXTURE material for every (texture, mix) the file's strokes use to ``gp_data``; returns
-    each one's slot by material_key. Everything made is appended to ``created``."""
-    images: dict[str, bpy.types.Image] = {}
+    """Append a TEXTURE material for every (texture, mix) the strokes of ``docs`` use to ``gp_data``
+    (one material however many files use it: a sequence's frames share them); returns each one's slot
+    by material_key. Everything made is appended to ``created``. Files that give one texture name
+    different images raise ValueError."""
+    images: dict[str, tuple[bytes, bpy.types.Image]] = {}
     slots: dict[str, int] = {}
-    for s in sorted(doc.strokes, key=lambda s: s.order):
-        key = material_key(s)
-        if key in slots or s.texture is None or s.mapping is None:
-            continue
-        if s.texture not in images:
-            images[s.texture] = _load_png(f"DiffPaint {s.texture}", doc.textures[s.texture].png)
-            created.append(images[s.texture])
-        mat = bpy.data.materials.new(key)
-        created.append(mat)
-        bpy.data.materials.create_gpencil_data(mat)
-        gp = mat.grease_pencil
-        gp.show_stroke, gp.show_fill = True, False
-        gp.stroke_style = "TEXTURE"
-        gp.stroke_image = images[s.texture]
-        gp.mix_stroke_factor = s.mapping.mix
-        gp.pixel_size = PIXEL_SIZE
-        gp.color = (1.0, 1.0, 1.0, 1.0)  # vertex colors (alpha 1) replace it entirely
-        gp_data.materials.append(mat)
-        slots[key] = len(gp_data.materials) - 1
+    for doc in docs:
+        for s in sorted(doc.strokes, key=lambda s: s.order):
+            if s.texture is None or s.mapping is None:
+                continue
+            png = doc.textures[s.texture].png
+            if s.texture not in images:
+                image = _load_png(f"DiffPaint {s.texture}", png)
+                created.append(image)
+                images[s.texture] = (png, image)
+            elif images[s.texture][0] != png:
+                raise ValueError(f"the files give texture {s.texture!r} different images")
+            key = material_key(s)
+            if key not in slots:
+                slots[key] = _add_texture_material(gp_data, key, images[s.texture][1], s.mapping.mix, created)
     return slots
+
+
+def _add_texture_material(gp_data: bpy.types.GreasePencil, name: str, image: bpy.types.Image, mix: float,
+                          created: list[bpy.types.ID]) -> int:
+    """A new TEXTURE material drawing ``image`` mixed by ``mix``, appended to ``gp_data``; returns its slot."""
+    mat = bpy.data.materials.new(name)
+    created.append(mat)
+    bpy.data.materials.create_gpencil_data(mat)
+    gp = mat.grease_pencil
+    gp.show_stroke, gp.show_fill = True, False
+    gp.stroke_style = "TEXTURE"
+    gp.stroke_image = image
+    gp.mix_stroke_factor = mix
+    gp.pixel_size = PIXEL_SIZE
+    gp.color = (1.0, 1.0, 1.0, 1.0)  # vertex colors (alpha 1) replace it entirely
+    gp_data.materials.append(mat)
+    return len(gp_data.materials) - 1
 
 
 def texture_attributes(strokes: Sequence[Stroke], points: np.ndarray) -> dict[str, np.ndarray]:

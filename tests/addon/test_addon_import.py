@@ -181,7 +181,7 @@ def test_failed_import_leaves_nothing_behind(tmp_path: Path) -> None:
 
         def boom(*args, **kwargs):
             raise RuntimeError("late failure")
-        gp_import._add_build_modifiers = boom  # fail after layers, strokes and materials exist
+        gp_import.add_build_modifiers = boom  # fail after layers, strokes and materials exist
         try:
             gp_import.import_strokes(load({str(path)!r}), bpy.context.scene)
             raised = None
