@@ -1,6 +1,7 @@
 # mypy: disable-error-code="union-attr"
 # (fake-bpy-module types every context member and RNA pointer as Optional; inside Blender they are set.)
-"""Sidebar panels (3D Viewport: a chosen image; Image Editor: the active image) and File > Import/Export."""
+"""Sidebar panels (3D Viewport: a chosen image, folder of frames or movie clip; Image Editor: the active
+image) and File > Import/Export."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from typing import Any
 
 import bpy
 
-from .import_ops import DIFFPAINT_OT_export_strokes, DIFFPAINT_OT_import_strokes
+from .import_ops import DIFFPAINT_OT_export_strokes, DIFFPAINT_OT_import_sequence, DIFFPAINT_OT_import_strokes
 from .preferences import UiState, backend_status, calibration
 from .presets import CUSTOM, describe_duration
-from .reconstruct_op import PREVIEW_IMAGE, estimated_seconds
+from .reconstruct_op import PREVIEW_IMAGE, estimated_seconds, is_sequence_source
 
 
 def draw_backend(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
@@ -35,7 +36,15 @@ def draw_image_and_medium(layout: bpy.types.UILayout, context: bpy.types.Context
         image = getattr(context.space_data, "image", None)
         layout.label(text=f"Image: {image.name}" if image else "Open an image in this editor", icon="IMAGE_DATA")
     else:
-        layout.template_ID(settings, "image", open="image.open")
+        layout.prop(settings, "source")
+        if settings.source == "FOLDER":
+            layout.prop(settings, "frames_folder")
+        elif settings.source == "MOVIE":
+            layout.template_ID(settings, "movie", open="clip.open")
+        else:
+            layout.template_ID(settings, "image", open="image.open")
+    if is_sequence_source(context, in_image_editor):
+        layout.label(text="Frame by frame, on the backend server", icon="FILE_MOVIE")
     layout.prop(settings, "style")
     smudge = layout.row()
     smudge.prop(settings, "smudge")
@@ -94,6 +103,9 @@ def draw_import(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
         layout.prop(settings, "plane")
     settings.draw_pacing(layout)
     layout.operator(DIFFPAINT_OT_import_strokes.bl_idname, text="Import Strokes…", icon="IMPORT")
+    layout.separator()
+    settings.draw_sequence(layout)
+    layout.operator(DIFFPAINT_OT_import_sequence.bl_idname, text="Import Sequence…", icon="FILE_MOVIE")
 
 
 def _wrapped(layout: bpy.types.UILayout, text: str, icon: Any, width: int = 48) -> None:
@@ -162,6 +174,7 @@ class DIFFPAINT_PT_image_editor(_SidebarPanel):
 
 def menu_import(self: bpy.types.Menu, context: bpy.types.Context) -> None:
     self.layout.operator(DIFFPAINT_OT_import_strokes.bl_idname, text="DiffPaint Strokes (.json)")
+    self.layout.operator(DIFFPAINT_OT_import_sequence.bl_idname, text="DiffPaint Sequence (sequence.json)")
 
 
 def menu_export(self: bpy.types.Menu, context: bpy.types.Context) -> None:

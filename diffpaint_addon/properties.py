@@ -79,6 +79,38 @@ class ImportOptions:
         layout.prop(self, "layer_per_level")
 
 
+class SequenceOptions:
+    """How a sequence comes into the scene, beyond the options it shares with a stroke file (placement,
+    layers, frame range): the import operator's and the panel's, as with ImportOptions."""
+
+    sequence_step: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="Hold Each Frame", default=1, min=1, soft_max=12,
+        description="Scene frames each reconstructed frame stays on screen (2: every frame held twice, "
+                    "animating on twos)",
+    )
+    sequence_build: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Build Each Frame", default=False,
+        description="Animate the strokes of every frame being painted, within its hold (off: each frame "
+                    "appears whole)",
+    )
+    sequence_fps: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Use Sequence Frame Rate", default=False,
+        description="Set the scene's frame rate to the sequence's (its video's, or the one it was made with)",
+    )
+
+    def draw_sequence(self, layout: bpy.types.UILayout) -> None:
+        layout.prop(self, "sequence_step")
+        layout.prop(self, "sequence_build")
+        layout.prop(self, "sequence_fps")
+
+
+SOURCE_ITEMS = [
+    ("IMAGE", "Image", "An image (an image sequence or movie opened as an image is reconstructed frame by frame)"),
+    ("FOLDER", "Image Sequence", "A folder of frames, reconstructed frame by frame as one animation"),
+    ("MOVIE", "Movie Clip", "A movie clip, reconstructed frame by frame as one animation"),
+]
+
+
 def _quality_items() -> list[tuple[str, str, str]]:
     items = [(q.key, q.label, f"{q.description} ({describe_duration(estimate_seconds(q.key, 256, 3))} for 256 "
               "strokes on a CPU; much faster on CUDA)") for q in QUALITIES]
@@ -129,10 +161,20 @@ def setting_property(setting: Setting) -> object:
     raise TypeError(f"no panel property for the {setting.type.__name__} setting {setting.name!r}")
 
 
-class DiffPaintSettings(ImportOptions, bpy.types.PropertyGroup):
-    """The panel's settings: the image, the job settings (PANEL_SETTINGS, added below), the quality
-    preset and the import options."""
+class DiffPaintSettings(ImportOptions, SequenceOptions, bpy.types.PropertyGroup):
+    """The panel's settings: the source (an image, a folder of frames or a movie clip), the job settings
+    (PANEL_SETTINGS, added below), the quality preset and the import options."""
 
+    source: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="Source", items=SOURCE_ITEMS, default="IMAGE", description="What to reconstruct",
+    )
+    frames_folder: bpy.props.StringProperty(  # type: ignore[valid-type]
+        name="Frames", subtype="DIR_PATH", default="",
+        description="Folder of the sequence's frames (image files, in name order)",
+    )
+    movie: bpy.props.PointerProperty(  # type: ignore[valid-type]
+        name="Movie Clip", type=bpy.types.MovieClip, description="Movie clip to reconstruct frame by frame",
+    )
     image: bpy.props.PointerProperty(  # type: ignore[valid-type]
         name="Image",
         type=bpy.types.Image,

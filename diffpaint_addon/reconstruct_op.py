@@ -1,7 +1,9 @@
 # mypy: disable-error-code="union-attr"
 # (fake-bpy-module types every context member and RNA pointer as Optional; inside Blender they are set.)
 """Reconstruct: fit strokes to an image on the backend server without blocking Blender, with progress
-and a live preview, then import them; cancel it; import the last level a cancelled run completed."""
+and a live preview, then import them; cancel it; import the last level a cancelled run completed.
+A sequence (a folder of frames, a movie clip, or an image of an image sequence or movie) goes to the
+server whole, and comes back as a sequence manifest imported as one animated object."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import bpy
 
@@ -19,8 +23,15 @@ from diffpaint_shared.progress import describe_progress, progress_fraction
 from diffpaint_shared.strokefile import StrokeFileError
 
 from . import timing
-from .client import Event, HttpJob, plain
-from .import_ops import ImportOptionError, import_with_settings
+from .client import Client, Event, HttpJob, plain
+from .gp_sequence import SequenceImportError
+from .import_ops import (
+    Imported,
+    ImportedSequence,
+    ImportOptionError,
+    import_sequence_with_settings,
+    import_with_settings,
+)
 from .op_base import PASS_THROUGH, RUNNING_MODAL, Status, TimerOperator, redraw_panels
 from .preferences import (
     BackendNotConfigured,
@@ -37,6 +48,27 @@ BACKEND_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP"}  # what `diffpaint reconstruct
 PREVIEW_IMAGE = "DiffPaint Preview"
 LONG_RUN = 60.0  # seconds: cancelling a run this long asks first (Esc is easy to press for something else)
 STARTING = "Starting…"  # the job runs but has reported no progress yet (the worker is starting)
+SEQUENCE_SOURCES = {"SEQUENCE", "MOVIE"}  # image and movie clip sources reconstructed frame by frame
+
+
+class Job(Protocol):
+    """A reconstruction on the backend, driven from a background thread: HttpJob, HttpSequenceJob."""
+
+    def start(self) -> None: ...
+
+    def poll(self) -> list[Event]: ...
+
+    def cancel(self, timeout: float = ...) -> None: ...
+
+
+class SourceError(ValueError):
+    """The panel's sequence source cannot be reconstructed; the message says what to choose."""
+
+
+@dataclass(frozen=True)
+class SequenceSource:
+    name: str  # for the painting and its output folder
+    path: str  # a folder of frames or a video file, as the server takes it
 
 
 def _image_from_context(context: bpy.types.Context, editor_first: bool = False) -> bpy.types.Image | None:
@@ -55,6 +87,58 @@ def _image_from_context(context: bpy.types.Context, editor_first: bool = False) 
         if space is not None and space.type == "IMAGE_EDITOR" and getattr(space, "image", None) is not None:
             return space.image  # type: ignore[attr-defined]  # a SpaceImageEditor
     return None
+
+
+def sequence_source(context: bpy.types.Context, editor_first: bool = False) -> SequenceSource | None:
+    """What to reconstruct frame by frame: the panel's folder of frames or movie clip, or an image (the
+    Image Editor's first with ``editor_first``) that is an image sequence (its folder) or a movie; None
+    for a still image. Raises SourceError when the chosen folder or clip is missing."""
+    settings = context.scene.diffpaint
+    if not editor_first and settings.source == "FOLDER":
+        folder = os.path.normpath(bpy.path.abspath(settings.frames_folder)) if settings.frames_folder else ""
+        if not os.path.isdir(folder):
+            raise SourceError("Choose the folder of the sequence's frames in the DiffPaint panel")
+        return SequenceSource(os.path.basename(folder) or "frames", folder)
+    if not editor_first and settings.source == "MOVIE":
+        if settings.movie is None:
+            raise SourceError("Choose a movie clip in the DiffPaint panel")
+        return SequenceSource(settings.movie.name, _media_path(settings.movie))
+    image = _image_from_context(context, editor_first)
+    if image is None or image.source not in SEQUENCE_SOURCES:
+        return None
+    return SequenceSource(os.path.splitext(image.name)[0] or image.name, _media_path(image))
+
+
+def _media_path(media: bpy.types.Image | bpy.types.MovieClip) -> str:
+    """The file of a movie, or the folder of an image sequence's frames."""
+    path = os.path.normpath(bpy.path.abspath(media.filepath, library=media.library))
+    if media.source == "SEQUENCE":
+        path = os.path.dirname(path)
+    if not os.path.exists(path):
+        raise SourceError(f"'{media.name}' has no frames on disk to reconstruct ({path} is missing)")
+    return path
+
+
+def is_sequence_source(context: bpy.types.Context, in_image_editor: bool) -> bool:
+    """Whether the panel's source, as the panel shows it, is reconstructed frame by frame."""
+    settings = context.scene.diffpaint
+    if in_image_editor:
+        image = getattr(context.space_data, "image", None)
+    elif settings.source != "IMAGE":
+        return True
+    else:
+        image = settings.image
+    return image is not None and image.source in SEQUENCE_SOURCES
+
+
+def _sequence_job(connect: Callable[[], Client], source_path: str, settings: Mapping[str, object],
+                  out_dir: str) -> Job:
+    """The server job reconstructing a sequence into ``out_dir``; its ``done`` event names the manifest.
+    Imported here, not at the top, until client.HttpSequenceJob (branch seq-server) is merged."""
+    from .client import HttpSequenceJob  # type: ignore[attr-defined, unused-ignore]
+
+    job: Job = HttpSequenceJob(connect, source_path, settings, out_dir)
+    return job
 
 
 def image_file_for_backend(image: bpy.types.Image, tmp_dir: str) -> str:
@@ -158,9 +242,11 @@ class DIFFPAINT_OT_reconstruct(TimerOperator):
         description="Reconstruct the image shown in this Image Editor rather than the panel's chosen image",
     )
 
-    _job: HttpJob | None = None
+    _job: Job | None = None
+    _sequence = False  # the run reconstructs a sequence (the job's done event names a manifest)
     _out_dir: str = ""
     _out_dir_made = False  # made by this run (so removed when it fails), not an earlier run's kept folder
+    _out_parent = ""  # a sequence run's output folder's parent, when made by this run (removed with it)
     _name = ""  # the image's name, for the painting
     run_started = 0.0  # time.monotonic() when the running reconstruction began
     _started = 0.0  # when the run began, and when its first optimizer step was reported (for the calibration)
@@ -174,21 +260,38 @@ class DIFFPAINT_OT_reconstruct(TimerOperator):
         """Submit the chosen image to the backend; False (with the reason reported) if it can't. The
         image is checked first: a missing image must not start a local backend."""
         wm = context.window_manager
-        image = _image_from_context(context, editor_first=getattr(self, "editor_image", False))
-        if image is None:
+        editor_first = getattr(self, "editor_image", False)
+        try:
+            source = sequence_source(context, editor_first)
+        except SourceError as e:
+            return self._refuse(context, str(e))
+        image = _image_from_context(context, editor_first) if source is None else None
+        if source is None and image is None:
             return self._refuse(context, "Choose an image in the DiffPaint panel or open one in an Image Editor")
         try:
             where, connect = backend_connection(context)
         except BackendNotConfigured as e:
             return self._refuse(context, str(e))
-        self._name = os.path.splitext(image.name)[0] or image.name
-        self._out_dir, self._out_dir_made = output_folder(self._name)
-        try:
-            image_path = image_file_for_backend(image, self._out_dir)
-        except RuntimeError as e:  # Blender could not save the image copy
-            self._remove_output()
-            return self._refuse(context, f"Could not hand the image to the backend: {e}")
-        self._job = HttpJob(connect, image_path, job_settings(context.scene.diffpaint), self._out_dir)
+        settings = job_settings(context.scene.diffpaint)
+        self._sequence = source is not None
+        if source is not None:
+            # A folder of its own inside the usual one: the unpacked result is removed whole if the run fails.
+            self._name = source.name
+            parent, parent_made = output_folder(self._name)
+            self._out_parent = parent if parent_made else ""
+            self._out_dir, self._out_dir_made = tempfile.mkdtemp(prefix="sequence-", dir=parent), True
+            self._job = _sequence_job(connect, source.path, settings, self._out_dir)
+        else:
+            assert image is not None
+            self._name = os.path.splitext(image.name)[0] or image.name
+            self._out_dir, self._out_dir_made = output_folder(self._name)
+            self._out_parent = ""
+            try:
+                image_path = image_file_for_backend(image, self._out_dir)
+            except RuntimeError as e:  # Blender could not save the image copy
+                self._remove_output()
+                return self._refuse(context, f"Could not hand the image to the backend: {e}")
+            self._job = HttpJob(connect, image_path, settings, self._out_dir)
         self._job.start()
         self._started, self._first_step = time.monotonic(), 0.0
         DIFFPAINT_OT_reconstruct.run_started = self._started  # one run at a time (poll): for Cancel's question
@@ -221,8 +324,9 @@ class DIFFPAINT_OT_reconstruct(TimerOperator):
             self.cancel(context)
             return {"CANCELLED"}
         assert self._job is not None
-        if self._job.info is not None and not UiState.connection_ok:  # the panel's backend line names the device
-            UiState.connection, UiState.connection_ok = describe_info(self._job.info), True
+        info = getattr(self._job, "info", None)  # the server's /info, once connected
+        if info is not None and not UiState.connection_ok:  # the panel's backend line names the device
+            UiState.connection, UiState.connection_ok = describe_info(info), True
         for ev in self._job.poll():
             if ev["event"] == "progress":
                 self._show_progress(context, ev)
@@ -230,7 +334,7 @@ class DIFFPAINT_OT_reconstruct(TimerOperator):
                 show_preview(str(ev["path"]))
                 _redraw_image_editors(context)
             elif ev["event"] == "done":
-                return self._import_result(context, str(ev["strokes"]))
+                return self._import_result(context, ev)
             else:
                 message = f"Reconstruction failed: {plain(str(ev.get('message') or 'unknown error'))}"
                 self._stop(context, keep_output=False, state="FAILED", message=message)
@@ -248,11 +352,15 @@ class DIFFPAINT_OT_reconstruct(TimerOperator):
         _status_bar(context, f"DiffPaint: {wm.diffpaint.status}  (Esc to cancel)")
         redraw_panels(context)
 
-    def _import_result(self, context: bpy.types.Context, strokes_path: str) -> Status:
-        self._calibrate(context)
+    def _import_result(self, context: bpy.types.Context, done: Event) -> Status:
+        imported: Imported | ImportedSequence
         try:
-            imported = import_with_settings(context, strokes_path, self._name)
-        except (StrokeFileError, ImportOptionError) as e:
+            if self._sequence:
+                imported = import_sequence_with_settings(context, str(done["manifest"]), self._name)
+            else:
+                self._calibrate(context)  # the estimate is of one image's fit
+                imported = import_with_settings(context, str(done["strokes"]), self._name)
+        except (StrokeFileError, SequenceImportError, ImportOptionError) as e:
             self._stop(context, keep_output=False, state="FAILED", message=str(e))
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
@@ -277,7 +385,8 @@ class DIFFPAINT_OT_reconstruct(TimerOperator):
         partial: Event | None = None
         if self._job is not None:
             self._job.cancel()
-            partial = next((e for e in self._job.poll() if e["event"] == "cancelled" and e.get("partial")), None)
+            partial = next((e for e in self._job.poll() if e["event"] == "cancelled" and e.get("partial")
+                            and not self._sequence), None)  # a level of one image only
         if partial is not None:
             label = f"level {partial['level']} of {partial['levels']}"
             self._stop(context, keep_output=True, state="CANCELLED",
@@ -310,6 +419,9 @@ class DIFFPAINT_OT_reconstruct(TimerOperator):
             for name in ("input.png", "strokes.json", "preview.png"):
                 with contextlib.suppress(OSError):
                     os.remove(os.path.join(self._out_dir, name))
+        if self._out_parent:
+            with contextlib.suppress(OSError):
+                os.rmdir(self._out_parent)  # only if empty: nothing but this run's folder was ever in it
 
 
 def _redraw_image_editors(context: bpy.types.Context) -> None:
