@@ -102,6 +102,11 @@ def keyframes(count: int, frame_start: int, step: int) -> list[int]:
     return [frame_start + i * step for i in range(count)]
 
 
+def frame_span(count: int, frame_start: int, step: int) -> tuple[int, int]:
+    """The first and last scene frame of ``count`` reconstructed frames, the last one held as the others."""
+    return frame_start, keyframes(count, frame_start, step)[-1] + step - 1
+
+
 def mark_numbers(frames: Sequence[manifest.Frame]) -> list[list[int]]:
     """Per frame, per stroke (in painting order): the brush mark it draws, numbered from 0 in order of
     first appearance. A manifest's ids can pass a 32-bit attribute's range (they start at a chunk's
@@ -164,7 +169,7 @@ def import_sequence(
             fit_to_plane(obj, mapping, plane)
         obj[SEQUENCE_PROPERTY] = {str(key): f.text for key, f in zip(keys, loaded.frames, strict=True)}
         (collection or scene.collection).objects.link(obj)
-        cover_frames(scene, frame_start, keys[-1] + step - 1, fit_frame_range)
+        cover_frames(scene, *frame_span(len(keys), frame_start, step), fit_frame_range)
         return obj
 
 

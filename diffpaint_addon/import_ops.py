@@ -16,7 +16,7 @@ from diffpaint_shared.strokefile import StrokeFileError, load, save
 
 from .gp_export import ExportError, export_strokes, is_sequence
 from .gp_import import import_strokes, scene_fps
-from .gp_sequence import SequenceImportError, import_sequence, load_sequence, set_scene_fps
+from .gp_sequence import SequenceImportError, frame_span, import_sequence, load_sequence, set_scene_fps
 from .op_base import Status
 from .properties import ImportOptions, SequenceOptions
 from .sampling import duration_for_rate
@@ -137,9 +137,8 @@ def import_sequence_file(context: bpy.types.Context, path: str, options: Sequenc
     if setup_scene and plane is None:
         setup_scene_for_canvas(scene, loaded.frames[0].doc.canvas, obj)
     _select(context, obj)
-    last = frame_start + (len(loaded.frames) - 1) * options.sequence_step
     return ImportedSequence(obj, len(loaded.frames), sum(len(f.doc.strokes) for f in loaded.frames),
-                            (frame_start, last + options.sequence_step - 1))
+                            frame_span(len(loaded.frames), frame_start, options.sequence_step))
 
 
 def import_sequence_with_settings(context: bpy.types.Context, path: str, name: str = "") -> ImportedSequence:

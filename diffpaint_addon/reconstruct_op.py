@@ -233,8 +233,8 @@ def _status_bar(context: bpy.types.Context, text: str | None) -> None:
 class DIFFPAINT_OT_reconstruct(TimerOperator):
     bl_idname = "diffpaint.reconstruct"
     bl_label = "Reconstruct Strokes"
-    bl_description = ("Fit brush strokes to the image on the DiffPaint backend, then import them as an animated "
-                      "Grease Pencil painting (Esc cancels)")
+    bl_description = ("Fit brush strokes to the image (a sequence: to each frame) on the DiffPaint backend, then "
+                      "import them as an animated Grease Pencil painting (Esc cancels)")
     bl_options = {"REGISTER", "UNDO"}
 
     editor_image: bpy.props.BoolProperty(  # type: ignore[valid-type]

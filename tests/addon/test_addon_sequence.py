@@ -51,6 +51,13 @@ from diffpaint_addon import gp_import
 bpy.ops.wm.read_factory_settings(use_empty=True)
 diffpaint_addon.register()
 
+def visible(obj, frame):
+    # Strokes on screen at the frame on the stroke layers, modifiers (Build) applied.
+    bpy.context.scene.frame_set(frame)
+    shown = obj.evaluated_get(bpy.context.evaluated_depsgraph_get()).data
+    return sum(len(layer.current_frame().drawing.strokes) for layer in shown.layers
+               if layer.name != "Canvas" and layer.current_frame() is not None)
+
 def describe(obj):
     layers = {}
     for layer in obj.data.layers:
@@ -59,6 +66,7 @@ def describe(obj):
                                if gp_import.MARK_ATTRIBUTE in f.drawing.attributes else []] for f in layer.frames]
     scene = bpy.context.scene
     return {"layers": layers, "materials": [m.name for m in obj.data.materials],
+            "visible": {f: visible(obj, f) for f in range(scene.frame_start, scene.frame_end + 1)},
             "modifiers": [[m.type, m.start_delay, m.length] for m in obj.modifiers],
             "range": [scene.frame_start, scene.frame_end], "fps": scene.render.fps / scene.render.fps_base}
 """
@@ -90,6 +98,7 @@ result["built"] = describe(bpy.context.active_object)
     assert [f[0] for f in first["layers"]["Canvas"]] == [5]  # one background, held
     for i, doc in enumerate(docs):
         assert sum(frames[i][1] for frames in stroke_layers.values()) == len(doc.strokes)
+        assert first["visible"][str(keys[i])] == first["visible"][str(keys[i] + 1)] == len(doc.strokes)
     # Shared materials: one canvas, paint and smudge material for the whole sequence, no copies per frame.
     assert len(first["materials"]) == result["materials"] == 3
 
@@ -107,6 +116,8 @@ result["built"] = describe(bpy.context.active_object)
     delays = [m[1] for m in built["modifiers"]]
     assert delays[0] == 0 and delays == sorted(delays)
     assert built["modifiers"][-1][1] + built["modifiers"][-1][2] == pytest.approx(4)
+    shown = [built["visible"][str(f)] for f in range(5, 9)]  # the second frame's hold
+    assert shown[0] == 0 and shown == sorted(shown) and shown[-1] > 0
 
 
 def test_each_frame_exports_back_to_its_strokes(sequence_dir: Path, tmp_path: Path) -> None:
