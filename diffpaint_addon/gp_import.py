@@ -159,9 +159,13 @@ def fit_to_plane(obj: bpy.types.Object, mapping: CanvasMapping, plane: bpy.types
                         @ Matrix.Scale(fit, 4))
 
 
+def _hex(srgb: tuple[float, float, float]) -> str:
+    return "#" + "".join(f"{round(c * 255):02x}" for c in srgb)
+
+
 def canvas_slot(background_srgb: tuple[float, float, float]) -> str:
     """The key of a canvas material in the slots add_materials returns."""
-    return "canvas #" + "".join(f"{round(c * 255):02x}" for c in background_srgb)
+    return f"canvas {_hex(background_srgb)}"
 
 
 def add_materials(gp_data: bpy.types.GreasePencil, docs: Sequence[StrokeFile],
@@ -200,7 +204,7 @@ def _stroke_material(name: str, kind: str, created: list[bpy.types.ID]) -> bpy.t
 
 def _canvas_material(background_srgb: tuple[float, float, float], created: list[bpy.types.ID]) -> bpy.types.Material:
     """The canvas fill of this background color, named by it: paintings on the same background share it."""
-    name = f"{CANVAS_MATERIAL} #" + canvas_slot(background_srgb).split("#")[1]
+    name = f"{CANVAS_MATERIAL} {_hex(background_srgb)}"
     mat = bpy.data.materials.get(name)
     if mat is not None and mat.grease_pencil is not None:
         return mat
