@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from diffpaint import samples
-from diffpaint.batch.sequence import SequenceSettings, fit_frames
+from diffpaint.batch.sequence import FrameFit, SequenceSettings, fit_frames
 from diffpaint.batch.synthetic import pan
 from diffpaint.fit.optimize import Settings
 from diffpaint.imageio import read_image
@@ -47,6 +47,8 @@ def main() -> None:
     ap.add_argument("--warm-iterations", type=int, default=SequenceSettings.warm_iterations)
     ap.add_argument("--warm-step", type=float, default=SequenceSettings.warm_step,
                     help="warm frames' learning rates as a share of a reconstruction's")
+    ap.add_argument("--temporal", type=float, nargs="+", default=[SequenceSettings.temporal],
+                    help="temporal term weight(s) of warm frames (several: one warm run each)")
     ap.add_argument("--step", type=int, nargs=2, default=(2, 1), metavar=("DX", "DY"))
     ap.add_argument("--still", type=float, default=0.02)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
@@ -58,39 +60,37 @@ def main() -> None:
     targets = pan(image, args.size, args.frames, tuple(args.step))
     background = tuple(targets[0].mean(dim=(0, 1)).tolist())
     fit = Settings(strokes=args.strokes, iterations=args.iterations)
-    warm, cold = [], []
-    fits = {name: fit_frames(targets, background, SequenceSettings(
-        fit=fit, warm=name == "warm", warm_iterations=args.warm_iterations, warm_step=args.warm_step))
-        for name in ("warm", "cold")}
-    # Frame by frame in lockstep, so the two runs see the same load on a shared machine.
-    for t, (w, c) in enumerate(zip(fits["warm"], fits["cold"], strict=True)):
-        warm.append(w)
-        cold.append(c)
-        for name, f in (("warm", w), ("cold", c)):
+    runs = {"cold": SequenceSettings(fit=fit, warm=False)}
+    for weight in args.temporal:
+        runs[f"warm, temporal {weight:g}"] = SequenceSettings(
+            fit=fit, warm_iterations=args.warm_iterations, warm_step=args.warm_step, temporal=weight)
+    fitted: dict[str, list[FrameFit]] = {name: [] for name in runs}
+    # Frame by frame in lockstep, so every run sees the same load on a shared machine.
+    frames = zip(*(fit_frames(targets, background, s) for s in runs.values()), strict=True)
+    for t, row in enumerate(frames):
+        for name, f in zip(runs, row, strict=True):
+            fitted[name].append(f)
             print(f"{name} frame {t}: {f.seconds:6.1f} s  PSNR {f.psnr:5.2f} dB  "
                   f"{len(f.stroke_ids)} strokes, {f.carried} carried, shift {f.shift}", flush=True)
 
     print(f"\n{args.size} px, {args.strokes} strokes, {args.frames} frames, pan {tuple(args.step)} px/frame, "
           f"cold {args.iterations} steps/round, warm {args.warm_iterations} steps at {args.warm_step:g}× the learning "
           f"rates, {torch.get_num_threads()} threads\n")
-    print("| frame | cold s | warm s | cold PSNR | warm PSNR | carried |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for t, (c, w) in enumerate(zip(cold, warm, strict=True)):
-        share = f"{w.carried / len(warm[t - 1].stroke_ids):.0%}" if t else "–"
-        print(f"| {t} | {c.seconds:.1f} | {w.seconds:.1f} | {c.psnr:.2f} | {w.psnr:.2f} | {share} |")
-    later = range(1, len(warm))
-    warm_time = statistics.fmean(warm[t].seconds for t in later if warm[t].warm)
+    cold = fitted.pop("cold")
     cold_time = statistics.fmean(c.seconds for c in cold)
-    gap = statistics.fmean(cold[t].psnr - warm[t].psnr for t in later)
-    carried = statistics.fmean(warm[t].carried / len(warm[t - 1].stroke_ids) for t in later)
-    still_w, share = flicker([f.canvas for f in warm], targets, args.still)
-    still_c, _ = flicker([f.canvas for f in cold], targets, args.still)
-    print(f"\nwarm frame time: {warm_time:.1f} s = {warm_time / cold_time:.0%} of a cold reconstruction "
-          f"({cold_time:.1f} s)")
-    print(f"PSNR, frames 1…: cold − warm = {gap:+.2f} dB (negative: warm is better)")
-    print(f"flicker where the target changes < {args.still} ({share:.0%} of pixels): warm {still_w:.4f}, "
-          f"independent {still_c:.4f} (ratio {still_w / still_c:.2f})")
-    print(f"strokes carried over: {carried:.0%}")
+    still_c, share = flicker([f.canvas for f in cold], targets, args.still)
+    print(f"cold: {cold_time:.1f} s a frame, flicker {still_c:.4f} where the target changes < {args.still} "
+          f"({share:.0%} of pixels)\n")
+    print("| warm run | frame time / cold | PSNR cold − warm (frames 1…) | flicker warm / independent | carried |")
+    print("| --- | --- | --- | --- | --- |")
+    later = range(1, len(cold))
+    for name, warm in fitted.items():
+        warm_time = statistics.fmean(warm[t].seconds for t in later if warm[t].warm)
+        gap = statistics.fmean(cold[t].psnr - warm[t].psnr for t in later)
+        carried = statistics.fmean(warm[t].carried / len(warm[t - 1].stroke_ids) for t in later)
+        still_w, _ = flicker([f.canvas for f in warm], targets, args.still)
+        print(f"| {name} | {warm_time / cold_time:.0%} ({warm_time:.1f} s) | {gap:+.2f} dB | "
+              f"{still_w / still_c:.2f} ({still_w:.4f}) | {carried:.0%} |")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ scratch. Every later frame:
   2. retires the strokes that no longer fit: mostly off the canvas, nearly transparent, or whose color
      now differs from the target under them by much more than it did on the frame before;
   3. refines: `fit.optimize.refine` places as many new strokes as were retired (and any the budget is
-     short of) where the error is highest, then fine-tunes every stroke together.
+     short of) where the error is highest, then fine-tunes every stroke together, with a temporal term
+     that holds the render to the previous frame's wherever the target itself did not change (pixels
+     that stay put should not flicker; strokes over moving content are free to follow it).
 Strokes keep an id for as long as they live, so the manifest can say which marks carry over. Only
 plain paint strokes (no smudge, no texture) are carried: refine keeps smudges frozen and untextured.
 """
@@ -22,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from diffpaint.fit.optimize import Settings, reconstruct, refine
+from diffpaint.fit.optimize import Anchor, Settings, reconstruct, refine
 from diffpaint.painting import Painting
 from diffpaint.strokes import Strokes
 from diffpaint_shared.curves import lerp, quadratic_bezier
@@ -41,10 +43,16 @@ class SequenceSettings:
     follow_motion: bool = True  # move strokes by the global shift between consecutive targets
     color_tolerance: float = 0.08  # retire a stroke whose color misfit grew by more than this (mean |Δ|, sRGB)
     keyframe_share: float = 0.5  # reconstruct from scratch when more than this share of strokes would retire
+    # The temporal term: where the target did not change (by more than `still`, mean |Δ| over RGB), a warm
+    # frame's render is held to the previous frame's, weighted this many times the pixel term.
+    temporal: float = 1.0
+    still: float = 0.03
 
     def __post_init__(self) -> None:
         if self.fit.smudge or self.fit.style != "digital":
             raise ValueError("sequences carry plain paint strokes: smudge and painting media are not supported yet")
+        if self.temporal < 0 or self.still <= 0:
+            raise ValueError(f"temporal must be ≥ 0 and still > 0, not {self.temporal} and {self.still}")
         if not 0.0 < self.warm_step <= 1.0:
             raise ValueError(f"warm_step must lie in (0, 1], not {self.warm_step}")
         if self.warm_iterations < 1:
@@ -102,7 +110,11 @@ def _warm(previous: FrameFit, previous_target: Tensor, target: Tensor, backgroun
     f, step = settings.fit, settings.warm_step
     warm_settings = replace(f, iterations=settings.warm_iterations, seed=seed, lr_position=f.lr_position * step,
                             lr_radius=f.lr_radius * step, lr_color=f.lr_color * step, lr_opacity=f.lr_opacity * step)
-    result = refine(painting, target, background, warm_settings, add=add)
+    anchor = None
+    if settings.temporal > 0:
+        calm = still_pixels(previous_target, target, settings.still)
+        anchor = Anchor(previous.canvas, calm, settings.temporal)
+    result = refine(painting, target, background, warm_settings, add=add, anchor=anchor)
     born = len(result.strokes.paint) - len(kept)
     ids = kept_ids + list(range(next_id, next_id + born))
     return FrameFit(result.strokes, ids, result.canvas, result.psnr, 0.0, True, len(kept), shift)
@@ -142,6 +154,12 @@ def _samples_along(strokes: Strokes) -> Tensor:
 def shifted(strokes: Strokes, dx: float, dy: float) -> Strokes:
     offset = torch.tensor([dx, dy], device=strokes.points.device)
     return replace(strokes, points=strokes.points + offset)
+
+
+def still_pixels(before: Tensor, after: Tensor, tolerance: float) -> Tensor:
+    """(H, W) 1.0 where the (H, W, 3) images differ by less than `tolerance` (mean |Δ| over RGB), else 0."""
+    change = (after - before).abs().mean(dim=-1)
+    return (change < tolerance).to(after.dtype)
 
 
 def estimate_shift(before: Tensor, after: Tensor) -> tuple[float, float]:

@@ -630,6 +630,20 @@ def _tie_converged_colors(color: Tensor, tolerance: float) -> Tensor:
     return torch.where(converged[:, None, None], mean, color)
 
 
+@dataclass(frozen=True)
+class Anchor:
+    """A render that `refine` should keep where `calm` (H, W, values in [0, 1]) says so: the previous
+    frame's, moved with the camera, so that a sequence's still parts do not flicker. Its term is the mean
+    of `calm` × |render − `image`|, weighted `weight` × the pixel term's weight."""
+
+    image: Tensor  # (H, W, 3)
+    calm: Tensor  # (H, W)
+    weight: float
+
+    def loss(self, image: Tensor) -> Tensor:
+        return self.weight * (self.calm[..., None] * (image - self.image)).abs().mean()
+
+
 def refine(
     painting: Painting,
     target: Tensor,
@@ -638,6 +652,7 @@ def refine(
     add: int = 0,
     on_progress: Callable[[Progress], None] | None = None,
     mask: Tensor | None = None,
+    anchor: Anchor | None = None,
 ) -> Reconstruction:
     """Continue optimizing a finished painting against `target` (H, W, 3) in [0, 1].
 
@@ -646,14 +661,16 @@ def refine(
     jointly for `settings.iterations` steps at full resolution, through the whole painting (smudges
     included, their geometry frozen), on the pixel, gradient and OT terms. No stroke is pruned or
     reordered, so the painting order — and the smudges' place in it — is kept. `mask` is the image's
-    alpha, as for `reconstruct`: it keeps added strokes off transparent areas.
+    alpha, as for `reconstruct`: it keeps added strokes off transparent areas. An `anchor` adds its term
+    to the fine-tuning's loss.
     """
     with deterministic_algorithms(settings.deterministic):
-        return _refine(painting, target, background, settings, add, on_progress, mask)
+        return _refine(painting, target, background, settings, add, on_progress, mask, anchor)
 
 
 def _refine(painting: Painting, target: Tensor, background: tuple[float, float, float], settings: Settings,
-            add: int, on_progress: Callable[[Progress], None] | None, mask: Tensor | None) -> Reconstruction:
+            add: int, on_progress: Callable[[Progress], None] | None, mask: Tensor | None,
+            anchor: Anchor | None) -> Reconstruction:
     run = _Run(target, replace(settings, rounds=1), settings.iterations * (2 if add else 1), on_progress, mask)
     height, width = target.shape[:2]
     bg_image = torch.tensor(background, device=target.device).expand(height, width, 3).contiguous()
@@ -669,6 +686,8 @@ def _refine(painting: Painting, target: Tensor, background: tuple[float, float, 
     for it in range(settings.iterations):
         image = render_painting(replace(painting, paint=params.strokes()), bg_image, settings.raster)
         loss = image_loss(image, target, settings.weights)
+        if anchor is not None:
+            loss = loss + settings.weights.pixel * anchor.loss(image)
         params.step(loss)
         run.report("refine", finest, it, settings.iterations, loss, image, target)
     painting = replace(painting, paint=params.strokes().detach())

@@ -129,3 +129,22 @@ def test_settings_a_sequence_cannot_carry_are_refused_before_any_work(tmp_path, 
     assert cli.main(argv) == 2
     assert "smudge and painting media are not supported" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_the_temporal_term_holds_what_did_not_change(frames):
+    # The right third of the second frame is new; the rest is the first frame's, pixel for pixel.
+    first = frames[0]
+    second = first.clone()
+    second[:, 32:] = frames[3][:, 32:].flip(0)
+    background = tuple(first.mean(dim=(0, 1)).tolist())
+    still = torch.zeros(first.shape[:2], dtype=torch.bool)
+    still[:, :24] = True  # left of the change, with a margin for strokes that straddle it
+    change = {}
+    for temporal in (0.0, 5.0):
+        fit = Settings(strokes=16, levels=2, iterations=8, rounds=1, joint_iterations=10, relocation_iterations=5)
+        settings = SequenceSettings(fit=fit, warm_iterations=10, follow_motion=False, keyframe_share=1.0,
+                                    temporal=temporal)
+        before, after = fit_frames([first, second], background, settings)
+        assert after.warm
+        change[temporal] = (after.canvas - before.canvas).abs().mean(dim=-1)[still].mean().item()
+    assert change[5.0] < 0.5 * change[0.0]
