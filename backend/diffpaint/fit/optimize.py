@@ -12,8 +12,9 @@ early stop on a plateau. Strokes that end invisible (faint, covered by later str
 less than `Settings.min_visible` px² shown, `fit.visibility`) are not pruned but relocated
 (`_relocate`), before the joint phase and after it: moved to the top of the painting where the error is
 highest, sized for the finest level, colored from the target and fitted there, so a budget of N strokes
-returns N strokes that all show. The finest level's strokes may thin down to `Settings.line_radius`,
-so they can ink lines.
+returns N strokes that all show. Strokes that lie on a thin line of the target (`losses.line_strength`)
+may thin down to `Settings.line_radius`, so they can ink it; elsewhere the area term keeps them at least
+0.02 of their level's cell wide.
 
 In a painting medium (`Settings.style` other than digital), each level's paint strokes are then
 textured (paper §3.3.2): their geometry and color frozen, their style parameters are fitted over the
@@ -51,6 +52,8 @@ from diffpaint.fit.losses import (
     LossWeights,
     area_regularizer,
     labels_to_tiles,
+    line_floor,
+    line_strength,
     segmentation_loss,
     total_loss,
 )
@@ -91,7 +94,7 @@ class Settings:
     lr_opacity: float = 0.02
     min_opacity: float = 0.05  # strokes fainter than this at the end are relocated
     min_visible: float = 1.0  # px²: strokes showing less of themselves on the canvas are relocated
-    line_radius: float = 0.75  # px: the finest level's strokes may thin down to this (lines)
+    line_radius: float = 0.75  # px: strokes on the target's thin lines may thin down to this
     joint_iterations: int = 100  # steps of the joint phase over the whole painting (0: none)
     relocation_iterations: int = 40  # steps fitting relocated strokes
     time_budget: float | None = None  # seconds: levels get LEVELS_SHARE of it, the joint phase the rest
@@ -316,6 +319,11 @@ class _Run:
         return segment(self.target, settings.segmenter, settings.regions).to(self.target.device)
 
     @functools.cached_property
+    def lines(self) -> Tensor:
+        """`line_strength` of the target: where strokes may thin down to `Settings.line_radius`."""
+        return line_strength(self.target)
+
+    @functools.cached_property
     def regions(self) -> int:
         """How many regions the segmentation loss tells apart: `Settings.regions` is the segmenter's
         target count, which SLIC can overshoot on small or flat images (one host read, once a run)."""
@@ -375,9 +383,10 @@ def _fit_round(run: _Run, phase: str, level: int, new: Strokes, canvas: Tensor, 
     labels_tiles = None if run.labels is None else _labels_on_tiles(run.labels, work_target, settings.raster.tile,
                                                                   run.regions)
     work_bare = None if run.bare is None else _downscale(run.bare, scale)[..., 0]
-    min_radius = settings.line_radius * scale if level == settings.levels - 1 else None
+    floor = MIN_RADIUS_OF_CELL * cell * scale
     for it in range(iterations):
         strokes = params.strokes()
+        min_radius = line_floor(strokes, run.lines, floor, settings.line_radius * scale, scale)
         rendered = render(strokes, work_canvas, settings.raster)
         loss, _ = total_loss(rendered, work_target, strokes, weights, cell=cell * scale,
                              labels_tiles=labels_tiles, num_regions=run.regions, min_radius=min_radius)
@@ -452,7 +461,6 @@ def _joint_phase(run: _Run, painting: Painting, bg_image: Tensor) -> Painting:
     paint = painting.paint
     finest = settings.levels - 1
     cell = run.long_side / (paint.level + 1).to(paint.radius.dtype)  # each stroke's level's cell
-    min_radius = torch.where(paint.level == finest, settings.line_radius, MIN_RADIUS_OF_CELL * cell)
     labels_tiles = (None if run.labels is None or len(painting.smudge)
                     else _labels_on_tiles(run.labels, target, settings.raster.tile, run.regions))
     # The segmentation term holds each stroke as its level did (it fades in over the levels: coarse strokes
@@ -467,6 +475,7 @@ def _joint_phase(run: _Run, painting: Painting, bg_image: Tensor) -> Painting:
     window_start = time.perf_counter()
     for it in range(steps):
         strokes = params.strokes()
+        min_radius = line_floor(strokes, run.lines, MIN_RADIUS_OF_CELL * cell, settings.line_radius)
         if len(painting.smudge):  # smudges drag the canvas between paint runs: the image terms and shapes
             image = render_painting(replace(painting, paint=strokes), bg_image, settings.raster)
             loss = image_loss(image, target, weights) + weights.area * area_regularizer(strokes, cell, min_radius)

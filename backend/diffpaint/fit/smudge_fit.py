@@ -12,21 +12,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from diffpaint.fit.losses import LossWeights, area_regularizer, gradient_loss, pixel_l1, sinkhorn_ot
+from diffpaint.fit.losses import LossWeights, area_regularizer, image_terms
 from diffpaint.render.smudge import SmudgeSettings, SmudgeStrokes, smudge
 from diffpaint.strokes import Strokes
 
 
 def image_loss(image: Tensor, target: Tensor, weights: LossWeights) -> Tensor:
-    """Weighted pixel, gradient and optimal-transport terms of an (H, W, 3) image (weight 0 = not computed)."""
-    total = image.new_zeros(())
-    if weights.pixel > 0:
-        total = total + weights.pixel * pixel_l1(image, target)
-    if weights.gradient > 0:
-        total = total + weights.gradient * gradient_loss(image, target)
-    if weights.ot > 0:
-        total = total + weights.ot * sinkhorn_ot(image, target)
-    return total
+    """Weighted sum of `image_terms` (pixel, gradient, optimal transport, perceptual; weight 0 = not computed)."""
+    terms = image_terms(image, target, weights)
+    return sum((getattr(weights, name) * value for name, value in terms.items()), image.new_zeros(()))
 
 
 def smudge_loss(image: Tensor, target: Tensor, strokes: SmudgeStrokes, weights: LossWeights, cell: float) -> Tensor:

