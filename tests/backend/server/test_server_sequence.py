@@ -232,3 +232,16 @@ def test_the_client_refuses_an_archive_that_climbs_out(tmp_path: Path, name: str
     with pytest.raises(BackendError, match="unsafe path"):
         extract_sequence(zip_of({"sequence.json": b"{}", name: b"x"}), str(tmp_path))
     assert list(tmp_path.iterdir()) == []  # nothing unpacked, no partial folder left
+
+
+def test_an_animated_gif_is_unpacked_into_frames(server: Server, work_dir: Path, painting_path: Path,
+                                                 tmp_path: Path) -> None:
+    frames = [Image.open(io.BytesIO(data)).convert("RGB") for data in pan_frames(painting_path, 3)]
+    gif = tmp_path / "loop.gif"
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100, loop=0)  # GIF times are in 1/100 s
+    client = server.client()
+    job = client.submit_sequence(str(gif), TINY)
+    assert job["sequence"] == {"frames": 3, "frames_done": 0, "warm": True, "fps": 10.0}, job
+    assert sorted(p.name for p in (work_dir / job["id"] / "frames").iterdir()) == ["00000.png", "00001.png",
+                                                                                   "00002.png"]
+    client.delete(job["id"])
