@@ -1,6 +1,7 @@
 """Talk to a ``diffpaint serve`` backend over HTTP, with the standard library only (runs in Blender).
 
-``Client`` is one call per method; ``HttpJob`` runs a whole reconstruction in a background thread
+``Client`` is one call per method; ``HttpJob`` runs a whole reconstruction (``HttpSequenceJob`` a
+whole sequence, see there) in a background thread
 and hands the caller events through ``poll()``, like ``BackendJob``: ``progress`` (the server's
 progress fields, plus ``queue_position`` while queued; only a
 ``fraction`` of 0 while the worker starts), ``preview`` (a newer preview PNG was
@@ -12,20 +13,26 @@ a bounded time for the server to confirm.
 
 from __future__ import annotations
 
+import io
 import json
 import mimetypes
 import os
 import queue
 import re
 import secrets
+import shutil
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zipfile
 from collections.abc import Callable, Mapping
+from pathlib import PurePosixPath
 from typing import Any
 
+from diffpaint_shared import sequence
 from diffpaint_shared.jobschema import SETTING
 
 Event = dict[str, Any]
@@ -35,6 +42,9 @@ UPLOAD_TIMEOUT = 120.0  # an image upload or a stroke file download may take a w
 LIMITS = {"strokes": "max_strokes", "levels": "max_levels", "size": "max_size", "iterations": "max_iterations",
           "rounds": "max_rounds"}
 UNITS = {"size": " px"}
+# Frame images a folder sequence is made of: the image files the backend reads (diffpaint.batch.items).
+FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
+SEQUENCE_FOLDER = "sequence"  # where a sequence job's result is unpacked, inside its out_dir
 
 
 class BackendError(RuntimeError):
@@ -115,6 +125,25 @@ class Client:
         kind = next((v for k, v in headers.items() if k.lower() == "x-diffpaint-preview"), "")
         return data, kind
 
+    def submit_sequence(self, source_path: str, settings: Mapping[str, object], warm: bool = True,
+                        fps: float | None = None) -> dict[str, Any]:
+        """Submit a video file as it is, or a folder of frames (its image files, zipped in name order)."""
+        if os.path.isdir(source_path):
+            filename, data = os.path.basename(os.path.normpath(source_path)) + ".zip", zip_frames(source_path)
+        else:
+            with open(source_path, "rb") as f:
+                filename, data = os.path.basename(source_path), f.read()
+        fields: dict[str, object] = {**settings, "warm": "true" if warm else "false"}
+        if fps is not None:
+            fields["fps"] = fps
+        body, ctype = encode_multipart(fields, {"file": (filename, data)})
+        return self._json("POST", "/sequences", body=body, content_type=ctype,
+                          timeout=max(self.timeout, UPLOAD_TIMEOUT))
+
+    def sequence_archive(self, job_id: str) -> bytes:
+        """A sequence job's result folder as a zip (its manifest, stroke files and renders)."""
+        return self.request("GET", f"/jobs/{_quote(job_id)}/sequence", timeout=max(self.timeout, UPLOAD_TIMEOUT))[2]
+
     def strokes(self, job_id: str) -> bytes:
         return self.request("GET", f"/jobs/{_quote(job_id)}/strokes", timeout=max(self.timeout, UPLOAD_TIMEOUT))[2]
 
@@ -163,6 +192,60 @@ def limit_problems(settings: Mapping[str, object], limits: Mapping[str, object])
             problems.append(f"{SETTING[name].label} must be at most {limit}{UNITS.get(name, '')} on this server "
                             f"(asked for {value})")
     return problems
+
+
+def zip_frames(folder: str) -> bytes:
+    """The image files directly in `folder` (hidden ones skipped), zipped in natural order of their names,
+    as the server orders them (frame_2 before frame_10)."""
+    names = sorted((n for n in os.listdir(folder) if not n.startswith(".") and os.path.splitext(n)[1].lower()
+                    in FRAME_SUFFIXES and os.path.isfile(os.path.join(folder, n))), key=_natural_key)
+    if not names:
+        raise BackendError(f"{folder} holds no frame images ({', '.join(FRAME_SUFFIXES)})")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # images are compressed already
+        for name in names:
+            archive.write(os.path.join(folder, name), name)
+    return buffer.getvalue()
+
+
+def _natural_key(name: str) -> list[int | str]:
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def extract_sequence(data: bytes, out_dir: str, name: str = SEQUENCE_FOLDER) -> str:
+    """Unpack a sequence archive into ``out_dir/name`` (replacing what was there) and return its manifest's
+    path. Whole or not at all: unpacked into a temporary folder beside it, checked, then renamed; an entry
+    that is absolute or climbs out with '..' is refused (BackendError)."""
+    final = os.path.join(out_dir, name)
+    partial = tempfile.mkdtemp(prefix=f".{name}-", dir=out_dir)
+    try:
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                for entry in archive.infolist():
+                    parts = PurePosixPath(entry.filename).parts
+                    if (not parts or entry.filename.startswith("/") or ".." in parts or "\\" in entry.filename
+                            or ":" in entry.filename):
+                        raise BackendError(f"the sequence archive holds an unsafe path {entry.filename!r}")
+                    if entry.is_dir():
+                        continue
+                    target = os.path.join(partial, *parts)
+                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                    with archive.open(entry) as src, open(target, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+            sequence.load(os.path.join(partial, sequence.MANIFEST_NAME))
+        except (zipfile.BadZipFile, sequence.SequenceFileError) as e:
+            raise BackendError(f"the backend sent a damaged sequence archive: {e}") from None
+        if os.path.exists(final):
+            old = tempfile.mkdtemp(prefix=f".{name}-old-", dir=out_dir)
+            os.replace(final, os.path.join(old, name))
+            os.replace(partial, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(partial, final)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return os.path.join(final, sequence.MANIFEST_NAME)
 
 
 def write_atomic(path: str, data: bytes) -> None:
@@ -234,7 +317,7 @@ class HttpJob:
             if problems:
                 self._emit(event="error", message="; ".join(problems))
                 return
-            status = client.submit(self.image_path, self.settings)
+            status = self._submit(client)
             self.job_id = str(status["id"])
             self._follow(client, status)
         except BackendError as e:
@@ -269,10 +352,9 @@ class HttpJob:
                 self._save_preview(client)
                 shown_preview, last_fetch = version, now
             if state == "done":
-                path = os.path.join(self.out_dir, "strokes.json")
-                write_atomic(path, client.strokes(self.job_id))
+                done = self._download(client, status)
                 self._save_preview(client)
-                self._emit(event="done", strokes=path, psnr=(status.get("result") or {}).get("psnr"))
+                self._emit(**done)
                 return
             if state == "failed":
                 self._emit(event="error", message=plain(str(status.get("error") or "the reconstruction failed")))
@@ -284,6 +366,16 @@ class HttpJob:
             if not self._cancel.is_set():
                 status = client.job(self.job_id)
 
+    def _submit(self, client: Client) -> dict[str, Any]:
+        return client.submit(self.image_path, self.settings)
+
+    def _download(self, client: Client, status: dict[str, Any]) -> Event:
+        """The finished job's files, saved under out_dir; the ``done`` event that names them."""
+        assert self.job_id is not None
+        path = os.path.join(self.out_dir, "strokes.json")
+        write_atomic(path, client.strokes(self.job_id))
+        return {"event": "done", "strokes": path, "psnr": (status.get("result") or {}).get("psnr")}
+
     def _save_preview(self, client: Client) -> None:
         assert self.job_id is not None
         data, kind = client.preview(self.job_id)
@@ -293,12 +385,52 @@ class HttpJob:
 
     def _finish_cancelled(self, client: Client) -> None:
         assert self.job_id is not None
-        status = client.cancel(self.job_id)
+        self._emit(**self._keep_partial(client, client.cancel(self.job_id)))
+
+    def _keep_partial(self, client: Client, status: dict[str, Any]) -> Event:
+        """What a cancelled job finished, saved under out_dir; the ``cancelled`` event that names it."""
+        assert self.job_id is not None
         levels = sorted(status.get("levels_done") or [])
         if not levels:
-            self._emit(event="cancelled")
-            return
+            return {"event": "cancelled"}
         level = levels[-1]
         path = os.path.join(self.out_dir, f"level-{level}.json")
         write_atomic(path, client.level(self.job_id, level))
-        self._emit(event="cancelled", partial=path, level=level, levels=status["settings"]["levels"])
+        return {"event": "cancelled", "partial": path, "level": level, "levels": status["settings"]["levels"]}
+
+
+class HttpSequenceJob(HttpJob):
+    """A sequence (a video file, or a folder of frames) on a backend server: the events of `HttpJob`, with
+    progress over frames (``phase`` "frame", ``iteration``/``iterations`` the frames); ``done`` also carries
+    ``manifest`` (the sequence.json unpacked under ``out_dir/sequence/``) and ``frames``, and its ``strokes``
+    is the last frame's stroke file; ``cancelled`` carries ``manifest`` and ``frames`` when frames were
+    finished before the cancel (they are kept)."""
+
+    def __init__(self, connect: Callable[[], Client], source_path: str, settings: Mapping[str, object],
+                 out_dir: str, warm: bool = True, fps: float | None = None, poll_interval: float = 0.25,
+                 preview_interval: float = 1.0):
+        super().__init__(connect, source_path, settings, out_dir, poll_interval, preview_interval)
+        self.source_path = source_path
+        self.warm = warm
+        self.fps = fps
+
+    def _submit(self, client: Client) -> dict[str, Any]:
+        return client.submit_sequence(self.source_path, self.settings, self.warm, self.fps)
+
+    def _download(self, client: Client, status: dict[str, Any]) -> Event:
+        manifest = self._fetch_sequence(client)
+        frames = sequence.load(manifest).frames
+        return {"event": "done", "manifest": manifest, "frames": len(frames),
+                "strokes": str(sequence.resolve(manifest, frames[-1].strokes)),
+                "psnr": (status.get("result") or {}).get("psnr")}
+
+    def _keep_partial(self, client: Client, status: dict[str, Any]) -> Event:
+        done = (status.get("sequence") or {}).get("frames_done") or 0
+        if not done:
+            return {"event": "cancelled"}
+        manifest = self._fetch_sequence(client)
+        return {"event": "cancelled", "manifest": manifest, "frames": len(sequence.load(manifest).frames)}
+
+    def _fetch_sequence(self, client: Client) -> str:
+        assert self.job_id is not None
+        return extract_sequence(client.sequence_archive(self.job_id), self.out_dir)

@@ -101,15 +101,18 @@ class SequenceJob:
         """Write the manifest when every chunk is done; whether it was."""
         if not all(t.out.is_dir() for t in tasks):
             return False
-        frames = tuple(f for t in tasks for f in chunk_frames(t.out))
+        sequence.save(self.manifest_of(tuple(f for t in tasks for f in chunk_frames(t.out))), self.manifest)
+        return True
+
+    def manifest_of(self, frames: tuple[sequence.Frame, ...]) -> sequence.Sequence:
+        """The manifest listing `frames` (all of them, or those done so far)."""
         job, warm_iterations, warm = self.settings.job, self.settings.warm_iterations, self.settings.warm
         first = read_frame(self.frames[0], job.size, (1.0, 1.0, 1.0))
         height, width = first.shape[:2]
         metadata = {"source": self.source, "chunk": self.chunk, "settings": {
             "strokes": job.strokes, "levels": job.levels, "size": job.size, "iterations": job.iterations,
             "warm_iterations": warm_iterations, "warm": warm, "seed": job.seed}}
-        sequence.save(sequence.Sequence(width, height, self.fps, frames, metadata), self.manifest)
-        return True
+        return sequence.Sequence(width, height, self.fps, frames, metadata)
 
 
 def _settings(args: argparse.Namespace) -> BatchSettings:
@@ -119,7 +122,7 @@ def _settings(args: argparse.Namespace) -> BatchSettings:
     return BatchSettings(job_settings(args), warm=args.warm, warm_iterations=args.warm_iterations)
 
 
-def _sequence_job(source: str, folder: Path, fps: float | None, chunk: int, settings: BatchSettings) -> SequenceJob:
+def sequence_job(source: str, folder: Path, fps: float | None, chunk: int, settings: BatchSettings) -> SequenceJob:
     settings.sequence_settings()  # refuse what a sequence cannot carry over before any work
     path = Path(source)
     if items.is_video(path):
@@ -134,7 +137,7 @@ def _sequence_job(source: str, folder: Path, fps: float | None, chunk: int, sett
 
 
 def _sequence(args: argparse.Namespace) -> int:
-    job = _sequence_job(args.source, args.out, args.fps, args.chunk, _settings(args))
+    job = sequence_job(args.source, args.out, args.fps, args.chunk, _settings(args))
     return _run(args, [], [job])
 
 
@@ -148,7 +151,7 @@ def _batch(args: argparse.Namespace) -> int:
     if args.sequences:
         for entry in sorted(args.input.iterdir(), key=items.natural_key):
             if items.is_video(entry) or (entry.is_dir() and not entry.name.startswith(".") and items.images_in(entry)):
-                jobs.append(_sequence_job(str(entry), args.out / entry.stem, None, args.chunk, settings))
+                jobs.append(sequence_job(str(entry), args.out / entry.stem, None, args.chunk, settings))
                 names.append(entry.stem)
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:

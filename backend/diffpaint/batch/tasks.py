@@ -5,13 +5,14 @@ picklable value (paths and settings, no pixels), so a Ray worker reads its own i
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from diffpaint.batch.atomic import atomic_folder
-from diffpaint.batch.sequence import SequenceSettings, fit_frames
+from diffpaint.batch.sequence import FrameFit, SequenceSettings, fit_frames
 from diffpaint.imageio import ImageInputError, read_image, save_png
 from diffpaint.job import fit_settings, torch_device
 from diffpaint.results import ResultFiles, reconstruct_image
@@ -19,6 +20,8 @@ from diffpaint_shared import sequence, strokefile
 from diffpaint_shared.jobschema import JobSettings
 
 CHUNK_MANIFEST = "chunk.json"  # the frames of one finished chunk, as manifest frame entries
+# Called after each frame of a chunk with the frames written so far and the last one's fit.
+OnFrame = Callable[[list[sequence.Frame], FrameFit], None]
 
 
 class ItemError(RuntimeError):
@@ -68,6 +71,14 @@ class ChunkTask:
     settings: BatchSettings
 
     def run(self) -> str:
+        with atomic_folder(self.out) as partial:
+            entries = self.write(partial)
+        mean = sum(e.psnr or 0.0 for e in entries) / len(entries)
+        return f"{len(entries)} frames, mean PSNR {mean:.2f} dB"
+
+    def write(self, folder: Path, on_frame: OnFrame | None = None) -> list[sequence.Frame]:
+        """Fit the frames into `folder` (named as `out`, whose name the manifest paths carry), calling
+        `on_frame` once each frame's files are complete; the server follows a running sequence with it."""
         job, device = self.settings.job, torch_device(self.settings.job.device)
         targets = [read_frame(p, job.size, self.background).to(device) for p in self.frames]
         height, width = targets[0].shape[:2]
@@ -75,23 +86,23 @@ class ChunkTask:
         # Ids are unique over the whole sequence: each chunk numbers its strokes from its own base.
         fits = fit_frames(targets, self.background, settings, first_id=self.first_index << 20,
                           seed_offset=self.first_index)
-        entries = []
-        with atomic_folder(self.out) as partial:
-            files = ResultFiles(partial, width, height, self.background, {})
-            for offset, (fit, source) in enumerate(zip(fits, self.frames, strict=True)):
-                index = self.first_index + offset
-                stem = f"frame-{index:05d}"
-                metadata = {"source": source.name, "frame": index, "psnr": round(fit.psnr, 3),
-                            "seconds": round(fit.seconds, 2), "warm": fit.warm}
-                strokefile.save(files.stroke_file(fit.painting, metadata=metadata), partial / f"{stem}.json")
-                save_png(fit.canvas, partial / f"{stem}.png")
-                entries.append(sequence.Frame(
-                    index=index, strokes=f"{self.out.name}/{stem}.json", render=f"{self.out.name}/{stem}.png",
-                    stroke_ids=tuple(fit.stroke_ids), source=source.name, warm=fit.warm, chunk=self.chunk,
-                    psnr=round(fit.psnr, 3), seconds=round(fit.seconds, 2)))
-            (partial / CHUNK_MANIFEST).write_text(json.dumps([sequence.frame_to_dict(e) for e in entries]))
-        mean = sum(e.psnr or 0.0 for e in entries) / len(entries)
-        return f"{len(entries)} frames, mean PSNR {mean:.2f} dB"
+        entries: list[sequence.Frame] = []
+        files = ResultFiles(folder, width, height, self.background, {})
+        for offset, (fit, source) in enumerate(zip(fits, self.frames, strict=True)):
+            index = self.first_index + offset
+            stem = f"frame-{index:05d}"
+            metadata = {"source": source.name, "frame": index, "psnr": round(fit.psnr, 3),
+                        "seconds": round(fit.seconds, 2), "warm": fit.warm}
+            strokefile.save(files.stroke_file(fit.painting, metadata=metadata), folder / f"{stem}.json")
+            save_png(fit.canvas, folder / f"{stem}.png")
+            entries.append(sequence.Frame(
+                index=index, strokes=f"{self.out.name}/{stem}.json", render=f"{self.out.name}/{stem}.png",
+                stroke_ids=tuple(fit.stroke_ids), source=source.name, warm=fit.warm, chunk=self.chunk,
+                psnr=round(fit.psnr, 3), seconds=round(fit.seconds, 2)))
+            if on_frame is not None:
+                on_frame(entries, fit)
+        (folder / CHUNK_MANIFEST).write_text(json.dumps([sequence.frame_to_dict(e) for e in entries]))
+        return entries
 
 
 def read_frame(path: Path, size: int, background: tuple[float, float, float]) -> torch.Tensor:

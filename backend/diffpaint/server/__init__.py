@@ -9,14 +9,18 @@ One module one job:
 - ``guard``          — bearer-token check, body cap and body deadline (ASGI middleware), and the
   header deadline uvicorn lacks
 - ``models``         — the API's response bodies
-- ``settings_form``  — ``POST /jobs``'s form fields, derived from ``diffpaint_shared.jobschema``
+- ``settings_form``  — the form fields of ``POST /jobs`` and ``POST /sequences``, derived from
+  ``diffpaint_shared.jobschema``
 - ``jobs_api``       — the routes
 - ``upload``         — an upload's way into a job folder (size cap, image check, target.png)
+- ``sequence_upload``— a sequence's upload: a video, or a zip of frames checked and unpacked safely
+- ``archive``        — a sequence job's result folder as one zip
 - ``devices``        — the devices jobs can run on
 - ``job``            — one job's record and its ``state.json`` (what survives a restart)
 - ``jobs``           — the job queue: one job at a time per device, retention and disk budget
 - ``worker_process`` — drives one worker process (events on stdout, process-group kill)
 - ``worker``         — the per-job process (``python -m diffpaint.server.worker JOB_DIR``)
+- ``sequence_worker``— a sequence job in that process: the frames fitted by ``diffpaint.batch``
 - ``reconstructor``  — adapts the optimizer's callbacks to job outputs (progress, previews, levels)
 
 A job runs in a child process rather than a thread: cancelling is a kill that always works (the

@@ -50,7 +50,8 @@ def add_serve_parser(sub: Any) -> None:
     srv.add_argument("--max-megapixels", type=float, default=d.max_pixels / 1e6,
                      help=f"largest accepted image (default {d.max_pixels / 1e6:.0f} MP)")
     for name, default in (("strokes", d.max_strokes), ("levels", d.max_levels), ("size", d.max_size),
-                          ("iterations", d.max_iterations), ("rounds", d.max_rounds), ("queued", d.max_queued)):
+                          ("iterations", d.max_iterations), ("rounds", d.max_rounds), ("queued", d.max_queued),
+                          ("frames", d.max_frames)):
         srv.add_argument(f"--max-{name}", type=int, default=default, help=f"default {default}")
     srv.add_argument("--max-disk-mb", type=float,
                      help="disk budget for all job folders together; the oldest finished jobs are deleted to stay "
@@ -82,7 +83,8 @@ def run_serve(args: argparse.Namespace) -> int:
         raise ValueError(problem)
     limits = Limits(max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=int(args.max_megapixels * 1e6),
                     max_strokes=args.max_strokes, max_levels=args.max_levels, max_size=args.max_size,
-                    max_iterations=args.max_iterations, max_rounds=args.max_rounds, max_queued=args.max_queued)
+                    max_iterations=args.max_iterations, max_rounds=args.max_rounds, max_queued=args.max_queued,
+                    max_frames=args.max_frames)
     os.umask(0o077)  # job folders and files (the worker inherits this) are readable by this user only
     own_work_dir = args.work_dir is None
     work_dir = Path(tempfile.mkdtemp(prefix="diffpaint-serve-")) if own_work_dir else args.work_dir

@@ -23,6 +23,7 @@ class Limits:
     max_iterations: int = 1000
     max_rounds: int = 8
     max_queued: int = 8  # jobs waiting, over all devices; more get 503
+    max_frames: int = 240  # of a submitted sequence (POST /sequences): 10 s of film
 
     def maxima(self) -> dict[str, int]:
         """The job settings these limits cap, by setting name (`JobSettings.problems`)."""

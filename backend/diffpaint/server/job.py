@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from diffpaint_shared import sequence
 from diffpaint_shared.jobschema import JobSettings
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
@@ -22,8 +23,10 @@ FINISHED_STATES = (DONE, FAILED, CANCELLED)
 STATE_FILE = "state.json"
 JOB_ID = re.compile(r"^[0-9a-f]{16}$")  # secrets.token_hex(8): only such folders are the server's to manage
 MIN_FRACTION_FOR_ETA = 0.02  # before this, an estimate is mostly start-up noise
+IMAGE, SEQUENCE = "image", "sequence"  # what a job fits: one image (POST /jobs) or a sequence (POST /sequences)
+SEQUENCE_DIR = "sequence"  # a sequence job's result folder: the manifest, the frames' stroke files and renders
 _SAVED = ("id", "device", "image_name", "width", "height", "source", "created", "state", "started", "finished",
-          "progress", "levels_done", "preview_version", "error", "result")
+          "progress", "levels_done", "preview_version", "error", "result", "kind", "frames", "frames_done", "options")
 
 
 @dataclass
@@ -32,7 +35,7 @@ class Job:
     device: str
     settings: JobSettings
     dir: Path
-    image_name: str  # the upload, inside dir
+    image_name: str  # the upload inside dir; a sequence's frames folder or video
     width: int  # as fitted
     height: int
     source: str = ""  # the upload's own file name
@@ -46,6 +49,14 @@ class Job:
     error: str | None = None
     result: dict[str, Any] | None = None
     cancel_requested: bool = False
+    kind: str = IMAGE
+    frames: int = 0  # a sequence's frames
+    frames_done: int = 0  # frames whose files are complete and listed in the manifest (kept by a cancel)
+    options: dict[str, Any] = field(default_factory=dict)  # a sequence's warm and fps, as job.json passes them
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.dir / SEQUENCE_DIR / sequence.MANIFEST_NAME
 
     @property
     def strokes_path(self) -> Path:
@@ -74,7 +85,9 @@ class Job:
         """The job a folder's state.json describes; OSError, ValueError, KeyError or TypeError if it
         is missing or not one."""
         record = json.loads((job_dir / STATE_FILE).read_text())
-        job = cls(settings=JobSettings(**record["settings"]), dir=job_dir, **{k: record[k] for k in _SAVED})
+        # A record from before sequences lacks their fields, and is an image job.
+        saved = {k: record[k] for k in _SAVED if k in record}
+        job = cls(settings=JobSettings(**record["settings"]), dir=job_dir, **saved)
         if job.id != job_dir.name:
             raise ValueError(f"{job_dir / STATE_FILE} describes job {job.id!r}")
         return job
@@ -82,6 +95,16 @@ class Job:
     def completed_levels_on_disk(self) -> list[int]:
         """The levels whose stroke files the worker finished writing (it renames them into place)."""
         return sorted(level for level in range(1, self.settings.levels + 1) if self.level_path(level).is_file())
+
+    def frames_on_disk(self) -> int:
+        """The frames the sequence's manifest lists: those the worker finished (it rewrites the manifest,
+        atomically, after each)."""
+        if self.kind != SEQUENCE or not self.manifest_path.is_file():
+            return 0
+        try:
+            return len(sequence.load(self.manifest_path).frames)
+        except sequence.SequenceFileError:
+            return 0
 
     def disk_bytes(self) -> int:
         return folder_bytes(self.dir)

@@ -7,9 +7,11 @@ Whatever a job does — fail, crash, hang until cancelled — its dispatcher rec
 A job's folder holds ``job.json`` (what the worker reads), ``state.json`` (the job's record, see
 ``job``), the upload, ``target.png`` (the image as it will be fitted), and what the worker writes:
 ``preview.png`` (latest canvas), ``level-N.json`` (strokes through level N), ``strokes.json``,
-``render.png`` and ``report.json``. Finished jobs are kept for fetching within two bounds, checked
-whenever a job finishes or arrives: the newest ``keep_finished`` of them, and ``max_disk_bytes`` for
-all job folders together; the oldest finished go first, queued and running jobs never.
+``render.png`` and ``report.json``; a sequence job holds ``frames/`` or its video, and the worker
+writes ``sequence/`` (the manifest, rewritten after each frame, and the frames' files). Finished
+jobs are kept for fetching within two bounds, checked whenever a job finishes or arrives: the newest
+``keep_finished`` of them, and ``max_disk_bytes`` for all job folders together; the oldest finished go
+first, queued and running jobs never.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from diffpaint.server.job import (
     JOB_ID,
     QUEUED,
     RUNNING,
+    SEQUENCE,
     Job,
     eta_seconds,
     folder_bytes,
@@ -102,8 +105,8 @@ class JobManager:
     def submit(self, job: Job) -> None:
         self.check_room()
         with self._lock:
-            spec = {"image": job.image_name, "source": job.source, "device": job.device,
-                    "settings": job.settings.as_dict()}
+            spec = {"kind": job.kind, "image": job.image_name, "source": job.source, "device": job.device,
+                    "settings": job.settings.as_dict(), **job.options}
             (job.dir / "job.json").write_text(json.dumps(spec, indent=2))
             job.save()
             self._jobs[job.id] = job
@@ -181,9 +184,10 @@ class JobManager:
                 shutil.rmtree(path, ignore_errors=True)
                 continue
             if job.state not in FINISHED_STATES:
-                job.error = (f"interrupted: the server stopped while the job was {job.state}; "
-                             "its completed levels are kept")
+                kept = "finished frames" if job.kind == SEQUENCE else "completed levels"
+                job.error = f"interrupted: the server stopped while the job was {job.state}; its {kept} are kept"
                 job.levels_done = job.completed_levels_on_disk()
+                job.frames_done = job.frames_on_disk()
                 job.state, job.finished = FAILED, time.time()
                 job.save()
             self._jobs[job.id] = job
@@ -246,13 +250,12 @@ class JobManager:
                 job.levels_done.append(event["level"])
                 job.preview_version += 1
                 job.save()
+        elif kind == "frame" and isinstance(event.get("frames_done"), int):
+            job.frames_done = event["frames_done"]
+            job.preview_version += 1
+            job.save()
         elif kind == "done":
-            report: dict[str, Any] = {}
-            try:
-                report = json.loads((job.dir / "report.json").read_text())
-            except (OSError, ValueError):
-                pass
-            job.result = {k: report.get(k) for k in ("strokes", "psnr", "blank_psnr", "seconds", "width", "height")}
+            job.result = self._result(job, event)
             if job.progress is not None:
                 job.progress = {**job.progress, "fraction": 1.0, "eta": 0.0}
             job.preview_version += 1
@@ -260,10 +263,23 @@ class JobManager:
         elif kind == "error":
             self._finish(job, FAILED, str(event.get("message") or "the job failed"))
 
+    @staticmethod
+    def _result(job: Job, done: Event) -> dict[str, Any]:
+        if job.kind == SEQUENCE:  # the worker's done event carries the mean PSNR and the total time
+            return {"psnr": done.get("psnr"), "seconds": done.get("seconds"), "frames": job.frames_on_disk(),
+                    "width": job.width, "height": job.height}
+        report: dict[str, Any] = {}
+        try:
+            report = json.loads((job.dir / "report.json").read_text())
+        except (OSError, ValueError):
+            pass
+        return {k: report.get(k) for k in ("strokes", "psnr", "blank_psnr", "seconds", "width", "height")}
+
     def _finish(self, job: Job, state: str, error: str | None = None) -> None:
-        """Under the lock. Levels the worker completed but had not yet reported still count."""
+        """Under the lock. Levels and frames the worker completed but had not yet reported still count."""
         job.state, job.finished, job.error = state, time.time(), error
         job.levels_done = sorted(set(job.levels_done) | set(job.completed_levels_on_disk()))
+        job.frames_done = max(job.frames_done, job.frames_on_disk())
         try:
             job.save()
         except OSError:

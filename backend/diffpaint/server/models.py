@@ -26,6 +26,7 @@ class LimitsModel(BaseModel):
     max_iterations: int
     max_rounds: int
     max_queued: int
+    max_frames: int = Field(description="Frames a submitted sequence may have")
 
 
 class DiskModel(BaseModel):
@@ -66,6 +67,7 @@ class ProgressModel(BaseModel):
 
 class ResultModel(BaseModel):
     strokes: int | None = None
+    frames: int | None = Field(None, description="A sequence's frames (null for an image)")
     psnr: float | None = None
     blank_psnr: float | None = None
     seconds: float | None = None
@@ -73,8 +75,16 @@ class ResultModel(BaseModel):
     height: int | None = None
 
 
+class SequenceModel(BaseModel):
+    frames: int = Field(description="Frames in the sequence")
+    frames_done: int = Field(description="Frames whose strokes are finished (kept by a cancel)")
+    warm: bool = Field(description="Each frame starts from the previous frame's strokes")
+    fps: float | None = Field(None, description="Frame rate asked for; null: the video's, or 24")
+
+
 class JobStatus(BaseModel):
     id: str
+    kind: Literal["image", "sequence"] = Field(description="'image' (POST /jobs) or 'sequence' (POST /sequences)")
     state: Literal["queued", "running", "done", "failed", "cancelled"]
     device: str
     created: float = Field(description="Unix time")
@@ -89,6 +99,7 @@ class JobStatus(BaseModel):
     preview_version: int = Field(description="Increases whenever GET /jobs/{id}/preview has a newer image")
     error: str | None = None
     result: ResultModel | None = None
+    sequence: SequenceModel | None = Field(None, description="A sequence job's frames; null for an image")
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -102,5 +113,9 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 STROKE_FILE: dict[int | str, dict[str, Any]] = {200: {"description": "A DiffPaint stroke file (docs/stroke-format.md)",
                      "content": {"application/json": {"schema": {"type": "object"}}}}}
+SEQUENCE_ZIP: dict[int | str, dict[str, Any]] = {200: {
+    "description": "A zip of the sequence's result folder: sequence.json (docs/sequence-format.md) and the "
+    "stroke files and renders it names", "content": {"application/zip": {"schema": {"type": "string",
+                                                                                    "format": "binary"}}}}}
 PNG: dict[int | str, dict[str, Any]] = {
     200: {"description": "PNG image", "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}}}

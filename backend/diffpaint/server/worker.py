@@ -1,6 +1,6 @@
 """One job, in its own process: ``python -m diffpaint.server.worker JOB_DIR``.
 
-Reads ``JOB_DIR/job.json`` ({"image", "source", "device", "settings"}), fits the strokes and writes
+Reads ``JOB_DIR/job.json`` ({"kind", "image", "source", "device", "settings"}), fits the strokes and writes
 its outputs into JOB_DIR (`diffpaint.results`, as ``diffpaint reconstruct`` does, less the process
 animation). Talks to the server in the JSON lines of ``diffpaint reconstruct --progress-json``
 (`diffpaint_shared.progress`), with two more events:
@@ -9,7 +9,8 @@ animation). Talks to the server in the JSON lines of ``diffpaint reconstruct --p
 - ``{"event": "level", "level": N, "strokes": "level-N.json"}`` when a level is complete;
 
 and ends with ``done`` (exit 0) or ``error`` (exit 1/2). Files are written to a temporary name and
-renamed, so the server never serves half a file.
+renamed, so the server never serves half a file. A sequence job (kind "sequence") runs in
+`sequence_worker`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from diffpaint.imageio import ImageInputError, save_png
 from diffpaint.job import fit_settings, fit_target, torch_device
 from diffpaint.painting import Painting
 from diffpaint.results import ResultFiles, write_atomically
+from diffpaint.server.job import SEQUENCE
 from diffpaint.server.reconstructor import Reconstructor
+from diffpaint.server.sequence_worker import run_sequence_job
 from diffpaint.style import StrokeStyle
 from diffpaint_shared import strokefile
 from diffpaint_shared.jobschema import JobSettings
@@ -63,6 +66,9 @@ class JobFiles:
 
 def run_job(job_dir: Path) -> None:
     spec = json.loads((job_dir / "job.json").read_text())
+    if spec.get("kind") == SEQUENCE:
+        run_sequence_job(job_dir, spec)
+        return
     job = JobSettings(**spec["settings"])
     target = fit_target(job_dir / spec["image"], job, torch_device(spec["device"]))
     height, width = target.image.shape[:2]
