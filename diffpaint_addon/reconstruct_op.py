@@ -12,7 +12,6 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -23,7 +22,7 @@ from diffpaint_shared.progress import describe_progress, progress_fraction
 from diffpaint_shared.strokefile import StrokeFileError
 
 from . import timing
-from .client import Client, Event, HttpJob, plain
+from .client import Event, HttpJob, HttpSequenceJob, plain
 from .gp_sequence import SequenceImportError
 from .import_ops import (
     Imported,
@@ -129,16 +128,6 @@ def is_sequence_source(context: bpy.types.Context, in_image_editor: bool) -> boo
     else:
         image = settings.image
     return image is not None and image.source in SEQUENCE_SOURCES
-
-
-def _sequence_job(connect: Callable[[], Client], source_path: str, settings: Mapping[str, object],
-                  out_dir: str) -> Job:
-    """The server job reconstructing a sequence into ``out_dir``; its ``done`` event names the manifest.
-    Imported here, not at the top, until client.HttpSequenceJob (branch seq-server) is merged."""
-    from .client import HttpSequenceJob  # type: ignore[attr-defined, unused-ignore]
-
-    job: Job = HttpSequenceJob(connect, source_path, settings, out_dir)
-    return job
 
 
 def image_file_for_backend(image: bpy.types.Image, tmp_dir: str) -> str:
@@ -280,7 +269,7 @@ class DIFFPAINT_OT_reconstruct(TimerOperator):
             parent, parent_made = output_folder(self._name)
             self._out_parent = parent if parent_made else ""
             self._out_dir, self._out_dir_made = tempfile.mkdtemp(prefix="sequence-", dir=parent), True
-            self._job = _sequence_job(connect, source.path, settings, self._out_dir)
+            self._job = HttpSequenceJob(connect, source.path, settings, self._out_dir)
         else:
             assert image is not None
             self._name = os.path.splitext(image.name)[0] or image.name
