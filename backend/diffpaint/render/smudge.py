@@ -55,6 +55,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from diffpaint.render.bezier import curve_parameters, lerp_along, quadratic_bezier
+from diffpaint.render.scan import cumulative_sum
 from diffpaint.strokes import StrokeBatch
 from diffpaint_shared.color import linear_to_srgb, srgb_to_linear
 
@@ -124,7 +125,7 @@ def stamp_parameters(points: Tensor, radius: Tensor, stamps: int) -> tuple[Tenso
     radii = lerp_along(radius, u)
     step = centers[:, 1:] - centers[:, :-1]
     chord = torch.sqrt((step * step).sum(-1) + 1e-12)
-    arc = torch.cat([torch.zeros_like(chord[:, :1]), torch.cumsum(chord, 1)], dim=1)
+    arc = torch.cat([torch.zeros_like(chord[:, :1]), cumulative_sum(chord, 1)], dim=1)
     total = arc[:, -1:]
     long_enough = total > 1e-3 * stamps
     t = torch.where(long_enough, arc / total.clamp_min(1e-3 * stamps), u.expand_as(arc))
