@@ -49,8 +49,9 @@ def main() -> None:
     parser.add_argument("--deterministic", action="store_true", help="reconstruct with deterministic kernels")
     args = parser.parse_args()
     if not torch.cuda.is_available():
-        print("no CUDA device: skipped")
-        return
+        built = f"built with CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        sys.exit(f"bench/cuda_check.py needs a CUDA device and PyTorch sees none (torch {torch.__version__}, "
+                 f"{built}): nothing was measured")
     cuda = torch.device("cuda")
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name(cuda)}\n")
 

@@ -85,6 +85,8 @@ class JobSettings:
     time_budget: int = _setting(0, "Time Budget", "seconds the whole fit may take: the levels get three quarters "
                                 "of it and the joint fit of all strokes the rest (0: no limit, every step runs)",
                                 minimum=0, soft_maximum=3600)
+    deterministic: bool = _setting(False, "Deterministic", "deterministic kernels only, so a CUDA run repeats bit "
+                                   "for bit (slower on CUDA; CPU runs repeat anyway)")
 
     def problems(self, maxima: Mapping[str, int] | None = None) -> list[str]:
         """What is wrong, each phrased as what to change; empty when the settings are usable.

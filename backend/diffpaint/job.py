@@ -20,7 +20,8 @@ def fit_settings(job: JobSettings, **overrides: Any) -> Settings:
     """The optimizer's settings for ``job``; ``overrides`` sets fields of `Settings` the job has no
     setting for (loss weights) or that a run decides itself (refine's stroke count)."""
     from_job = {"strokes": job.strokes, "levels": job.levels, "iterations": job.iterations, "rounds": job.rounds,
-                "seed": job.seed, "smudge": job.smudge, "style": job.style, "time_budget": job.time_budget or None}
+                "seed": job.seed, "smudge": job.smudge, "style": job.style, "time_budget": job.time_budget or None,
+                "deterministic": job.deterministic}
     return Settings(**{**from_job, **overrides})
 
 

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from diffpaint.render.raster import Fragments
+from diffpaint.render.scan import cumulative_sum
 from diffpaint.render.tiles import TileGrid
 from diffpaint_shared.color import linear_to_srgb, srgb_to_linear
 
@@ -39,7 +40,7 @@ def fragment_weights(frags: Fragments, opacity: Tensor) -> tuple[Tensor, Tensor]
     alpha = (frags.coverage * opacity[frags.stroke_index][:, None]).clamp(max=1.0) * _MAX_ALPHA
     log_t = torch.log1p(-alpha)
     log_t64 = log_t.double()
-    suffix = torch.flip(torch.cumsum(torch.flip(log_t64, [0]), 0), [0])  # inclusive, global
+    suffix = torch.flip(cumulative_sum(torch.flip(log_t64, [0]), 0), [0])  # inclusive, global
     suffix = torch.cat([suffix, suffix.new_zeros(1, suffix.shape[1])])
     next_tile_start = torch.searchsorted(frags.tile_index, frags.tile_index, right=True)
     after = suffix[:-1] - log_t64 - suffix[next_tile_start]

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from diffpaint.render.bezier import curve_parameters, lerp_along, quadratic_bezier
+from diffpaint.render.scan import cumulative_sum
 from diffpaint.render.tiles import TileGrid
 
 
@@ -125,7 +126,7 @@ def rasterize(
 def _arc_fraction(centers: Tensor) -> Tensor:
     """Arc length of each curve sample from its stroke's start over the stroke's length: (N, K, 2) → (N, K)."""
     step = (centers[:, 1:] - centers[:, :-1]).square().sum(-1).add(1e-8).sqrt()
-    along = torch.cat([step.new_zeros(len(step), 1), step.cumsum(1)], dim=1)
+    along = torch.cat([step.new_zeros(len(step), 1), cumulative_sum(step, 1)], dim=1)
     return along / along[:, -1:]
 
 

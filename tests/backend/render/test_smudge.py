@@ -199,3 +199,21 @@ def test_strokes_of_different_sizes_run_together_near_the_border():
     one_by_one = smudge(smudge(canvas, strokes.select(torch.tensor([True, False])), SmudgeSettings(stamps=6)),
                         strokes.select(torch.tensor([False, True])), SmudgeSettings(stamps=6))
     assert torch.allclose(together, one_by_one, atol=1e-6)
+
+
+@pytest.mark.parametrize("fn", [smudge, smudge_recursive])
+def test_hand_written_backward_matches_finite_differences(fn) -> None:
+    """The stamps' backward is written by hand (`_Stamps`): its gradients to the canvas, the points and the
+    radii must match finite differences, in double precision, with strokes in two waves (the first two
+    overlap) and two strokes side by side in a wave (the first and the third do not)."""
+    canvas = torch.rand(16, 40, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    points = torch.tensor([[[3.1, 4.2], [6.3, 5.1], [9.2, 7.3]], [[10.2, 10.1], [11.3, 9.2], [12.1, 10.3]],
+                           [[30.3, 6.2], [33.1, 8.4], [35.2, 9.1]]], dtype=torch.float64, requires_grad=True)
+    radius = torch.tensor([[2.1, 2.5], [1.6, 2.0], [2.2, 1.7]], dtype=torch.float64, requires_grad=True)
+    settings = SmudgeSettings(stamps=4, patch=5)
+
+    def run(image: Tensor, p: Tensor, r: Tensor) -> Tensor:
+        return fn(image, SmudgeStrokes(p, r), settings)
+
+    assert torch.autograd.gradcheck(run, (canvas.requires_grad_(), points, radius), eps=1e-7, atol=1e-4, rtol=1e-3,
+                                   fast_mode=True)
