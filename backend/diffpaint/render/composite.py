@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from diffpaint.render.deterministic import cumulative_sum
 from diffpaint.render.raster import Fragments
-from diffpaint.render.scan import cumulative_sum
 from diffpaint.render.tiles import TileGrid
 from diffpaint_shared.color import linear_to_srgb, srgb_to_linear
 

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from diffpaint.render.bezier import curve_parameters, lerp_along, quadratic_bezier
-from diffpaint.render.scan import cumulative_sum
+from diffpaint.render.deterministic import cumulative_sum
 from diffpaint.render.tiles import TileGrid
 
 

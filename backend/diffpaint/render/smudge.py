@@ -51,11 +51,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from diffpaint.render.bezier import curve_parameters, lerp_along, quadratic_bezier
-from diffpaint.render.scan import cumulative_sum
+from diffpaint.render.deterministic import cumulative_sum, pad_edges
 from diffpaint.strokes import StrokeBatch
 from diffpaint_shared.color import linear_to_srgb, srgb_to_linear
 
@@ -428,7 +427,7 @@ def _apply(canvas: Tensor, strokes: SmudgeStrokes, settings: SmudgeSettings, one
     layout = _Layout.of(centers, radii, settings, height, width)
     pad = layout.pad
     padded_height, padded_width = height + 2 * pad, width + 2 * pad
-    padded = F.pad(canvas.permute(2, 0, 1)[None], (pad, pad, pad, pad), mode="replicate")[0]
+    padded = pad_edges(canvas.permute(2, 0, 1), pad)
     # A fresh one-dimensional working copy (not a view: in-place writes to a view make autograd copy the
     # base's gradient); `index_add_` into a 1-D tensor is one tight loop.
     flat = padded.reshape(-1).clone()
