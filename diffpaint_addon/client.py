@@ -43,7 +43,6 @@ LIMITS = {"strokes": "max_strokes", "levels": "max_levels", "size": "max_size", 
           "rounds": "max_rounds"}
 UNITS = {"size": " px"}
 # Frame images a folder sequence is made of: the image files the backend reads (diffpaint.batch.items).
-FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 SEQUENCE_FOLDER = "sequence"  # where a sequence job's result is unpacked, inside its out_dir
 
 
@@ -198,9 +197,9 @@ def zip_frames(folder: str) -> bytes:
     """The image files directly in `folder` (hidden ones skipped), zipped in natural order of their names,
     as the server orders them (frame_2 before frame_10)."""
     names = sorted((n for n in os.listdir(folder) if not n.startswith(".") and os.path.splitext(n)[1].lower()
-                    in FRAME_SUFFIXES and os.path.isfile(os.path.join(folder, n))), key=_natural_key)
+                    in sequence.FRAME_SUFFIXES and os.path.isfile(os.path.join(folder, n))), key=sequence.natural_key)
     if not names:
-        raise BackendError(f"{folder} holds no frame images ({', '.join(FRAME_SUFFIXES)})")
+        raise BackendError(f"{folder} holds no frame images ({', '.join(sequence.FRAME_SUFFIXES)})")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # images are compressed already
         for name in names:
@@ -208,8 +207,6 @@ def zip_frames(folder: str) -> bytes:
     return buffer.getvalue()
 
 
-def _natural_key(name: str) -> list[int | str]:
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
 def extract_sequence(data: bytes, out_dir: str, name: str = SEQUENCE_FOLDER) -> str:

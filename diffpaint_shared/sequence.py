@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -19,6 +20,14 @@ from typing import Any
 FORMAT_NAME = "diffpaint-sequence"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "sequence.json"
+# What a sequence is read from: a folder (or zip) of frame images, or one video file.
+FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".gif")
+
+
+def natural_key(name: str) -> list[int | str]:
+    """Sort key for frame file names that puts frame_2 before frame_10."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
 class SequenceFileError(ValueError):

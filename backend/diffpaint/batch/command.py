@@ -14,7 +14,7 @@ from diffpaint.batch.atomic import remove_partials
 from diffpaint.batch.engine import BatchProgress, Task, ray_available, run_in_process, run_on_ray
 from diffpaint.batch.sequence import SequenceSettings
 from diffpaint.batch.tasks import BatchSettings, ChunkTask, ImageTask, chunk_frames, read_frame
-from diffpaint.options import add_setting, job_settings, positive_int
+from diffpaint.options import add_setting, job_settings, non_negative_float, positive_int
 from diffpaint_shared import sequence
 from diffpaint_shared.jobschema import BACKGROUND_CHOICES, SETTINGS, background_rgb
 
@@ -61,6 +61,9 @@ def _add_common(p: argparse.ArgumentParser, sequences_only: bool) -> None:
     p.add_argument("--warm-iterations", type=positive_int, default=SequenceSettings.warm_iterations,
                    help=f"sequences: refine steps of a frame started from the one before "
                    f"(default {SequenceSettings.warm_iterations})")
+    p.add_argument("--temporal", type=non_negative_float, default=SequenceSettings.temporal, metavar="WEIGHT",
+                   help="sequences: how strongly a warm frame keeps the previous frame's look wherever the input did "
+                   f"not change, against flicker (× the pixel loss; 0: off; default {SequenceSettings.temporal:g})")
     p.add_argument("--no-warm", dest="warm", action="store_false",
                    help="sequences: reconstruct every frame from scratch (no stroke carries over)")
     p.add_argument("--chunk", type=int, default=0, metavar="FRAMES",
@@ -111,7 +114,7 @@ class SequenceJob:
         height, width = first.shape[:2]
         metadata = {"source": self.source, "chunk": self.chunk, "settings": {
             "strokes": job.strokes, "levels": job.levels, "size": job.size, "iterations": job.iterations,
-            "warm_iterations": warm_iterations, "warm": warm, "seed": job.seed}}
+            "warm_iterations": warm_iterations, "warm": warm, "temporal": self.settings.temporal, "seed": job.seed}}
         return sequence.Sequence(width, height, self.fps, frames, metadata)
 
 
@@ -119,7 +122,8 @@ def _settings(args: argparse.Namespace) -> BatchSettings:
     """The batch's settings, every one checked before any work."""
     if args.chunk < 0:
         raise ValueError(f"--chunk must be 0 or more, not {args.chunk}")
-    return BatchSettings(job_settings(args), warm=args.warm, warm_iterations=args.warm_iterations)
+    return BatchSettings(job_settings(args), warm=args.warm, warm_iterations=args.warm_iterations,
+                         temporal=args.temporal)
 
 
 def sequence_job(source: str, folder: Path, fps: float | None, chunk: int, settings: BatchSettings) -> SequenceJob:

@@ -4,7 +4,6 @@ glob or a video file), read at the working size."""
 from __future__ import annotations
 
 import glob
-import re
 from pathlib import Path
 
 import numpy as np
@@ -12,15 +11,15 @@ from PIL import Image
 
 from diffpaint.batch.atomic import atomic_folder
 from diffpaint.imageio import ImageInputError
+from diffpaint_shared import sequence
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".gif")
+IMAGE_SUFFIXES, VIDEO_SUFFIXES = sequence.FRAME_SUFFIXES, sequence.VIDEO_SUFFIXES
 EXTRACTED_FRAMES = "input-frames"  # a video's frames, at the working size, inside its result folder
 
 
 def natural_key(path: Path) -> list[int | str]:
     """Sort key that puts frame_2 before frame_10."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+    return sequence.natural_key(path.name)
 
 
 def is_image(path: Path) -> bool:

@@ -36,10 +36,12 @@ class BatchSettings:
     job: JobSettings
     warm: bool = True
     warm_iterations: int = SequenceSettings.warm_iterations
+    temporal: float = SequenceSettings.temporal
 
     def sequence_settings(self) -> SequenceSettings:
         """ValueError for job settings a sequence cannot carry over (smudge, painting media)."""
-        return SequenceSettings(fit=fit_settings(self.job), warm=self.warm, warm_iterations=self.warm_iterations)
+        return SequenceSettings(fit=fit_settings(self.job), warm=self.warm, warm_iterations=self.warm_iterations,
+                                temporal=self.temporal)
 
 
 @dataclass(frozen=True)
