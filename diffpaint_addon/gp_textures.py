@@ -37,9 +37,9 @@ def material_key(s: Stroke) -> str:
     return texture_material_name(s.texture, s.mapping.mix)
 
 
-def _load_png(name: str, png: bytes) -> bpy.types.Image:
+def _load_png(name: str, png: bytes, source: str) -> bpy.types.Image:
     """A packed image from PNG bytes (Blender reads images from files only), its pixels as stored:
-    the texture values are linear already."""
+    the texture values are linear already; where it comes from (and its licence) as a custom property."""
     fd, path = tempfile.mkstemp(suffix=".png")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -51,6 +51,7 @@ def _load_png(name: str, png: bytes) -> bpy.types.Image:
     image.name = name
     image.colorspace_settings.name = "Non-Color"
     image.alpha_mode = "STRAIGHT"
+    image["diffpaint_source"] = source
     return image
 
 
@@ -66,9 +67,10 @@ def add_texture_materials(gp_data: bpy.types.GreasePencil, docs: Sequence[Stroke
         for s in sorted(doc.strokes, key=lambda s: s.order):
             if s.texture is None or s.mapping is None:
                 continue
-            png = doc.textures[s.texture].png
+            texture = doc.textures[s.texture]
+            png = texture.png
             if s.texture not in images:
-                image = _load_png(f"DiffPaint {s.texture}", png)
+                image = _load_png(f"DiffPaint {s.texture}", png, texture.source)
                 created.append(image)
                 images[s.texture] = (png, image)
             elif images[s.texture][0] != png:

@@ -57,12 +57,13 @@ class TextureMapping:
 
 @dataclass(frozen=True)
 class Texture:
-    """A stroke texture image shared by several strokes (one variant of one style)."""
+    """A stroke texture image shared by several strokes (one texture of a style's bank)."""
 
     style: str  # e.g. "oil"
     png: bytes  # an 8-bit RGBA or RGB PNG; stored base64-encoded in the JSON
     width: int = 0  # read from the PNG header; filled in by the constructor
     height: int = 0
+    source: str = ""  # where the image comes from and its licence (e.g. a brush tip's bundle); "" when unknown
 
     def __post_init__(self) -> None:
         w, h = png_size(self.png)
@@ -147,8 +148,10 @@ def _stroke_to_dict(s: Stroke) -> dict[str, Any]:
 
 
 def _texture_to_dict(t: Texture) -> dict[str, Any]:
-    return {"style": t.style, "width": t.width, "height": t.height,
-            "png": base64.b64encode(t.png).decode("ascii")}
+    out = {"style": t.style, "width": t.width, "height": t.height, "png": base64.b64encode(t.png).decode("ascii")}
+    if t.source:
+        out["source"] = t.source
+    return out
 
 
 def dumps(doc: StrokeFile) -> str:
@@ -274,8 +277,11 @@ def _texture_from_dict(raw: Any, where: str) -> Texture:
         png = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
         raise StrokeFileError(f"{where}.png is not valid base64") from None
+    source = t.get("source", "")
+    if not isinstance(source, str):
+        raise StrokeFileError(f"{where}.source must be a string or absent")
     try:
-        return Texture(style=style, png=png)
+        return Texture(style=style, png=png, source=source)
     except ValueError as e:
         raise StrokeFileError(f"{where}.png: {e}") from None
 

@@ -87,6 +87,7 @@ def test_import_makes_a_texture_material_per_texture_and_mix(tmp_path: Path) -> 
             "materials": sorted([(m.grease_pencil.stroke_image.name, round(m.grease_pencil.mix_stroke_factor, 4))
                                 for m in mats]),
             "packed": all(m.grease_pencil.stroke_image.packed_file is not None for m in mats),
+            "sources": sorted({{m.grease_pencil.stroke_image["diffpaint_source"] for m in mats}}),
             "colorspace": sorted({{m.grease_pencil.stroke_image.colorspace_settings.name for m in mats}}),
             "pixel_size": sorted({{m.grease_pencil.pixel_size for m in mats}}),
             "first": [attr["u_scale"][0] * length, attr["u_translation"][0], attr["softness"][0]],
@@ -94,6 +95,7 @@ def test_import_makes_a_texture_material_per_texture_and_mix(tmp_path: Path) -> 
     """)
     assert result["materials"] == sorted([f"DiffPaint {t}", round(m, 4)] for t, m in pairs)
     assert result["packed"] and result["colorspace"] == ["Non-Color"] and result["pixel_size"] == [500.0]
+    assert result["sources"] == sorted({doc.textures[t].source for t, _ in pairs})  # each tip and its licence
     m = first.mapping
     assert m is not None
     assert result["first"] == pytest.approx([m.u_scale, m.u_translation, m.softness], abs=1e-5)

@@ -17,8 +17,9 @@ def texture_key(style: str, variant: int) -> str:
 
 def attach_style(doc: strokefile.StrokeFile, style: StrokeStyle) -> strokefile.StrokeFile:
     """`doc` with its paint strokes (in painting order, as `style` indexes them) textured by `style`."""
-    textures = {texture_key(style.name, i): strokefile.Texture(style=style.name, png=texture_png(t))
-                for i, t in enumerate(style.textures)}
+    sources = style.sources or ("",) * len(style.textures)
+    textures = {texture_key(style.name, i): strokefile.Texture(style=style.name, png=texture_png(t), source=source)
+                for i, (t, source) in enumerate(zip(style.textures, sources, strict=True))}
     paint = sorted((s for s in doc.strokes if s.kind == "paint"), key=lambda s: s.order)
     if len(paint) != len(style.variant):
         raise ValueError(f"the style has parameters for {len(style.variant)} strokes, the file {len(paint)}")
@@ -59,4 +60,6 @@ def style_from_file(doc: strokefile.StrokeFile, device: torch.device | None = No
         u_translation=column([m.u_translation for m in mappings]),
         softness=column([m.softness for m in mappings]),
         mix=column([m.mix if s.texture else 1.0 for s, m in zip(paint, mappings, strict=True)]),
+        sources=tuple(doc.textures[k].source for k in keys),
     )
+

@@ -22,5 +22,6 @@ class StrokeStyle(StrokeBatch):
     u_translation: Tensor  # (N,) texture shift along the stroke, in texture widths
     softness: Tensor  # (N,) in [0, 1): Grease Pencil's soft edge (0 = hard)
     mix: Tensor  # (N,) in [0, 1]: weight of the stroke's own color against the texture's
+    sources: tuple[str, ...] = ()  # per texture, where it comes from and its licence ("" or none: unknown)
 
     shared: ClassVar[tuple[str, ...]] = ("textures",)

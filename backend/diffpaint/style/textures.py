@@ -1,4 +1,8 @@
-"""Procedural stroke textures, one small set of variants per painting medium.
+"""Stroke textures per painting medium: a bank derived from real media, and the procedural variants before it.
+
+`medium_textures` is what a medium paints with: the committed bank (`bank/<medium>-<i>.png`, Krita's
+CC-0 brush tips stamped along a line by scripts/make_textures.py, sources in bank/SOURCES.md) where
+the medium has one, else the procedural variants of `generate_textures`.
 
 A texture is an RGBA image in stroke space, as Grease Pencil lays a stroke texture: x runs along the
 stroke (u, 0 → 1 from start to end when the texture spans the stroke once), y across it (v, 0 at the
@@ -15,6 +19,8 @@ or darkens the stroke's own color (impasto light and shade, pooled pigment); alp
 from __future__ import annotations
 
 import io
+import json
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,6 +30,7 @@ from torch import Tensor
 
 from diffpaint_shared.jobschema import STYLES  # the media, named once for every front end
 
+BANK = Path(__file__).resolve().parent / "bank"
 TEXTURE_SIZE = (32, 64)  # (height across the stroke, width along it): small, so strokes magnify it
 VARIANTS = 4
 
@@ -110,6 +117,8 @@ _GENERATORS = {"digital": _digital, "oil": _oil, "watercolor": _watercolor, "ink
 
 # How much of the stroke's own color a stroke of each medium starts with (the rest is the texture's gray).
 INITIAL_MIX = {"digital": 1.0, "oil": 0.75, "watercolor": 0.8, "ink": 0.7, "pencil": 0.7}
+# Body paint: the opacity a medium's strokes are pulled up to (oil is laid on opaque; the others may glaze).
+BODY_OPACITY = {"digital": 0.0, "oil": 0.9, "watercolor": 0.0, "ink": 0.0, "pencil": 0.0}
 
 
 def generate_textures(style: str, variants: int = VARIANTS, seed: int = 0) -> Tensor:
@@ -120,6 +129,28 @@ def generate_textures(style: str, variants: int = VARIANTS, seed: int = 0) -> Te
     gen = torch.Generator().manual_seed(seed * 1009 + STYLES.index(style))
     images = torch.stack([_GENERATORS[style](gen) for _ in range(variants)])
     return (images * 255.0).round() / 255.0
+
+
+def bank_textures(style: str) -> Tensor | None:
+    """The medium's real-media bank (V, H, W, 4) in [0, 1], in index order, or None when it has none."""
+    if style not in _GENERATORS:
+        raise ValueError(f"unknown style {style!r}; available: {', '.join(STYLES)}")
+    paths = sorted(BANK.glob(f"{style}-*.png"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+    return torch.stack([texture_from_png(p.read_bytes()) for p in paths]) if paths else None
+
+
+def bank_sources(style: str) -> tuple[str, ...]:
+    """Where each of the medium's bank textures comes from, and its licence (bank/sources.json), in index order."""
+    sources = json.loads((BANK / "sources.json").read_text(encoding="utf-8"))
+    bank = bank_textures(style)
+    return tuple(sources[f"{style}-{i}"] for i in range(0 if bank is None else len(bank)))
+
+
+def medium_textures(style: str, seed: int = 0) -> tuple[Tensor, tuple[str, ...]]:
+    """The textures a medium paints with and their sources: its bank where it has one, else its procedural
+    variants (made here, no source to record)."""
+    bank = bank_textures(style)
+    return (generate_textures(style, seed=seed), ()) if bank is None else (bank, bank_sources(style))
 
 
 def texture_png(texture: Tensor) -> bytes:

@@ -1,0 +1,103 @@
+"""The real-media texture bank, each stroke's texture chosen by the style phase, the detail term and body paint."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from diffpaint.painting import Painting
+from diffpaint.render.smudge import SmudgeSettings
+from diffpaint.strokes import Strokes
+from diffpaint.style import StyleSettings, initial_style, optimize_style, render_styled_painting, styled_painting
+from diffpaint.style.phase import detail_loss, soft_choice
+from diffpaint.style.textures import BANK, bank_textures, generate_textures, medium_textures
+
+BANKED = ("oil", "watercolor", "ink", "pencil")
+
+
+@pytest.mark.parametrize("medium", BANKED)
+def test_each_medium_has_a_bank_of_one_size_with_its_sources_recorded(medium: str) -> None:
+    bank = bank_textures(medium)
+    assert bank is not None and len(bank) >= 4 and bank.shape[1:] == (64, 128, 4)
+    assert torch.equal(bank, (bank * 255).round() / 255)  # exactly what the PNGs hold
+    textures, sources = medium_textures(medium)
+    assert torch.equal(textures, bank) and len(sources) == len(bank)
+    assert all("CC-0" in s and "brushes/" in s for s in sources)
+    sources = (BANK / "SOURCES.md").read_text()
+    assert "CC-0" in sources
+    assert all(f"| {medium}-{i}.png |" in sources for i in range(len(bank)))
+    # Stamped tips differ from each other: a choice between them means something.
+    flat = bank.reshape(len(bank), -1)
+    assert torch.cdist(flat, flat).add(torch.eye(len(bank)) * 1e9).min() > 1.0
+
+
+def test_oil_bristle_streaks_run_along_the_stroke_and_digital_stays_procedural() -> None:
+    bank = bank_textures("oil")
+    assert bank is not None
+    alpha = bank[..., 3]
+    across = (alpha[:, 1:] - alpha[:, :-1]).square().mean()
+    along = (alpha[:, :, 1:] - alpha[:, :, :-1]).square().mean()
+    assert across > 3.0 * along
+    assert bank_textures("digital") is None and torch.equal(medium_textures("digital")[0], generate_textures("digital"))
+
+
+def painting(count: int, size: int, seed: int = 0) -> Painting:
+    """Long horizontal-ish strokes, wide enough to show their texture."""
+    g = torch.Generator().manual_seed(seed)
+    start = torch.rand(count, 2, generator=g) * size * 0.5 + size * 0.05
+    end = start + torch.tensor([size * 0.4, 0.0]) + torch.randn(count, 2, generator=g) * 3
+    points = torch.stack([start, 0.5 * (start + end), end], dim=1)
+    strokes = Strokes(points, torch.full((count, 2), size * 0.1), torch.rand(count, 2, 3, generator=g),
+                      torch.full((count,), 0.5), torch.zeros(count, dtype=torch.long))
+    return Painting.empty(SmudgeSettings()).then_paint(strokes)
+
+
+def test_the_style_phase_finds_each_strokes_texture() -> None:
+    size, count = 48, 4
+    p = painting(count, size)
+    bg = torch.full((size, size, 3), 0.9)
+    truth = replace(initial_style("ink", count, seed=1), mix=torch.full((count,), 0.5))
+    with torch.no_grad():
+        target = render_styled_painting(styled_painting(p, truth), truth, bg)
+    start = replace(truth, variant=(truth.variant + 3) % len(truth.textures))
+    settings = StyleSettings(iterations=30, detail_weight=0.0, body_weight=0.0)
+    _, fitted = optimize_style(p, start, target, bg, settings)
+    assert (fitted.variant == truth.variant).float().mean() >= 0.5  # chance is 1 / 8
+    _, kept = optimize_style(p, start, target, bg, replace(settings, choose=False, iterations=2))
+    assert torch.equal(kept.variant, start.variant)
+
+
+def test_a_soft_choice_blends_the_bank_and_hardens_at_low_temperature() -> None:
+    style = initial_style("oil", 2)
+    logits = torch.tensor([[2.0] + [0.0] * (len(style.textures) - 1), [0.0] * (len(style.textures) - 1) + [2.0]])
+    soft = soft_choice(style, logits, 1.0)
+    assert soft.textures.shape == (2, *style.textures.shape[1:]) and soft.variant.tolist() == [0, 1]
+    hard = soft_choice(style, logits, 0.01)
+    assert torch.allclose(hard.textures[0], style.textures[0], atol=1e-4)
+    assert torch.allclose(hard.textures[1], style.textures[-1], atol=1e-4)
+
+
+def test_detail_loss_is_zero_on_the_target_and_grows_as_detail_is_lost() -> None:
+    target = torch.rand(32, 32, 3, generator=torch.Generator().manual_seed(0))
+    blurred = F.avg_pool2d(target.permute(2, 0, 1)[None], 3, 1, 1, count_include_pad=False)[0].permute(1, 2, 0)
+    flat = torch.full_like(target, 0.5)
+    assert detail_loss(target, target) == 0.0
+    assert 0.0 < detail_loss(blurred, target) < detail_loss(flat, target)
+
+
+def test_oil_pulls_its_strokes_to_body_paint_and_watercolor_leaves_opacity_alone() -> None:
+    size, count = 48, 5
+    p = painting(count, size)
+    bg = torch.full((size, size, 3), 0.9)
+    opaque = replace(p, paint=replace(p.paint, opacity=torch.ones(count)))
+    fitted = {}
+    for medium, steps in (("oil", 20), ("watercolor", 2)):
+        style = initial_style(medium, count)
+        with torch.no_grad():
+            target = render_styled_painting(styled_painting(opaque, style), style, bg)
+        fitted[medium], _ = optimize_style(p, style, target, bg, StyleSettings(iterations=steps, choose=False))
+    assert fitted["oil"].paint.opacity.mean() > 0.6  # from 0.5, toward the opaque target and the medium
+    assert torch.equal(fitted["watercolor"].paint.opacity, p.paint.opacity)
