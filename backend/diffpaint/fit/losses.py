@@ -324,8 +324,9 @@ def line_strength(image: Tensor) -> Tensor:
 
 def line_floor(strokes: Strokes, lines: Tensor, floor: float | Tensor, line_radius: float,
                scale: float = 1.0) -> Tensor:
-    """Each stroke's floor for the area term's thin hinge (px, (N,)): `floor` where the target has no line,
-    down to `line_radius` where it has one, by the mean `line_strength` along the stroke's center-line.
+    """Each stroke's floor for the area term's thin hinge (px, (N,)): `floor` (at least `line_radius`) where
+    the target has no line, down to `line_radius` where it has one, by the mean `line_strength` along the
+    stroke's center-line.
 
     `lines` is `line_strength` of the full-size target; strokes are at `scale` of it (a working
     resolution), as are `floor` and `line_radius`. Not differentiable: strokes are not pulled onto lines
@@ -338,6 +339,8 @@ def line_floor(strokes: Strokes, lines: Tensor, floor: float | Tensor, line_radi
         grid = (2.0 * centers / size - 1.0)[None]  # (1, N, S, 2), x then y, pixel centers at +0.5
         on_line = F.grid_sample(lines[None, None].to(centers.dtype), grid, align_corners=False,
                                 padding_mode="zeros")[0, 0].mean(dim=1)
+    # Nothing may be thinner than a line: on small canvases 0.02 cell is below `line_radius`.
+    floor = torch.as_tensor(floor, dtype=on_line.dtype, device=on_line.device).clamp(min=line_radius)
     return floor + (line_radius - floor) * on_line
 
 
