@@ -36,7 +36,7 @@ SAMPLES_ALONG = 9  # points per stroke at which its fit to the target is judged
 class SequenceSettings:
     fit: Settings = field(default_factory=Settings)  # a from-scratch reconstruction (frame 0, keyframes)
     warm: bool = True  # False: every frame from scratch (independent reconstructions, for comparison)
-    warm_iterations: int = 30  # refine steps of a warm frame (for the added strokes, then for all)
+    warm_iterations: int = 45  # refine steps of a warm frame (for the added strokes, then for all)
     # Learning rates of a warm frame's refine, as a share of a reconstruction's: smaller steps keep a
     # carried stroke nearer where it was (less flicker), at some cost in fit.
     warm_step: float = 1.0
