@@ -168,7 +168,19 @@ def _draw_placement(operator: Any, layout: bpy.types.UILayout) -> None:
     layout.prop(operator, "frame_start")
 
 
-class DIFFPAINT_OT_import_strokes(ImportOptions, bpy.types.Operator, ImportHelper):  # type: ignore[misc]
+class PlacementOptions:
+    """Where an import goes: onto a plane, or into a scene set up for it (both import operators)."""
+
+    setup_scene: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Set Up Camera and Render", default=True,
+        description="Add an orthographic camera framing the canvas and match the render size and colors",
+    )
+    plane: bpy.props.StringProperty(  # type: ignore[valid-type]
+        name="Plane", default="", description="Mesh object to fit the painting onto; when empty, the active object",
+    )
+
+
+class DIFFPAINT_OT_import_strokes(ImportOptions, PlacementOptions, bpy.types.Operator, ImportHelper):  # type: ignore[misc]
     bl_idname = "diffpaint.import_strokes"
     bl_label = "Import DiffPaint Strokes"
     bl_description = "Import a DiffPaint stroke file as an animated Grease Pencil painting"
@@ -178,13 +190,6 @@ class DIFFPAINT_OT_import_strokes(ImportOptions, bpy.types.Operator, ImportHelpe
     filter_glob: bpy.props.StringProperty(default="*.json", options={"HIDDEN"})  # type: ignore[valid-type]
     frame_start: bpy.props.IntProperty(  # type: ignore[valid-type]
         name="Start Frame", default=1, min=0, description="Frame showing the blank canvas",
-    )
-    setup_scene: bpy.props.BoolProperty(  # type: ignore[valid-type]
-        name="Set Up Camera and Render", default=True,
-        description="Add an orthographic camera framing the canvas and match the render size and colors",
-    )
-    plane: bpy.props.StringProperty(  # type: ignore[valid-type]
-        name="Plane", default="", description="Mesh object to fit the painting onto; when empty, the active object",
     )
 
     def draw(self, context: bpy.types.Context) -> None:
@@ -205,7 +210,7 @@ class DIFFPAINT_OT_import_strokes(ImportOptions, bpy.types.Operator, ImportHelpe
         return {"FINISHED"}
 
 
-class DIFFPAINT_OT_import_sequence(SequenceImportOptions, bpy.types.Operator, ImportHelper):  # type: ignore[misc]
+class DIFFPAINT_OT_import_sequence(SequenceImportOptions, PlacementOptions, bpy.types.Operator, ImportHelper):  # type: ignore[misc]
     bl_idname = "diffpaint.import_sequence"
     bl_label = "Import DiffPaint Sequence"
     bl_description = ("Import a reconstructed sequence (its sequence.json) as one Grease Pencil object with a "
@@ -216,13 +221,6 @@ class DIFFPAINT_OT_import_sequence(SequenceImportOptions, bpy.types.Operator, Im
     filter_glob: bpy.props.StringProperty(default="*.json", options={"HIDDEN"})  # type: ignore[valid-type]
     frame_start: bpy.props.IntProperty(  # type: ignore[valid-type]
         name="Start Frame", default=1, min=0, description="Frame showing the sequence's first frame",
-    )
-    setup_scene: bpy.props.BoolProperty(  # type: ignore[valid-type]
-        name="Set Up Camera and Render", default=True,
-        description="Add an orthographic camera framing the canvas and match the render size and colors",
-    )
-    plane: bpy.props.StringProperty(  # type: ignore[valid-type]
-        name="Plane", default="", description="Mesh object to fit the painting onto; when empty, the active object",
     )
 
     def draw(self, context: bpy.types.Context) -> None:
