@@ -75,3 +75,34 @@ def small_painting() -> StrokeFile:
 def write_small_painting(path: Path) -> Path:
     save(small_painting(), path)
     return path
+
+
+# The prologue of a script driving DIFFPAINT_OT_reconstruct in a child Blender: a fresh scene with the add-on
+# registered, `Driver` (the operator's own methods on a stand-in instance, reports collected) and `Event`.
+OPERATOR_DRIVER = """
+import os, time
+import bpy
+import diffpaint_addon
+from diffpaint_addon.reconstruct_op import DIFFPAINT_OT_reconstruct as Op, PREVIEW_IMAGE
+
+bpy.ops.wm.read_factory_settings(use_empty=True)
+diffpaint_addon.register()
+
+class Driver:  # the operator's own methods and defaults, on a stand-in for the operator instance
+    editor_image = False
+    def __init__(self):
+        self.reports = []
+    def report(self, kinds, message):
+        self.reports.append([sorted(kinds)[0], message])
+
+for _klass in reversed(Op.__mro__):  # the add-on's own classes: the operator and its timer base
+    if _klass.__module__.startswith("diffpaint_addon"):
+        for _name, _value in vars(_klass).items():
+            if not _name.startswith("__") and _name not in ("bl_rna", "editor_image"):
+                setattr(Driver, _name, _value)
+
+class Event:
+    value = "PRESS"
+    def __init__(self, type):
+        self.type = type
+"""

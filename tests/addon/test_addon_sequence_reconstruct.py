@@ -9,38 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from blender_helpers import bpy_eval
+from blender_helpers import OPERATOR_DRIVER, bpy_eval
 from server_helpers import Server, running_server
 
 FRAMES = 3
 
-DRIVE = """
-import os, time
-import bpy
-import diffpaint_addon
+DRIVE = OPERATOR_DRIVER + """
 from diffpaint_addon.client import BackendError
-from diffpaint_addon.reconstruct_op import DIFFPAINT_OT_reconstruct as Op, PREVIEW_IMAGE
-
-bpy.ops.wm.read_factory_settings(use_empty=True)
-diffpaint_addon.register()
-
-class Driver:  # the operator's own methods and defaults, on a stand-in for the operator instance
-    editor_image = False
-    def __init__(self):
-        self.reports = []
-    def report(self, kinds, message):
-        self.reports.append([sorted(kinds)[0], message])
-
-for _klass in reversed(Op.__mro__):  # the add-on's own classes: the operator and its timer base
-    if _klass.__module__.startswith("diffpaint_addon"):
-        for _name, _value in vars(_klass).items():
-            if not _name.startswith("__") and _name not in ("bl_rna", "editor_image"):
-                setattr(Driver, _name, _value)
-
-class Event:
-    value = "PRESS"
-    def __init__(self, type):
-        self.type = type
 
 def frames_done(op):
     status = op._job._connect().job(op._job.job_id) if op._job.job_id else {}
