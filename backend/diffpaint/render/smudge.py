@@ -180,11 +180,11 @@ class _Interpolation(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, coord: Tensor, size: int, clamp: bool, origin: Tensor | int, length: int) -> Tensor:
         index, weight, slope = _linear(coord.detach(), size, clamp)
-        local = (index - origin)[..., None]  # (2, ..., A, 1)
-        columns = torch.arange(length, device=coord.device)
+        local, weight = (index - origin)[..., None], weight[..., None]  # (2, ..., A, 1)
         ctx.save_for_backward(local, slope)
-        return torch.where(local[0] == columns, weight[0, ..., None], 0.0) + torch.where(
-            local[1] == columns, weight[1, ..., None], 0.0)
+        # One write per row and tap (added: clamped taps can coincide), so deterministic on CUDA too.
+        return coord.new_zeros(*coord.shape, length).scatter_(-1, local[0], weight[0]).scatter_add_(
+            -1, local[1], weight[1])
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
@@ -268,10 +268,10 @@ class _Maps:
 
     rows: Tensor  # (K, M, P, n) read: each patch row from the window's rows (linear taps, border replicated)
     columns: Tensor  # (K, M, n, P) read: each patch column from the window's columns
-    spread_rows: Tensor  # (K, M, n, P) spread: each window row from the patch's rows (zero outside), times α_c
+    spread_rows: Tensor  # (K, M, n, P) spread: each window row from the patch's rows (zero outside)
     spread_columns: Tensor  # (K, M, P, n) spread: each window column from the patch's columns
-    mask: Tensor  # (K, M, 3n, n) the soft disk on the window (n, 3, n), through which the spread deposit is added
-    disk: Tensor  # (K, M, P, 1, P) the soft disk on the patch, times α_c
+    mask: Tensor  # (K, M, 3n, n) α_c times the soft disk on the window (n, 3, n): how much of the spread is added
+    disk: Tensor  # (K, M, P, 1, P) the soft disk on the patch
     window: Tensor  # (K, M, n·3·n) entries of the flat planar canvas under the windows, row by row, color by color
     kern: Tensor  # (M, K, K) one-shot Beta kernels, or empty (recursive model)
 
@@ -303,7 +303,7 @@ class _Stamps(torch.autograd.Function):
     strokes side by side, stamp by stamp.
 
     Each stamp is linear in the canvas once its geometry is fixed: gather the window X, read C = R_y·X·R_x,
-    take the difference Δ = B − C, add mask ⊙ (S_y·Δ·S_x) into the window (α_c is in S_y), carry the brush
+    take the difference Δ = B − C, add mask ⊙ (S_y·Δ·S_x) into the window (α_c is in the mask), carry the brush
     on; the one-shot model first reads every stamp's patch P_i before the wave and mixes them,
     B⁰ = Kern @ P. Autograd through these loops would record some thirty nodes per stamp; this runs them
     without recording and walks them back by hand (transposed products; the adjoint of the window gather is
@@ -315,7 +315,8 @@ class _Stamps(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, flat: Tensor, rows: Tensor, columns: Tensor, spread_rows: Tensor, spread_columns: Tensor,
                 mask: Tensor, disk: Tensor, kern: Tensor, window: Tensor, bounds: list[tuple[int, int]],
-                alpha_s: float, brushes: Tensor | None) -> Tensor:
+                alphas: tuple[float, float], brushes: Tensor | None) -> Tensor:
+        alpha_c, alpha_s = alphas
         k_count, _, p, n = rows.shape
         keep = any(ctx.needs_input_grad)  # what the backward needs, kept only when there will be one
         saved = []
@@ -358,20 +359,20 @@ class _Stamps(torch.autograd.Function):
                 torch.bmm(add_rows, diff.view(s_count, p, 3 * p), out=d_rows_k)
                 torch.bmm(d_rows_k.view(s_count, 3 * n, p), add_columns, out=spread)
                 flat.index_add_(0, at_k, (mask_k * spread).view(-1))
-                updated = torch.addcmul(patch, disk_k, diff)  # C_k after the deposit
+                updated = torch.addcmul(patch, disk_k, diff, value=alpha_c)  # C_k after the deposit
                 # α_s·kept + (1 − α_s)·C_k, exact where they agree
                 brush = torch.lerp(updated, initial[k] if initial is not None else brush, alpha_s)
             if keep:
                 saved.append((xs, x_rows, diffs, d_rows, spreads, one_shot))
         ctx.mark_dirty(flat)
         ctx.save_for_backward(rows, columns, spread_rows, spread_columns, mask, disk, kern, window)
-        ctx.waves, ctx.bounds, ctx.alpha_s = saved, bounds, alpha_s
+        ctx.waves, ctx.bounds, ctx.alphas = saved, bounds, alphas
         return flat
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         rows, columns, spread_rows, spread_columns, mask, disk, kern, window = ctx.saved_tensors
-        alpha_s = ctx.alpha_s
+        alpha_c, alpha_s = ctx.alphas
         k_count, _, p, n = rows.shape
         g_flat = grad.clone()
         g_rows, g_columns = torch.empty_like(rows), torch.empty_like(columns)
@@ -407,7 +408,7 @@ class _Stamps(torch.autograd.Function):
                     torch.neg(g_diff, out=g_patch)
                 else:
                     torch.mul(g_brush, 1 - alpha_s, out=g_updated_k)
-                    g_diff.addcmul_(disk_k, g_updated_k)
+                    g_diff.addcmul_(disk_k, g_updated_k, value=alpha_c)
                     torch.sub(g_updated_k, g_diff, out=g_patch)
                 if g_initial is not None:  # kept = B⁰_k
                     if g_brush is None:
@@ -431,7 +432,7 @@ class _Stamps(torch.autograd.Function):
             g_spread_rows[:, lo:hi] = torch.bmm(g_d_rows.view(batch, n, 3 * p),
                                                 diffs.view(batch, p, 3 * p).transpose(1, 2)).view_as(
                                                     spread_rows[:, lo:hi])
-            g_disk[:, lo:hi] = (g_updated * diffs).sum(3, keepdim=True)
+            g_disk[:, lo:hi] = alpha_c * (g_updated * diffs).sum(3, keepdim=True)
             wave_g_rows, wave_g_columns = _read_matrix_grads(xs.view(batch, n, 3 * n), x_rows.view(batch, p, 3 * n),
                                                              g_patches.view(batch, p, 3, p),
                                                              g_x_rows.view(batch, p, 3 * n))
@@ -461,34 +462,38 @@ def _maps(pad: int, padded_width: int, padded_height: int, centers: Tensor, radi
     """The linear maps of M strokes (their centers (M, K, 2), radii and t (M, K), window origins (M, K, 2) of
     n px windows) on the planar padded canvas."""
     p = settings.patch
-    r = radii[..., None]  # (M, K, 1)
+    # Stamp-major from here on, so that every map comes out in the order `_Stamps` walks it.
+    centers, origin = centers.transpose(0, 1).contiguous(), origin.transpose(0, 1).contiguous()
+    r = radii.t().contiguous()[..., None]  # (K, M, 1)
     samples = torch.linspace(-settings.extent, settings.extent, p, device=centers.device, dtype=centers.dtype)
-    offsets = torch.sqrt(samples[:, None] ** 2 + samples[None, :] ** 2)  # (P, P) radii from the center
-    disk = settings.alpha_c * _disk(offsets * r[..., None], r[..., None], settings.edge)  # (M, K, P, P)
+    # sigmoid((r − |s|·r) / edge) at the patch samples s (in radii)
+    inside = (1 - torch.sqrt(samples[:, None] ** 2 + samples[None, :] ** 2)) / settings.edge  # (P, P)
+    disk = torch.sigmoid(r[..., None] * inside)  # (K, M, P, P)
     cx, cy = centers[..., :1] + (pad - 0.5), centers[..., 1:] + (pad - 0.5)
     ox, oy = origin[..., :1], origin[..., 1:]
     # The patch samples (c + r·s) on the window's pixels; `_Layout` sizes windows so that every tap lies inside.
     rows = _Interpolation.apply(cy + r * samples, padded_height, True, oy, n)
     columns = _Interpolation.apply(cx + r * samples, padded_width, True, ox, n).transpose(-1, -2)
     steps = torch.arange(n, device=centers.device)
-    wx, wy = ox + steps, oy + steps  # (M, K, n) window columns and rows
+    wx, wy = ox + steps, oy + steps  # (K, M, n) window columns and rows
     dx, dy = wx.to(centers.dtype) - cx, wy.to(centers.dtype) - cy  # pixel centers from the stamp's center
     # The window pixels on the patch grid (align_corners: the patch's first and last samples at ±extent).
     scale = (0.5 * (p - 1)) / (r * settings.extent)
-    spread_rows = settings.alpha_c * _Interpolation.apply(dy * scale + 0.5 * (p - 1), p, False, 0, p)
+    spread_rows = _Interpolation.apply(dy * scale + 0.5 * (p - 1), p, False, 0, p)
     spread_columns = _Interpolation.apply(dx * scale + 0.5 * (p - 1), p, False, 0, p).transpose(-1, -2)
-    mask = _disk(torch.sqrt(dx[..., None, :] ** 2 + dy[..., :, None] ** 2 + 1e-8), r[..., None], settings.edge)
+    mask = settings.alpha_c * _disk(torch.sqrt(dx[..., None, :] ** 2 + dy[..., :, None] ** 2 + 1e-8), r[..., None],
+                                    settings.edge)
     channels = torch.arange(3, device=centers.device)[:, None] * (padded_height * padded_width)
-    window = wy[..., :, None, None] * padded_width + channels + wx[..., None, None, :]  # (M, K, n, 3, n)
-    m, k = radii.shape
+    window = wy[..., :, None, None] * padded_width + channels + wx[..., None, None, :]  # (K, M, n, 3, n)
+    k, m = r.shape[:2]
     return _Maps(
-        rows=rows.transpose(0, 1).contiguous(),
-        columns=columns.transpose(0, 1).contiguous(),
-        spread_rows=spread_rows.transpose(0, 1).contiguous(),
-        spread_columns=spread_columns.transpose(0, 1).contiguous(),
-        mask=mask.transpose(0, 1)[..., None, :].expand(k, m, n, 3, n).reshape(k, m, 3 * n, n),
-        disk=disk.transpose(0, 1)[..., None, :].contiguous(),
-        window=window.transpose(0, 1).flatten(2).contiguous(),
+        rows=rows,
+        columns=columns,
+        spread_rows=spread_rows,
+        spread_columns=spread_columns,
+        mask=mask[..., None, :].expand(k, m, n, 3, n).reshape(k, m, 3 * n, n),
+        disk=disk[..., None, :],
+        window=window.flatten(2),
         kern=beta_kernel(t, settings.beta_a, settings.beta_b) if one_shot else centers.new_zeros(0),
     )
 
@@ -528,7 +533,7 @@ def _apply(canvas: Tensor, strokes: SmudgeStrokes, settings: SmudgeSettings, one
     p = settings.patch
     ranked_brushes = None if brushes is None else brushes.new_zeros(settings.stamps, len(strokes), p, 3, p)
     flat = _Stamps.apply(flat, maps.rows, maps.columns, maps.spread_rows, maps.spread_columns, maps.mask, maps.disk,
-                         maps.kern, maps.window, bounds, settings.alpha_s, ranked_brushes)
+                         maps.kern, maps.window, bounds, (settings.alpha_c, settings.alpha_s), ranked_brushes)
     if brushes is not None and ranked_brushes is not None:
         brushes[ranked] = ranked_brushes.permute(1, 0, 2, 4, 3)
     return flat.view(3, padded_height, padded_width)[:, pad:-pad, pad:-pad].permute(1, 2, 0).contiguous()
