@@ -333,9 +333,10 @@ class _Stamps(torch.autograd.Function):
                 by_rows = before.new_empty(s_count * k_count, p, 3 * n)
                 patches = _read(read_rows, before, read_columns, by_rows).view(s_count, k_count, -1)
                 first = patches[:, :1]
-                mixed = first + torch.bmm(kern[lo:hi], patches - first)
+                deviations = patches - first
+                mixed = first + torch.bmm(kern[lo:hi], deviations)
                 initial = mixed.transpose(0, 1).view(k_count, s_count, p, 3, p).unbind(0)
-                one_shot = (read_rows, read_columns, before, by_rows, patches)
+                one_shot = (read_rows, read_columns, before, by_rows, deviations)
             # What each stamp reads and deposits, (K, S, …): kept for the backward.
             xs = flat.new_empty(k_count, s_count, n, 3 * n)
             x_rows = flat.new_empty(k_count, s_count, p, 3 * n)
@@ -440,11 +441,10 @@ class _Stamps(torch.autograd.Function):
             g_columns[:, lo:hi] = wave_g_columns.view(k_count, s_count, n, p)
             if g_initial is not None and one_shot is not None:
                 # B⁰_k = P_0 + Σ_i Kern[k, i]·(P_i − P_0), with P_i read on the canvas before the wave.
-                read_rows, read_columns, before, by_rows, patches = one_shot
-                first = patches[:, :1]
+                read_rows, read_columns, before, by_rows, deviations = one_shot
                 g_mixed = g_initial.view(s_count, k_count, -1)
                 g_read = torch.bmm(kern[lo:hi].transpose(1, 2), g_mixed)
-                g_kern[lo:hi] = torch.bmm(g_mixed, (patches - first).transpose(1, 2))
+                g_kern[lo:hi] = torch.bmm(g_mixed, deviations.transpose(1, 2))
                 g_read[:, 0] += g_mixed.sum(1) - g_read.sum(1)
                 g_read = g_read.view(batch, p, 3, p)
                 g_by_rows = torch.empty_like(by_rows)
