@@ -189,8 +189,8 @@ class _Interpolation(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         local, slope = ctx.saved_tensors
-        return grad.gather(-1, local[0])[..., 0] * slope[0] + grad.gather(-1, local[1])[..., 0] * slope[1], None, \
-            None, None, None
+        g_coord = grad.gather(-1, local[0])[..., 0] * slope[0] + grad.gather(-1, local[1])[..., 0] * slope[1]
+        return g_coord, None, None, None, None
 
 
 def _sample(image: Tensor, pos: Tensor) -> Tensor:
