@@ -33,11 +33,12 @@ under it (zero length, α_c = 0) leaves the canvas unchanged. The window's integ
 the detached center (piecewise constant); everything inside it is differentiable in center and
 radius. The canvas is padded once (edge replicated) so every window lies inside it.
 
-Speed. With its geometry fixed, a stamp is linear in the canvas: gathers with bilinear weights, an
-`index_add_` into the windows. The weights and indices of every stamp are computed at once, with
-autograd (patch grids and windows are separable, so per row and column); the stamps then run in one
-custom autograd function (`_Stamps`) whose backward walks them back by hand, instead of autograd
-recording some thirty nodes per stamp.
+Speed. With its geometry fixed, a stamp is linear in the canvas, and both of its resamplings are
+separable: the patch read is R_y·X·R_x on the stamp's n×n window X, the spread S_y·Δ·S_x, each two
+small batched matrix products (rows, then columns) instead of gathering 4·P² bilinear taps. The dense
+resampling matrices of every stamp are computed at once, with autograd (`_Interpolation`); the stamps
+then run in one custom autograd function (`_Stamps`) whose backward walks them back by hand, instead of
+autograd recording some thirty nodes per stamp.
 
 The stamps are sequential within a stroke (overlapping stamps read what earlier ones wrote) and
 strokes are applied in order; strokes whose windows do not meet are applied side by side (see `_Layout`).
@@ -154,43 +155,52 @@ def _patch_offsets(settings: SmudgeSettings, like: Tensor) -> Tensor:
     return torch.stack([gx, gy], dim=-1)
 
 
-def _linear(coord: Tensor, size: int, clamp: bool) -> tuple[Tensor, Tensor]:
+def _linear(coord: Tensor, size: int, clamp: bool) -> tuple[Tensor, Tensor, Tensor]:
     """Linear taps along one axis at coordinates coord (...) in pixel units, pixel i at i: the two
-    neighbors' indices and weights, each (2, ...). `clamp` replicates the border; otherwise a neighbor
-    outside [0, size) gets weight 0 (as `grid_sample`'s zero padding). Differentiable in coord."""
-    base = torch.floor(coord.detach())
+    neighbors' indices, their weights and the weights' derivatives in coord, each (2, ...). `clamp`
+    replicates the border; otherwise a neighbor outside [0, size) gets weight 0 (as `grid_sample`'s zero
+    padding). Not differentiable itself: `_Interpolation` uses the derivatives."""
+    base = torch.floor(coord)
     f = coord - base
     index = torch.stack([base, base + 1]).long()
     weight = torch.stack([1 - f, f])
+    slope = torch.stack([-torch.ones_like(f), torch.ones_like(f)])
     if not clamp:
-        weight = weight * ((index >= 0) & (index < size))
-    return index.clamp(0, size - 1), weight
+        inside = (index >= 0) & (index < size)
+        weight, slope = weight * inside, slope * inside
+    return index.clamp(0, size - 1), weight, slope
 
 
-def _bilinear(x: tuple[Tensor, Tensor], y: tuple[Tensor, Tensor], width: int, grid: bool = False
-              ) -> tuple[Tensor, Tensor]:
-    """The four corners' flat indices and weights (4, ...) from an x and a y axis' `_linear` taps, in the
-    order top left, top right, bottom left, bottom right. With `grid`, x (..., A) and y (..., B) are a
-    grid's columns and rows and the taps (4, ..., B, A) are their outer product: patch grids and windows
-    are separable, so their coordinates are worked out per row and column, not per sample."""
-    (x_index, x_weight), (y_index, y_weight) = x, y
-    if grid:
-        x_index, x_weight = x_index[..., None, :], x_weight[..., None, :]
-        y_index, y_weight = y_index[..., :, None], y_weight[..., :, None]
-    index = y_index[:, None] * width + x_index[None, :]
-    return index.flatten(0, 1), (y_weight[:, None] * x_weight[None, :]).flatten(0, 1)
+class _Interpolation(torch.autograd.Function):
+    """`_linear` at coord (..., A) as a dense matrix (..., A, length): row a interpolates sample a from the
+    `length` consecutive pixels that start at `origin` (broadcast against coord's leading dimensions); the
+    taps must lie among them. Differentiable in coord, with the gradient autograd would give through the
+    taps' weights (in the few matrix entries that are not zero, instead of through every entry)."""
+
+    @staticmethod
+    def forward(ctx: Any, coord: Tensor, size: int, clamp: bool, origin: Tensor | int, length: int) -> Tensor:
+        index, weight, slope = _linear(coord.detach(), size, clamp)
+        local, weight = (index - origin)[..., None], weight[..., None]  # (2, ..., A, 1)
+        ctx.save_for_backward(local, slope)
+        # One write per row and tap (added: clamped taps can coincide), so deterministic on CUDA too.
+        return coord.new_zeros(*coord.shape, length).scatter_(-1, local[0], weight[0]).scatter_add_(
+            -1, local[1], weight[1])
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        local, slope = ctx.saved_tensors
+        g_coord = grad.gather(-1, local[0])[..., 0] * slope[0] + grad.gather(-1, local[1])[..., 0] * slope[1]
+        return g_coord, None, None, None, None
 
 
-def _sample(image: Tensor, ox: int, oy: int, pos: Tensor) -> Tensor:
-    """Bilinear samples of image (h, w, 3) at canvas positions pos (..., 2) as (x, y), pixel centers at
-    i + 0.5; the image's pixel (0, 0) is canvas pixel (ox, oy). Returns (..., 3); border replicated.
-
-    Hand-written rather than `grid_sample` so the weights depend on the canvas position only, not on
-    which window it is read from: the one-shot read of the whole canvas and the per-stamp reads of the
-    same spot agree bit for bit. `index_select` keeps no copy of the image for backward.
-    """
+def _sample(image: Tensor, pos: Tensor) -> Tensor:
+    """Bilinear samples of image (h, w, 3) at positions pos (..., 2) as (x, y), pixel centers at i + 0.5,
+    as the stamps read them (border replicated). Returns (..., 3)."""
     h, w = image.shape[:2]
-    index, weight = _bilinear(_linear(pos[..., 0] - (0.5 + ox), w, True), _linear(pos[..., 1] - (0.5 + oy), h, True), w)
+    (x_index, x_weight, _), (y_index, y_weight, _) = _linear(pos[..., 0] - 0.5, w, True), _linear(
+        pos[..., 1] - 0.5, h, True)
+    index = (y_index[:, None] * w + x_index[None, :]).flatten(0, 1)  # the four corners
+    weight = (y_weight[:, None] * x_weight[None, :]).flatten(0, 1)
     taps = image.reshape(-1, 3).index_select(0, index.reshape(-1)).view(*index.shape, 3)
     return (weight[..., None] * taps).sum(0)
 
@@ -217,6 +227,7 @@ class _Layout:
         # The one host read of the smudge: window origins and sizes decide which pixels are touched.
         values = torch.cat([torch.floor(centers.detach()).flatten(), radii.detach().amax(1)]).tolist()
         corners, reach = values[: m * k * 2], values[m * k * 2 :]
+        # The window holds every pixel the patch's linear taps reach (extent·r + 1 px from the center).
         half = [math.ceil(settings.extent * r + 2.0) for r in reach]
         pad = max(half) + 1
         origin, boxes, waves = [], [], []  # type: ignore[var-annotated]
@@ -248,165 +259,241 @@ def _meet(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
 
 @dataclass
 class _Maps:
-    """All stamps as linear maps, stamp-major (K first), for M strokes in wave order with Q = P² patch
-    samples and N = n² window pixels each: everything but what the canvas holds. Colors are planar
-    (channel first), so the weights broadcast over whole contiguous planes."""
+    """All stamps as linear maps, stamp-major (K first), for M strokes in wave order, on n×n windows of the
+    padded canvas and P×P patches: everything but what the canvas holds.
 
-    read_index: Tensor  # (K, 4, M, Q) pixels of the padded canvas at the patch samples' bilinear corners
-    read_weight: Tensor  # (K, 4, M, Q)
-    spread_index: Tensor  # (K, 4, M, N) samples of the stroke's wave's patches (S·Q) at the window pixels' corners
-    spread_weight: Tensor  # (K, 4, M, N) bilinear weights times the soft disk mask at the window pixels
-    window: Tensor  # (K, 3, M, N) entries of the flat planar canvas under the windows
-    disk: Tensor  # (K, M, Q) the soft disk on the patch
+    Reading a patch and spreading a deposit are separable resamplings, so each is two small matrix products,
+    rows then columns: patch = R_rows · window · R_columns, spread = S_rows · deposit · S_columns. Colors are
+    interleaved by row (a window is (n, 3, n), a patch (P, 3, P)), so one product serves all three channels."""
+
+    rows: Tensor  # (K, M, P, n) read: each patch row from the window's rows (linear taps, border replicated)
+    columns: Tensor  # (K, M, n, P) read: each patch column from the window's columns
+    spread_rows: Tensor  # (K, M, n, P) spread: each window row from the patch's rows (zero outside)
+    spread_columns: Tensor  # (K, M, P, n) spread: each window column from the patch's columns
+    mask: Tensor  # (K, M, 3n, n) α_c times the soft disk on the window (n, 3, n): how much of the spread is added
+    disk: Tensor  # (K, M, P, 1, P) the soft disk on the patch
+    window: Tensor  # (K, M, n·3·n) entries of the flat planar canvas under the windows, row by row, color by color
     kern: Tensor  # (M, K, K) one-shot Beta kernels, or empty (recursive model)
+
+
+def _read(rows: Tensor, window: Tensor, columns: Tensor, by_rows: Tensor) -> Tensor:
+    """Patches (B, P, 3, P) from windows (B, n, 3n); the rows-only product is written into `by_rows` (B, P, 3n)."""
+    batch, p, n = rows.shape
+    torch.bmm(rows, window, out=by_rows)
+    return torch.bmm(by_rows.view(batch, 3 * p, n), columns).view(batch, p, 3, p)
+
+
+def _read_adjoint(rows: Tensor, columns: Tensor, grad: Tensor, g_by_rows: Tensor) -> Tensor:
+    """The window's gradient (B, n, 3n) from its patches' (B, P, 3, P); the rows-only product's is written into
+    `g_by_rows` (B, P, 3n)."""
+    batch, p, n = rows.shape
+    torch.bmm(grad.view(batch, 3 * p, p), columns.transpose(1, 2), out=g_by_rows.view(batch, 3 * p, n))
+    return torch.bmm(rows.transpose(1, 2), g_by_rows)
+
+
+def _read_matrix_grads(window: Tensor, by_rows: Tensor, grad: Tensor, g_by_rows: Tensor) -> tuple[Tensor, Tensor]:
+    """The gradients (B, P, n) and (B, n, P) of `_read`'s rows and columns, from what it and its adjoint kept."""
+    batch, p, n3 = by_rows.shape
+    return (torch.bmm(g_by_rows, window.transpose(1, 2)),
+            torch.bmm(by_rows.view(batch, -1, n3 // 3).transpose(1, 2), grad.view(batch, 3 * p, p)))
 
 
 class _Stamps(torch.autograd.Function):
     """All stamps applied to the flat planar padded canvas (3·pixels), in place: wave by wave, a wave's
     strokes side by side, stamp by stamp.
 
-    Each stamp is linear in the canvas once its geometry is fixed: read C = Σ w·X[corners], deposit
-    D = α_c·(B − C), add Σ w'·D[corners] into the windows, carry the brush on; the one-shot model first
-    reads every stamp's patch P_i before the wave and mixes them, B⁰ = Kern @ P. Autograd through these
-    loops would record some thirty nodes per stamp; this runs them without recording and walks them back
-    by hand (the adjoints of gathers are scatters and vice versa), keeping only the taps read and the
-    deposits. Gradients reach the canvas, the weights (hence positions and radii), the disk and the kernel.
+    Each stamp is linear in the canvas once its geometry is fixed: gather the window X, read C = R_y·X·R_x,
+    take the difference Δ = B − C, add mask ⊙ (S_y·Δ·S_x) into the window (α_c is in the mask), carry the brush
+    on; the one-shot model first reads every stamp's patch P_i before the wave and mixes them,
+    B⁰ = Kern @ P. Autograd through these loops would record some thirty nodes per stamp; this runs them
+    without recording and walks them back by hand (transposed products; the adjoint of the window gather is
+    an `index_add_`). Only the adjoints of the canvas and the brush have to go back stamp by stamp: the
+    gradients to the resampling matrices and masks (hence positions and radii) are products of what the
+    stamps kept with those adjoints, worked out for all stamps of a wave at once.
     """
 
     @staticmethod
-    def forward(ctx: Any, flat: Tensor, read_weight: Tensor, spread_weight: Tensor, disk: Tensor, kern: Tensor,
-                read_index: Tensor, spread_index: Tensor, window: Tensor, bounds: list[tuple[int, int]],
+    def forward(ctx: Any, flat: Tensor, rows: Tensor, columns: Tensor, spread_rows: Tensor, spread_columns: Tensor,
+                mask: Tensor, disk: Tensor, kern: Tensor, window: Tensor, bounds: list[tuple[int, int]],
                 alphas: tuple[float, float], brushes: Tensor | None) -> Tensor:
         alpha_c, alpha_s = alphas
-        k_count = read_weight.shape[0]
-        one_shot = kern.numel() > 0
-        planes = flat.view(3, -1)
+        k_count, _, p, n = rows.shape
         keep = any(ctx.needs_input_grad)  # what the backward needs, kept only when there will be one
         saved = []
         for lo, hi in bounds:
-            read_at = read_index[:, :, lo:hi].reshape(k_count, -1)
-            spread_at = spread_index[:, :, lo:hi].reshape(k_count, -1)
-            window_at = window[:, :, lo:hi].reshape(k_count, -1)
-            read_w, spread_w, disk_w = read_weight[:, :, lo:hi], spread_weight[:, :, lo:hi], disk[:, lo:hi]
             s_count = hi - lo
-            before, patches, initial = None, None, None
-            if one_shot:  # every stamp's patch on the canvas before the wave, mixed: B⁰ = P_0 + Kern @ (P − P_0)
-                before = planes.index_select(1, read_at.view(-1)).view(3, k_count, 4, s_count, -1)
-                patches = (read_w * before).sum(2)  # (3, K, S, Q)
+            at = window[:, lo:hi]
+            one_shot = None
+            initial: tuple[Tensor, ...] | None = None
+            if kern.numel():  # every stamp's patch on the canvas before the wave, mixed: B⁰ = P_0 + Kern @ (P − P_0)
+                # Stroke-major (S, K): a stroke's K patches in a row for the product with its kernel.
+                read_rows = rows[:, lo:hi].transpose(0, 1).reshape(-1, p, n)
+                read_columns = columns[:, lo:hi].transpose(0, 1).reshape(-1, n, p)
+                before = flat.index_select(0, at.transpose(0, 1).reshape(-1)).view(-1, n, 3 * n)
+                by_rows = before.new_empty(s_count * k_count, p, 3 * n)
+                patches = _read(read_rows, before, read_columns, by_rows).view(s_count, k_count, -1)
                 first = patches[:, :1]
-                mixed = first + torch.einsum("ski,cisq->cksq", kern[lo:hi], patches - first)
-                initial = mixed.transpose(0, 1).contiguous()  # (K, 3, S, Q)
-            taps, deposits = [], []
+                deviations = patches - first
+                mixed = first + torch.bmm(kern[lo:hi], deviations)
+                initial = mixed.transpose(0, 1).view(k_count, s_count, p, 3, p).unbind(0)
+                one_shot = (read_rows, read_columns, before, by_rows, deviations)
+            # What each stamp reads and deposits, (K, S, …): kept for the backward.
+            xs = flat.new_empty(k_count, s_count, n, 3 * n)
+            x_rows = flat.new_empty(k_count, s_count, p, 3 * n)
+            diffs = flat.new_empty(k_count, s_count, p, 3, p)
+            d_rows = flat.new_empty(k_count, s_count, n, 3 * p)
+            spreads = flat.new_empty(k_count, s_count, 3 * n, n)
             brush = initial[0] if initial is not None else None
-            for k in range(k_count):
-                tap = planes.index_select(1, read_at[k]).view(3, 4, s_count, -1)
-                patch = (read_w[k] * tap).sum(1)  # C_k, (3, S, Q)
+            for k, (read_rows, read_columns, add_rows, add_columns, mask_k, disk_k, at_k, x, x_rows_k, diff,
+                    d_rows_k, spread) in enumerate(zip(
+                    rows[:, lo:hi].unbind(0), columns[:, lo:hi].unbind(0), spread_rows[:, lo:hi].unbind(0),
+                    spread_columns[:, lo:hi].unbind(0), mask[:, lo:hi].unbind(0), disk[:, lo:hi].unbind(0),
+                    at.reshape(k_count, -1).unbind(0), xs.unbind(0), x_rows.unbind(0), diffs.unbind(0),
+                    d_rows.unbind(0), spreads.unbind(0), strict=True)):
+                torch.index_select(flat, 0, at_k, out=x.view(-1))
+                patch = _read(read_rows, x, read_columns, x_rows_k)  # C_k, (S, P, 3, P)
                 if brush is None:
                     brush = patch  # B_{−1}: the first stamp's own patch
                 if brushes is not None:
-                    brushes[k, :, lo:hi] = brush
-                deposit = alpha_c * (brush - patch)  # α_c·B_{k−1} + (1 − α_c)·C_k − C_k
-                spread = deposit.view(3, -1).index_select(1, spread_at[k]).view(3, 4, s_count, -1)
-                flat.index_add_(0, window_at[k], (spread_w[k] * spread).sum(1).reshape(-1))
-                updated = patch + disk_w[k] * deposit  # C_k after the deposit
-                kept = initial[k] if initial is not None else brush
-                brush = updated + alpha_s * (kept - updated)  # α_s·kept + (1 − α_s)·C_k, exact where they agree
-                if keep:
-                    taps.append(tap)
-                    deposits.append(deposit)
+                    brushes[k, lo:hi] = brush
+                torch.sub(brush, patch, out=diff)  # the deposit is α_c·Δ: α_c·B_{k−1} + (1 − α_c)·C_k − C_k
+                torch.bmm(add_rows, diff.view(s_count, p, 3 * p), out=d_rows_k)
+                torch.bmm(d_rows_k.view(s_count, 3 * n, p), add_columns, out=spread)
+                flat.index_add_(0, at_k, (mask_k * spread).view(-1))
+                updated = torch.addcmul(patch, disk_k, diff, value=alpha_c)  # C_k after the deposit
+                # α_s·kept + (1 − α_s)·C_k, exact where they agree
+                brush = torch.lerp(updated, initial[k] if initial is not None else brush, alpha_s)
             if keep:
-                saved.append((read_at, spread_at, window_at, torch.stack(taps), torch.stack(deposits), before,
-                              patches))
+                saved.append((xs, x_rows, diffs, d_rows, spreads, one_shot))
         ctx.mark_dirty(flat)
-        ctx.save_for_backward(read_weight, spread_weight, disk, kern)
+        ctx.save_for_backward(rows, columns, spread_rows, spread_columns, mask, disk, kern, window)
         ctx.waves, ctx.bounds, ctx.alphas = saved, bounds, alphas
         return flat
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        read_weight, spread_weight, disk, kern = ctx.saved_tensors
+        rows, columns, spread_rows, spread_columns, mask, disk, kern, window = ctx.saved_tensors
         alpha_c, alpha_s = ctx.alphas
-        k_count = read_weight.shape[0]
+        k_count, _, p, n = rows.shape
         g_flat = grad.clone()
-        g_planes = g_flat.view(3, -1)
-        g_read = torch.zeros_like(read_weight)
-        g_spread = torch.zeros_like(spread_weight)
-        g_disk = torch.zeros_like(disk)
-        g_kern = torch.zeros_like(kern)
-        for (lo, hi), (read_at, spread_at, window_at, taps, deposits, before, patches) in zip(
-                reversed(ctx.bounds), reversed(ctx.waves), strict=True):
-            read_w, spread_w, disk_w = read_weight[:, :, lo:hi], spread_weight[:, :, lo:hi], disk[:, lo:hi]
-            s_count = hi - lo
-            g_initial = torch.zeros_like(deposits) if patches is not None else None  # (K, 3, S, Q)
-            g_brush = deposits.new_zeros(deposits.shape[1:])  # adjoint of the brush after the current stamp
+        g_rows, g_columns = torch.empty_like(rows), torch.empty_like(columns)
+        g_spread_rows, g_spread_columns = torch.empty_like(spread_rows), torch.empty_like(spread_columns)
+        g_mask, g_disk, g_kern = torch.empty_like(mask), torch.empty_like(disk), torch.zeros_like(kern)
+        for (lo, hi), (xs, x_rows, diffs, d_rows, spreads, one_shot) in zip(reversed(ctx.bounds),
+                                                                             reversed(ctx.waves), strict=True):
+            s_count, batch = hi - lo, k_count * (hi - lo)
+            at = window[:, lo:hi]
+            # The adjoints each stamp passes on, (K, S, …), for the matrices' gradients after the loop.
+            g_added = grad.new_empty(k_count, s_count, 3 * n, n)  # of the spread added into the window
+            g_d_rows = grad.new_empty(k_count, s_count, n, 3 * p)  # of S_y·Δ
+            g_updated = grad.new_empty(k_count, s_count, p, 3, p)  # of C_k + disk ⊙ Δ
+            g_patches = grad.new_empty(k_count, s_count, p, 3, p)  # of C_k
+            g_x_rows = grad.new_empty(k_count, s_count, p, 3 * n)  # of R_y·X
+            g_initial = grad.new_empty(s_count, k_count, p, 3, p) if one_shot is not None else None
+            g_brush = None  # adjoint of the brush after the current stamp (None: zero)
+            per_stamp = list(zip(
+                rows[:, lo:hi].unbind(0), columns[:, lo:hi].unbind(0), spread_rows[:, lo:hi].unbind(0),
+                spread_columns[:, lo:hi].unbind(0), mask[:, lo:hi].unbind(0), disk[:, lo:hi].unbind(0),
+                at.reshape(k_count, -1).unbind(0), g_added.unbind(0), g_d_rows.unbind(0), g_updated.unbind(0),
+                g_patches.unbind(0), g_x_rows.unbind(0), strict=True))
             for k in reversed(range(k_count)):
-                deposit = deposits[k]
-                g_added = g_flat.index_select(0, window_at[k]).view(3, 1, s_count, -1)
-                spread = deposit.view(3, -1).index_select(1, spread_at[k]).view(3, 4, s_count, -1)
-                g_spread[k, :, lo:hi] = (g_added * spread).sum(0)
-                g_deposit = deposit.new_zeros(3, deposit[0].numel()).index_add_(
-                    1, spread_at[k], (spread_w[k] * g_added).reshape(3, -1)).view_as(deposit)
-                g_updated = (1 - alpha_s) * g_brush
-                if g_initial is not None:
-                    g_initial[k] = alpha_s * g_brush
-                    g_before = torch.zeros_like(g_brush)
+                (read_rows, read_columns, add_rows, add_columns, mask_k, disk_k, at_k, g_added_k, g_d_rows_k,
+                 g_updated_k, g_patch, g_x_rows_k) = per_stamp[k]
+                # The spread, mask ⊙ (S_y · Δ · S_x) added into the window.
+                torch.index_select(g_flat, 0, at_k, out=g_added_k.view(-1))
+                torch.bmm(mask_k * g_added_k, add_columns.transpose(1, 2), out=g_d_rows_k.view(s_count, 3 * n, p))
+                g_diff = torch.bmm(add_rows.transpose(1, 2), g_d_rows_k).view(s_count, p, 3, p)
+                # The brush: B_k = lerp(C_k + disk ⊙ Δ, kept, α_s), Δ = B_{k−1} − C_k.
+                if g_brush is None:
+                    g_updated_k.zero_()
+                    torch.neg(g_diff, out=g_patch)
                 else:
-                    g_before = alpha_s * g_brush
-                g_disk[k, lo:hi] = (g_updated * deposit).sum(0)
-                g_deposit = g_deposit + disk_w[k] * g_updated
-                g_patch = g_updated - alpha_c * g_deposit
-                g_before = g_before + alpha_c * g_deposit
-                if k == 0:
-                    if g_initial is not None:
-                        g_initial[0] += g_before
+                    torch.mul(g_brush, 1 - alpha_s, out=g_updated_k)
+                    g_diff.addcmul_(disk_k, g_updated_k, value=alpha_c)
+                    torch.sub(g_updated_k, g_diff, out=g_patch)
+                if g_initial is not None:  # kept = B⁰_k
+                    if g_brush is None:
+                        g_initial[:, k].zero_()
                     else:
-                        g_patch = g_patch + g_before  # B_{−1} is C_0
-                g_patch = g_patch[:, None]
-                g_read[k, :, lo:hi] += (g_patch * taps[k]).sum(0)
-                g_planes.index_add_(1, read_at[k], (read_w[k] * g_patch).reshape(3, -1))
-                g_brush = g_before
-            if g_initial is not None and patches is not None and before is not None:
-                # B⁰_k = P_0 + Σ_i Kern[k, i]·(P_i − P_0), with P_i = Σ w·X[corners] on the canvas before the wave.
-                g_mixed = torch.einsum("ski,kcsq->cisq", kern[lo:hi], g_initial)
-                g_kern[lo:hi] = torch.einsum("kcsq,cisq->ski", g_initial, patches - patches[:, :1])
-                g_mixed[:, 0] += g_initial.sum(0) - g_mixed.sum(1)
-                g_mixed = g_mixed[:, :, None]  # (3, K, 1, S, Q)
-                g_read[:, :, lo:hi] += (g_mixed * before).sum(0)
-                g_planes.index_add_(1, read_at.view(-1), (read_w * g_mixed).reshape(3, -1))
-        return g_flat, g_read, g_spread, g_disk, g_kern, None, None, None, None, None, None
+                        torch.mul(g_brush, alpha_s, out=g_initial[:, k])
+                    if k == 0:
+                        g_initial[:, 0] += g_diff
+                    g_brush = g_diff
+                else:  # kept = B_{k−1}
+                    g_brush = g_diff if g_brush is None else g_diff.add_(g_brush, alpha=alpha_s)
+                    if k == 0:
+                        g_patch += g_brush  # B_{−1} is C_0
+                # The read, C_k = R_y · X · R_x.
+                g_x = _read_adjoint(read_rows, read_columns, g_patch, g_x_rows_k)
+                g_flat.index_add_(0, at_k, g_x.view(-1))
+            g_mask[:, lo:hi] = g_added * spreads
+            g_spread_columns[:, lo:hi] = torch.bmm(
+                d_rows.view(batch, 3 * n, p).transpose(1, 2),
+                (mask[:, lo:hi] * g_added).view(batch, 3 * n, n)).view(k_count, s_count, p, n)
+            g_spread_rows[:, lo:hi] = torch.bmm(g_d_rows.view(batch, n, 3 * p),
+                                                diffs.view(batch, p, 3 * p).transpose(1, 2)).view_as(
+                                                    spread_rows[:, lo:hi])
+            g_disk[:, lo:hi] = alpha_c * (g_updated * diffs).sum(3, keepdim=True)
+            wave_g_rows, wave_g_columns = _read_matrix_grads(xs.view(batch, n, 3 * n), x_rows.view(batch, p, 3 * n),
+                                                             g_patches.view(batch, p, 3, p),
+                                                             g_x_rows.view(batch, p, 3 * n))
+            g_rows[:, lo:hi] = wave_g_rows.view(k_count, s_count, p, n)
+            g_columns[:, lo:hi] = wave_g_columns.view(k_count, s_count, n, p)
+            if g_initial is not None and one_shot is not None:
+                # B⁰_k = P_0 + Σ_i Kern[k, i]·(P_i − P_0), with P_i read on the canvas before the wave.
+                read_rows, read_columns, before, by_rows, deviations = one_shot
+                g_mixed = g_initial.view(s_count, k_count, -1)
+                g_read = torch.bmm(kern[lo:hi].transpose(1, 2), g_mixed)
+                g_kern[lo:hi] = torch.bmm(g_mixed, deviations.transpose(1, 2))
+                g_read[:, 0] += g_mixed.sum(1) - g_read.sum(1)
+                g_read = g_read.view(batch, p, 3, p)
+                g_by_rows = torch.empty_like(by_rows)
+                g_x = _read_adjoint(read_rows, read_columns, g_read, g_by_rows)
+                wave_g_rows, wave_g_columns = _read_matrix_grads(before, by_rows, g_read, g_by_rows)
+                g_rows[:, lo:hi] += wave_g_rows.view(s_count, k_count, p, n).transpose(0, 1)
+                g_columns[:, lo:hi] += wave_g_columns.view(s_count, k_count, n, p).transpose(0, 1)
+                g_flat.index_add_(0, at.transpose(0, 1).reshape(-1), g_x.view(-1))
+        return (g_flat, g_rows, g_columns, g_spread_rows, g_spread_columns, g_mask, g_disk, g_kern, None, None, None,
+                None)
 
 
 def _maps(pad: int, padded_width: int, padded_height: int, centers: Tensor, radii: Tensor, t: Tensor,
-          origin: Tensor, local: Tensor, n: int, settings: SmudgeSettings, one_shot: bool) -> _Maps:
+          origin: Tensor, n: int, settings: SmudgeSettings, one_shot: bool) -> _Maps:
     """The linear maps of M strokes (their centers (M, K, 2), radii and t (M, K), window origins (M, K, 2) of
-    n px windows, and place in their wave `local` (M,)) on the planar padded canvas."""
+    n px windows) on the planar padded canvas."""
     p = settings.patch
-    r = radii[..., None]  # (M, K, 1)
+    # Stamp-major from here on, so that every map comes out in the order `_Stamps` walks it.
+    centers, origin = centers.transpose(0, 1).contiguous(), origin.transpose(0, 1).contiguous()
+    r = radii.t().contiguous()[..., None]  # (K, M, 1)
     samples = torch.linspace(-settings.extent, settings.extent, p, device=centers.device, dtype=centers.dtype)
-    offsets = torch.sqrt(samples[:, None] ** 2 + samples[None, :] ** 2)  # (P, P) radii from the center
-    disk = _disk(offsets * r[..., None], r[..., None], settings.edge)  # (M, K, P, P)
+    # sigmoid((r − |s|·r) / edge) at the patch samples s (in radii)
+    inside = (1 - torch.sqrt(samples[:, None] ** 2 + samples[None, :] ** 2)) / settings.edge  # (P, P)
+    disk = torch.sigmoid(r[..., None] * inside)  # (K, M, P, P)
     cx, cy = centers[..., :1] + (pad - 0.5), centers[..., 1:] + (pad - 0.5)
-    read_index, read_weight = _bilinear(_linear(cx + r * samples, padded_width, True),
-                                        _linear(cy + r * samples, padded_height, True), padded_width, grid=True)
+    ox, oy = origin[..., :1], origin[..., 1:]
+    # The patch samples (c + r·s) on the window's pixels; `_Layout` sizes windows so that every tap lies inside.
+    rows = _Interpolation.apply(cy + r * samples, padded_height, True, oy, n)
+    columns = _Interpolation.apply(cx + r * samples, padded_width, True, ox, n).transpose(-1, -2)
     steps = torch.arange(n, device=centers.device)
-    wx, wy = origin[..., :1] + steps, origin[..., 1:] + steps  # (M, K, n) window columns and rows
-    pixels = padded_height * padded_width
-    channels = torch.arange(3, device=centers.device)[:, None, None, None] * pixels
-    window = (wy[..., :, None] * padded_width + wx[..., None, :]).flatten(2) + channels  # (3, M, K, N)
+    wx, wy = ox + steps, oy + steps  # (K, M, n) window columns and rows
     dx, dy = wx.to(centers.dtype) - cx, wy.to(centers.dtype) - cy  # pixel centers from the stamp's center
     # The window pixels on the patch grid (align_corners: the patch's first and last samples at ±extent).
     scale = (0.5 * (p - 1)) / (r * settings.extent)
-    spread_index, spread_weight = _bilinear(_linear(dx * scale + 0.5 * (p - 1), p, False),
-                                            _linear(dy * scale + 0.5 * (p - 1), p, False), p, grid=True)
-    spread_index = spread_index + (local * (p * p))[:, None, None, None]
-    mask = _disk(torch.sqrt(dx[..., None, :] ** 2 + dy[..., :, None] ** 2 + 1e-8), r[..., None], settings.edge)
+    spread_rows = _Interpolation.apply(dy * scale + 0.5 * (p - 1), p, False, 0, p)
+    spread_columns = _Interpolation.apply(dx * scale + 0.5 * (p - 1), p, False, 0, p).transpose(-1, -2)
+    mask = settings.alpha_c * _disk(torch.sqrt(dx[..., None, :] ** 2 + dy[..., :, None] ** 2 + 1e-8), r[..., None],
+                                    settings.edge)
+    channels = torch.arange(3, device=centers.device)[:, None] * (padded_height * padded_width)
+    window = wy[..., :, None, None] * padded_width + channels + wx[..., None, None, :]  # (K, M, n, 3, n)
+    k, m = r.shape[:2]
     return _Maps(
-        read_index=read_index.flatten(3).movedim(2, 0),
-        read_weight=read_weight.flatten(3).movedim(2, 0).contiguous(),
-        spread_index=spread_index.flatten(3).movedim(2, 0),
-        spread_weight=(spread_weight * mask).flatten(3).movedim(2, 0).contiguous(),
-        window=window.movedim(2, 0),
-        disk=disk.flatten(2).transpose(0, 1).contiguous(),
+        rows=rows,
+        columns=columns,
+        spread_rows=spread_rows,
+        spread_columns=spread_columns,
+        mask=mask[..., None, :].expand(k, m, n, 3, n).reshape(k, m, 3 * n, n),
+        disk=disk[..., None, :],
+        window=window.flatten(2),
         kern=beta_kernel(t, settings.beta_a, settings.beta_b) if one_shot else centers.new_zeros(0),
     )
 
@@ -417,7 +504,7 @@ def _apply(canvas: Tensor, strokes: SmudgeStrokes, settings: SmudgeSettings, one
 
     The canvas is padded once (edge replicated) so every window lies inside it, and flattened, planar:
     the stamps write their deposits into that working copy in place (`index_add_`). Everything that does
-    not depend on what the canvas holds (windows, masks, resampling weights) is computed for all stamps
+    not depend on what the canvas holds (windows, masks, resampling matrices) is computed for all stamps
     at once, with autograd; the stamps themselves run in `_Stamps`.
     """
     if len(strokes) == 0:
@@ -433,25 +520,22 @@ def _apply(canvas: Tensor, strokes: SmudgeStrokes, settings: SmudgeSettings, one
     flat = padded.reshape(-1).clone()
     order = [s for wave in layout.waves for s in wave]
     bounds: list[tuple[int, int]] = []  # each wave's strokes' places in `order`
-    local: list[int] = []  # each stroke's place in its wave
     for wave in layout.waves:
         start = bounds[-1][1] if bounds else 0
         bounds.append((start, start + len(wave)))
-        local.extend(range(len(wave)))
     ranked = torch.tensor(order, dtype=torch.long, device=canvas.device)
     n = 2 * max(layout.half) + 1  # windows larger than a stroke's own only add zeros
     # A window grown to the largest size still covers the stroke's own (clamped, it ends where the padded
     # canvas does, at or past the own window's end), and stays inside the padded canvas.
     limit = torch.tensor([padded_width - n, padded_height - n], device=canvas.device)
     maps = _maps(pad, padded_width, padded_height, centers[ranked], radii[ranked], t[ranked],
-                 torch.minimum(layout.origin[ranked], limit), torch.tensor(local, device=canvas.device), n, settings,
-                 one_shot)
-    ranked_brushes = None if brushes is None else brushes.new_zeros(settings.stamps, 3, len(strokes), settings.patch**2)
-    flat = _Stamps.apply(flat, maps.read_weight, maps.spread_weight, maps.disk, maps.kern, maps.read_index,
-                         maps.spread_index, maps.window, bounds, (settings.alpha_c, settings.alpha_s), ranked_brushes)
+                 torch.minimum(layout.origin[ranked], limit), n, settings, one_shot)
+    p = settings.patch
+    ranked_brushes = None if brushes is None else brushes.new_zeros(settings.stamps, len(strokes), p, 3, p)
+    flat = _Stamps.apply(flat, maps.rows, maps.columns, maps.spread_rows, maps.spread_columns, maps.mask, maps.disk,
+                         maps.kern, maps.window, bounds, (settings.alpha_c, settings.alpha_s), ranked_brushes)
     if brushes is not None and ranked_brushes is not None:
-        brushes[ranked] = ranked_brushes.permute(2, 0, 3, 1).reshape(len(strokes), settings.stamps, settings.patch,
-                                                                      settings.patch, 3)
+        brushes[ranked] = ranked_brushes.permute(1, 0, 2, 4, 3)
     return flat.view(3, padded_height, padded_width)[:, pad:-pad, pad:-pad].permute(1, 2, 0).contiguous()
 
 
@@ -495,8 +579,8 @@ def smudge_deposits(
             weight = _disk(offsets.norm(dim=-1) * radii[s][:, None, None], radii[s][:, None, None], settings.edge)
             weight = (weight / weight.sum(dim=(1, 2), keepdim=True))[..., None]  # (K, P, P, 1)
             deposit = (weight * srgb_to_linear(brushes[0])).sum(dim=(1, 2))  # (K, 3)
-            before = srgb_to_linear(_sample(canvas, 0, 0, pos))
-            change = srgb_to_linear(_sample(after, 0, 0, pos)) - before
+            before = srgb_to_linear(_sample(canvas, pos))
+            change = srgb_to_linear(_sample(after, pos)) - before
             towards = deposit[:, None, None] - before
             num = (weight * change * towards).sum(dim=(1, 2, 3))
             den = (weight * towards * towards).sum(dim=(1, 2, 3))

@@ -12,6 +12,9 @@ from torch import Tensor
 from diffpaint.render.smudge import (
     SmudgeSettings,
     SmudgeStrokes,
+    _apply,
+    _patch_offsets,
+    _sample,
     beta_kernel,
     smudge,
     smudge_deposits,
@@ -217,3 +220,21 @@ def test_hand_written_backward_matches_finite_differences(fn) -> None:
 
     assert torch.autograd.gradcheck(run, (canvas.requires_grad_(), points, radius), eps=1e-7, atol=1e-4, rtol=1e-3,
                                    fast_mode=True)
+
+
+@pytest.mark.parametrize("start", [(20.0, 15.0), (1.0, 38.0), (-30.0, -20.0)])
+def test_stamps_read_their_patch_as_bilinear_samples_of_the_canvas(start: tuple[float, float]) -> None:
+    """A stamp reads its patch as two matrix products on its window; that must be the bilinear samples
+    (border replicated) `smudge_deposits` measures with, also for a stamp at the edge or far beyond the
+    canvas (a window clamped into the padded canvas). The one-shot brush's first state is the first stamp's
+    patch on the canvas before the stroke."""
+    canvas = torch.rand(40, 60, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    x, y = start
+    strokes = SmudgeStrokes(torch.tensor([[[x, y], [x + 6.0, y + 2.0], [x + 12.0, y + 1.0]]], dtype=torch.float64),
+                            torch.tensor([[5.0, 3.0]], dtype=torch.float64))
+    settings = SmudgeSettings(stamps=4, patch=9)
+    brushes = canvas.new_zeros(1, settings.stamps, settings.patch, settings.patch, 3)
+    _apply(canvas, strokes, settings, one_shot=True, brushes=brushes)
+    centers, radii, _ = stamp_parameters(strokes.points, strokes.radius, settings.stamps)
+    expected = _sample(canvas, centers[0, 0] + radii[0, 0] * _patch_offsets(settings, canvas))
+    assert torch.allclose(brushes[0, 0], expected, atol=1e-12)
