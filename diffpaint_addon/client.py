@@ -110,9 +110,13 @@ class Client:
         return self._json("GET", "/info", timeout=timeout)
 
     def submit(self, image_path: str, settings: Mapping[str, object]) -> dict[str, Any]:
-        with open(image_path, "rb") as f:
-            data = f.read()
-        body, ctype = encode_multipart(settings, {"image": (os.path.basename(image_path), data)})
+        """Submit an image and its job settings; a file setting (the style reference) is sent as a file
+        when it names one. BackendError when a file cannot be read."""
+        files = {"image": _read_file(image_path, "image")}
+        for name, path in settings.items():
+            if _is_file_setting(name) and path:
+                files[name] = _read_file(str(path), SETTING[name].label.lower())
+        body, ctype = encode_multipart(_form_fields(settings), files)
         return self._json("POST", "/jobs", body=body, content_type=ctype, timeout=max(self.timeout, UPLOAD_TIMEOUT))
 
     def job(self, job_id: str) -> dict[str, Any]:
@@ -132,7 +136,7 @@ class Client:
         else:
             with open(source_path, "rb") as f:
                 filename, data = os.path.basename(source_path), f.read()
-        fields: dict[str, object] = {**settings, "warm": "true" if warm else "false"}
+        fields: dict[str, object] = {**_form_fields(settings), "warm": "true" if warm else "false"}
         if fps is not None:
             fields["fps"] = fps
         body, ctype = encode_multipart(fields, {"file": (filename, data)})
@@ -155,6 +159,24 @@ class Client:
 
     def delete(self, job_id: str) -> None:
         self.request("DELETE", f"/jobs/{_quote(job_id)}")
+
+
+def _is_file_setting(name: str) -> bool:
+    return name in SETTING and SETTING[name].path
+
+
+def _form_fields(settings: Mapping[str, object]) -> dict[str, object]:
+    """The settings sent as form fields: all but the file settings, which go as files."""
+    return {name: value for name, value in settings.items() if not _is_file_setting(name)}
+
+
+def _read_file(path: str, what: str) -> tuple[str, bytes]:
+    """A file to upload as (its name, its bytes); BackendError naming `what` it was to be when unreadable."""
+    try:
+        with open(path, "rb") as f:
+            return os.path.basename(path), f.read()
+    except OSError as e:
+        raise BackendError(f"cannot read the {what} {path}: {e.strerror or e}") from None
 
 
 def _quote(part: str) -> str:

@@ -46,6 +46,9 @@ def draw_image_and_medium(layout: bpy.types.UILayout, context: bpy.types.Context
     if is_sequence_source(context, in_image_editor):
         layout.label(text="Frame by frame, on the backend server", icon="FILE_MOVIE")
     layout.prop(settings, "style")
+    reference = layout.row()
+    reference.prop(settings, "style_reference")
+    reference.active = settings.style != "DIGITAL" and not is_sequence_source(context, in_image_editor)
     smudge = layout.row()
     smudge.prop(settings, "smudge")
     smudge.active = settings.levels > 1  # the last level never smudges

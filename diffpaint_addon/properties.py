@@ -6,7 +6,7 @@ from typing import Any
 
 import bpy
 
-from diffpaint_shared.jobschema import DEVICES, SETTINGS, STYLES, Setting
+from diffpaint_shared.jobschema import DEVICES, SETTINGS, STYLE_CHOICES, Setting
 
 from .gp_import import DEFAULT_DURATION, DEFAULT_STROKES_PER_SECOND
 from .presets import CUSTOM, QUALITIES, describe_duration, estimate_seconds
@@ -128,6 +128,7 @@ CHOICE_TEXT = {
         "watercolor": ("Watercolor", "Transparent washes, darker pigment pooled at the edges, granulation"),
         "ink": ("Ink", "A dense core tapering at both ends, dry-brush gaps toward the end"),
         "pencil": ("Pencil", "Graphite catching on the paper grain"),
+        "auto": ("Auto", "The medium that suits the image, chosen from its detail statistics"),
     },
     "device": {
         "auto": ("Auto", "CUDA when the backend has it, else the CPU"),
@@ -135,7 +136,7 @@ CHOICE_TEXT = {
         "cuda": ("CUDA", "Run on an NVIDIA GPU"),
     },
 }
-assert set(CHOICE_TEXT["style"]) == set(STYLES) and set(CHOICE_TEXT["device"]) == set(DEVICES)
+assert set(CHOICE_TEXT["style"]) == set(STYLE_CHOICES) and set(CHOICE_TEXT["device"]) == set(DEVICES)
 PROPERTY_OPTIONS = {"size": {"subtype": "PIXEL"}}  # Blender-only presentation
 
 
@@ -154,6 +155,8 @@ def setting_property(setting: Setting) -> object:
         return bpy.props.EnumProperty(items=items, default=setting.default.upper(), **common)
     if setting.type is bool:
         return bpy.props.BoolProperty(default=setting.default, **common)
+    if setting.path:
+        return bpy.props.StringProperty(default=setting.default, subtype="FILE_PATH", **common)
     if setting.type is int:
         bounds: dict[str, Any] = {key: value for key, value in (("min", setting.minimum), ("max", setting.maximum),
                                                 ("soft_max", setting.soft_maximum)) if value is not None}

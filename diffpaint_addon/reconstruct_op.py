@@ -159,6 +159,8 @@ def job_settings(settings: Any) -> dict[str, object]:
 
 
 def _form_value(setting: Setting, value: Any) -> object:
+    if setting.path:
+        return bpy.path.abspath(value) if value else ""  # a blend-relative path ("//…") as the file system's
     if setting.choices:
         return value.lower()  # the panel's enum keys are the schema's values in upper case
     if setting.type is bool:

@@ -14,6 +14,8 @@ from typing import Any
 
 # The painting media the backend implements ("digital" is plain strokes, the others are textured).
 STYLES = ("digital", "oil", "watercolor", "ink", "pencil")
+AUTO_STYLE = "auto"  # the style setting's choice of the medium that suits the image (diffpaint.style.auto_medium)
+STYLE_CHOICES = (*STYLES, AUTO_STYLE)
 DEVICES = ("auto", "cpu", "cuda")
 BACKGROUND_PATTERN = r"^(mean|white|#?[0-9a-fA-F]{6})$"
 BACKGROUND_CHOICES = "'mean' (of the image), 'white', or a hex color like '#f0e8d8'"
@@ -36,6 +38,7 @@ class Setting:
     choices: tuple[str, ...] = ()
     pattern: str | None = None  # a regular expression a string value must match
     expected: str = ""  # what a value matching `pattern` looks like, for error messages
+    path: bool = False  # a file the job reads ("": none): the CLI takes its path, the server an upload
 
     def problem(self, value: Any, maximum: int | None = None) -> str | None:
         """What is wrong with ``value`` for this setting, phrased as what to change; None when it is
@@ -79,7 +82,11 @@ class JobSettings:
     device: str = _setting("auto", "Device", "where the fit runs: 'auto' (CUDA when present), 'cpu' or 'cuda'",
                            choices=DEVICES)
     style: str = _setting("digital", "Medium", "painting medium: any but digital (plain strokes) adds a style "
-                          "phase that textures the strokes", choices=STYLES)
+                          "phase that textures the strokes; auto picks the medium that suits the image from its "
+                          "detail statistics", choices=STYLE_CHOICES)
+    style_reference: str = _setting("", "Style Reference", "a painting whose brushwork the style phase matches "
+                                    "(its texture statistics), while geometry and color follow the image; needs a "
+                                    "medium other than digital", path=True)
     smudge: bool = _setting(False, "Smudge", "smudge phase on every level but the last: a share of the budget goes "
                             "to smudge strokes that soften hard steps (less banding, slightly lower PSNR)")
     time_budget: int = _setting(0, "Time Budget", "seconds the whole fit may take: the levels get three quarters "
@@ -97,6 +104,8 @@ class JobSettings:
             problem = s.problem(getattr(self, s.name), maxima.get(s.name))
             if problem is not None:
                 found.append(problem)
+        if self.style_reference and self.style == "digital":
+            found.append("a style reference needs a painting medium: choose a style other than digital (or auto)")
         if not found and self.strokes < self.levels:
             found.append(f"a budget of {self.strokes} strokes cannot cover {self.levels} levels: "
                          f"ask for at least {self.levels} strokes or fewer levels")

@@ -23,6 +23,7 @@ from diffpaint.options import add_setting, job_settings, positive_int
 from diffpaint.painting import from_stroke_file, render_painting, to_stroke_file
 from diffpaint.results import ResultFiles, Summary, reconstruct_image
 from diffpaint.style import attach_style, render_styled_painting, style_from_file, style_phase
+from diffpaint.style.render import styled_paint
 from diffpaint_shared import strokefile
 from diffpaint_shared.jobschema import SETTINGS, STYLES, JobSettings
 from diffpaint_shared.progress import ProgressPrinter, done_event, emit, error_event
@@ -231,8 +232,9 @@ def _stylize(args: argparse.Namespace) -> int:
     with torch.no_grad():
         image = render_styled_painting(painting, style, background)
     metadata = {**doc.metadata, "psnr": round(psnr(image, target), 3), "style": args.style}
-    strokefile.save(attach_style(to_stroke_file(painting, width, height, doc.canvas.background, metadata), style),
-                    args.out)
+    textured = styled_paint(style.detach())  # smudges drag the textured paint
+    strokefile.save(attach_style(to_stroke_file(painting, width, height, doc.canvas.background, metadata, textured),
+                                 style), args.out)
     if args.render:
         save_png(image, args.render)
     print(f"{args.style}: PSNR {psnr(image, target):.2f} dB, style phase {seconds:.1f} s → {args.out}")

@@ -13,15 +13,26 @@ from torch import Tensor
 
 from diffpaint.fit.optimize import Settings
 from diffpaint.imageio import read_image
-from diffpaint_shared.jobschema import JobSettings, background_rgb
+from diffpaint.style.auto_medium import choose_medium
+from diffpaint.style.reference import read_reference
+from diffpaint_shared.jobschema import AUTO_STYLE, JobSettings, background_rgb
 
 
-def fit_settings(job: JobSettings, **overrides: Any) -> Settings:
-    """The optimizer's settings for ``job``; ``overrides`` sets fields of `Settings` the job has no
-    setting for (loss weights) or that a run decides itself (refine's stroke count)."""
+def fit_settings(job: JobSettings, image: Tensor | None = None, **overrides: Any) -> Settings:
+    """The optimizer's settings for ``job`` fitting ``image`` (H, W, 3), from which style ``auto`` picks the
+    medium; the style reference's brushwork is read here, so a bad reference fails before anything is
+    written. ``overrides`` sets fields of `Settings` the job has no setting for (loss weights) or that a
+    run decides itself (refine's stroke count). ValueError (ImageInputError for the reference) saying
+    what to change."""
+    style = job.style
+    if style == AUTO_STYLE:
+        if image is None:
+            raise ValueError("style auto picks the medium from a single image; choose a medium here")
+        style = choose_medium(image)
+    reference = read_reference(job.style_reference, job.size) if job.style_reference else None
     from_job = {"strokes": job.strokes, "levels": job.levels, "iterations": job.iterations, "rounds": job.rounds,
-                "seed": job.seed, "smudge": job.smudge, "style": job.style, "time_budget": job.time_budget or None,
-                "deterministic": job.deterministic}
+                "seed": job.seed, "smudge": job.smudge, "style": style, "time_budget": job.time_budget or None,
+                "deterministic": job.deterministic, "style_reference": reference}
     return Settings(**{**from_job, **overrides})
 
 

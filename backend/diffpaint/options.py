@@ -22,8 +22,11 @@ def add_setting(parser: argparse.ArgumentParser, name: str, **overrides: Any) ->
         parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
                             help=f"{help_text} (default {'on' if default else 'off'})", **overrides)
         return
+    shown = default if default or not setting.path else "none"
     options: dict[str, Any] = {"type": setting_value(setting), "default": default,
-                               "help": help_text if overrides.get("required") else f"{help_text} (default {default})"}
+                               "help": help_text if overrides.get("required") else f"{help_text} (default {shown})"}
+    if setting.path:
+        options["metavar"] = "PATH"
     if setting.choices:
         options["choices"] = setting.choices
     parser.add_argument(flag, dest=name, **{**options, **overrides})

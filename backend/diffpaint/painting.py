@@ -129,10 +129,11 @@ def render_painting(painting: Painting, background: Tensor, raster: RasterSettin
 
 
 def smudge_deposits_of(
-    painting: Painting, background: Tensor, raster: RasterSettings | None = None
+    painting: Painting, background: Tensor, raster: RasterSettings | None = None, paint: PaintStep | None = None
 ) -> tuple[Tensor, Tensor]:
     """What each smudge stroke's stamps deposit where it lies in the painting: color (M, K, 3) sRGB and
-    strength (M, K) (see `smudge_deposits`)."""
+    strength (M, K) (see `smudge_deposits`), on the canvas `paint` makes (by default plain strokes; a
+    textured painting's styled paint step, so smudges drag its textured paint)."""
     colors, strengths = [], []
 
     def measure(run: Run, canvas: Tensor) -> Tensor:
@@ -142,7 +143,7 @@ def smudge_deposits_of(
         return canvas
 
     with torch.no_grad():
-        render_runs(painting, background, plain_paint(raster), measure)
+        render_runs(painting, background, paint or plain_paint(raster), measure)
     return torch.cat(colors), torch.cat(strengths)
 
 
@@ -171,15 +172,17 @@ def deposits_as_paint(painting: Painting, color: Tensor, strength: Tensor) -> St
 
 
 def to_stroke_file(
-    painting: Painting | Strokes, width: int, height: int, background: tuple[float, float, float], metadata: dict
+    painting: Painting | Strokes, width: int, height: int, background: tuple[float, float, float], metadata: dict,
+    paint: PaintStep | None = None,
 ) -> strokefile.StrokeFile:
     """The painting (or paint strokes alone) as a stroke file; smudge strokes carry their settings (in
-    `style`) and what their stamps deposit, sampled here by rendering the painting over the background."""
+    `style`) and what their stamps deposit, sampled here by rendering the painting over the background
+    (its paint strokes by `paint`, plain by default: a textured painting's styled paint step)."""
     if isinstance(painting, Strokes):
         painting = Painting.empty(SmudgeSettings()).then_paint(painting.to(torch.device("cpu")))
     p = painting.to(torch.device("cpu"))
     bg = torch.tensor(background, dtype=torch.float32).expand(height, width, 3).contiguous()
-    deposit_color, deposit_strength = smudge_deposits_of(p, bg)
+    deposit_color, deposit_strength = smudge_deposits_of(p, bg, paint=paint)
     order = p.smudge_order().tolist()
     is_smudge = set(order)
     paint_order = [i for i in range(len(p)) if i not in is_smudge]

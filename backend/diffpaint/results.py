@@ -26,6 +26,7 @@ from diffpaint.job import fit_settings, fit_target, torch_device
 from diffpaint.metrics import psnr
 from diffpaint.painting import Painting, to_stroke_file
 from diffpaint.style import StrokeStyle, attach_style
+from diffpaint.style.render import styled_paint
 from diffpaint_shared import strokefile
 from diffpaint_shared.jobschema import JobSettings
 
@@ -63,7 +64,10 @@ class ResultFiles:
     def stroke_file(self, strokes: Painting, style: StrokeStyle | None = None,
                     metadata: dict[str, Any] | None = None) -> strokefile.StrokeFile:
         """``strokes`` on this run's canvas, with its metadata and ``metadata``."""
-        doc = to_stroke_file(strokes, self.width, self.height, self.background, {**self.metadata, **(metadata or {})})
+        # Smudges drag what the painting shows: their deposits are sampled from the textured canvas when styled.
+        paint = None if style is None else styled_paint(style.detach().to(torch.device("cpu")))
+        doc = to_stroke_file(strokes, self.width, self.height, self.background, {**self.metadata, **(metadata or {})},
+                             paint)
         return doc if style is None else attach_style(doc, style)  # textured strokes import textured
 
     def level(self, level: int, strokes: Painting, style: StrokeStyle | None = None) -> str:
@@ -104,7 +108,7 @@ def reconstruct_image(source: Path, job: JobSettings, out: Path, on_progress: Ca
     target = fit_target(source, job, torch_device(job.device))
     if target.notice and notice is not None:
         notice(target.notice)
-    settings = fit_settings(job, **overrides)
+    settings = fit_settings(job, target.image, **overrides)
     height, width = target.image.shape[:2]
     out.mkdir(parents=True, exist_ok=True)  # before the run: an unusable folder fails at once
     files = ResultFiles(out, width, height, target.background, {"source": source.name, "settings": job.as_dict()})

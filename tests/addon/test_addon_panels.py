@@ -114,6 +114,7 @@ def test_idle_panel_offers_settings_and_reconstruct(panels: dict, where: str) ->
     assert "BRUSHES_ALL" in drawn["icons"]  # the Reconstruct button
     assert any(t.startswith("Estimated time: ~") for t in drawn["texts"])
     assert ("template_ID" in drawn["calls"]) == (where == "view3d")
+    assert "style_reference" in drawn["props"]  # beside the medium, whose brushwork it sets
     if where == "image_editor":
         assert "Image: canvas" in drawn["texts"]
 
@@ -146,11 +147,11 @@ def test_job_properties_come_from_the_job_schema() -> None:
                 entry |= {"default": p.default, "min": p.hard_min, "soft_max": p.soft_max}
             elif p.type == "ENUM":
                 entry |= {"default": p.default, "items": [[i.identifier, i.description] for i in p.enum_items]}
-            elif p.type == "BOOLEAN":
-                entry |= {"default": p.default}
+            elif p.type in ("BOOLEAN", "STRING"):
+                entry |= {"default": p.default, "subtype": p.subtype}
             result[p.identifier] = entry
     """)
-    from diffpaint_shared.jobschema import DEVICES, SETTINGS, STYLES
+    from diffpaint_shared.jobschema import DEVICES, SETTINGS, STYLE_CHOICES
 
     for s in SETTINGS:
         if s.name == "background":
@@ -165,7 +166,9 @@ def test_job_properties_come_from_the_job_schema() -> None:
             assert prop["default"] == s.default.upper()
         else:
             assert prop["default"] == s.default
-    assert [key for key, _ in props["style"]["items"]] == [style.upper() for style in STYLES]
+        if s.path:  # a file the job reads: the panel's file browser picks it
+            assert (prop["type"], prop["subtype"]) == ("STRING", "FILE_PATH"), s.name
+    assert [key for key, _ in props["style"]["items"]] == [style.upper() for style in STYLE_CHOICES]
     assert [key for key, _ in props["device"]["items"]] == [device.upper() for device in DEVICES]
     tooltips = [tip for _, tip in props["style"]["items"]]
     assert len(set(tooltips)) == len(tooltips) and all(tooltips)
@@ -274,3 +277,20 @@ def test_the_panel_starts_with_the_backend_state_and_set_up_where_needed() -> No
 
 def test_the_device_control_is_labelled(panels: dict) -> None:
     assert panels["idle/view3d"]["device_text"] == [None]  # its own label ("Device"), not text=""
+
+
+def test_the_style_reference_is_sent_as_the_file_it_names(tmp_path) -> None:
+    """A blend-relative reference path ("//…") reaches the client as the file system's path."""
+    sent = bpy_eval(f"""
+        import bpy, diffpaint_addon
+        from diffpaint_addon.reconstruct_op import job_settings
+        diffpaint_addon.register()
+        bpy.ops.wm.save_as_mainfile(filepath={str(tmp_path / "scene.blend")!r})
+        settings = bpy.context.scene.diffpaint
+        settings.style, settings.style_reference = "OIL", "//refs/vangogh.png"
+        with_reference = job_settings(settings)
+        settings.style_reference = ""
+        result = [with_reference, job_settings(settings)]
+    """)
+    assert sent[0]["style_reference"] == str(tmp_path / "refs" / "vangogh.png") and sent[0]["style"] == "oil"
+    assert sent[1]["style_reference"] == ""

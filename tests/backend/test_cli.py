@@ -144,3 +144,34 @@ def test_a_flat_image_is_fitted_and_written_as_strict_json(tmp_path: Path, color
     assert 0 < report["psnr"] <= MAX_PSNR and events[-1]["psnr"] == report["psnr"]
     doc = strokefile.load(out / "strokes.json")
     assert doc.metadata["psnr"] == round(report["psnr"], 3)
+
+
+@pytest.mark.parametrize(
+    ("reference", "style", "message"),
+    [("missing.png", "oil", "style reference: image not found: "),
+     ("cut.jpg", "auto", "style reference: cut.jpg could not be decoded"),
+     ("painting", "digital", "a style reference needs a painting medium")],
+)
+def test_an_unusable_style_reference_fails_clearly_and_writes_nothing(tmp_path, painting_path, reference, style,
+                                                                      message):
+    path = painting_path if reference == "painting" else tmp_path / reference
+    if reference == "cut.jpg":
+        path.write_bytes(painting_path.read_bytes()[:2000])
+    out = tmp_path / "out"
+    proc = _diffpaint("reconstruct", painting_path, "--out", out, "--size", "32", "--style", style,
+                      "--style-reference", path)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert not out.exists()
+
+
+def test_auto_style_with_a_reference_paints_a_textured_file(tmp_path, painting_path):
+    from diffpaint import samples
+
+    out = tmp_path / "out"
+    proc = _diffpaint("reconstruct", painting_path, "--out", out, "--size", "32", "--strokes", "6", "--levels", "1",
+                      "--iterations", "2", "--rounds", "1", "--style", "auto",
+                      "--style-reference", samples.painting(436535).path)
+    assert proc.returncode == 0, proc.stderr
+    doc = strokefile.load(out / "strokes.json")
+    assert doc.metadata["settings"]["style"] == "auto" and doc.textures
+    assert {t.style for t in doc.textures.values()} <= {"oil", "watercolor", "ink"}

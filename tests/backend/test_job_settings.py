@@ -7,10 +7,12 @@ import json
 from dataclasses import fields
 
 import pytest
+import torch
 
 from diffpaint import style
 from diffpaint.fit.optimize import Progress, Settings
 from diffpaint.job import fit_settings
+from diffpaint.style.reference import BANDS
 from diffpaint_shared.jobschema import SETTING, STYLES, JobSettings
 from diffpaint_shared.progress import progress_event
 
@@ -65,3 +67,19 @@ def test_a_progress_event_is_strict_json_whatever_the_numbers() -> None:
     assert event == {"event": "progress", "phase": "paint", "level": 1, "levels": 3, "iteration": 2,
                      "iterations": 80, "fraction": 0.1235, "loss": None, "psnr": None, "elapsed": 1.23}
     json.dumps(event, allow_nan=False)
+
+
+def test_auto_picks_a_textured_medium_from_the_image_and_needs_one() -> None:
+    image = torch.rand(40, 60, 3)
+    assert fit_settings(JobSettings(style="auto"), image).style in STYLES[1:]
+    with pytest.raises(ValueError, match="style auto picks the medium from a single image"):
+        fit_settings(JobSettings(style="auto"))
+
+
+def test_a_style_reference_needs_a_medium_and_is_read_into_the_fit(painting_path) -> None:
+    assert JobSettings(style_reference="ref.png").problems() == [
+        "a style reference needs a painting medium: choose a style other than digital (or auto)"]
+    settings = fit_settings(JobSettings(style="oil", style_reference=str(painting_path), size=48))
+    assert settings.style_reference is not None
+    assert settings.style_reference.band_share.shape == (BANDS,)
+    assert fit_settings(JobSettings(style="oil")).style_reference is None

@@ -19,7 +19,7 @@ from diffpaint_shared import sequence
 from diffpaint_shared.jobschema import BACKGROUND_CHOICES, SETTINGS, background_rgb
 
 # Settings a sequence cannot carry from frame to frame (batch.sequence.SequenceSettings refuses them).
-IMAGES_ONLY = ("style", "smudge")
+IMAGES_ONLY = ("style", "style_reference", "smudge")
 BACKGROUND_HELP = f"canvas color: {BACKGROUND_CHOICES}; a sequence's 'mean' is its first frame's"
 ENGINE_HELP = ("where items run: 'ray' (Ray tasks on a local cluster, or the one --ray-address names), "
                "'local' (here, one at a time), 'auto' (Ray when installed; default)")

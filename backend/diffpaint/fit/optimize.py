@@ -75,6 +75,7 @@ from diffpaint.style import (
     render_styled,
     render_styled_painting,
 )
+from diffpaint.style.reference import BrushworkStatistics
 
 PROGRESS_EVERY = 10  # optimizer steps between progress reports (a report reads loss and PSNR off the device)
 PLATEAU_EVERY = 20  # joint phase steps per plateau check (one host read of their summed loss)
@@ -116,6 +117,7 @@ class Settings:
     smudge_weights: LossWeights = field(default_factory=lambda: LossWeights(gradient=0.5, area=0.1, segmentation=0.0))
     style: str = "digital"  # painting medium; any but digital textures the strokes in a style phase (style/)
     style_iterations: int = 60  # style phase steps on each level (see `style_steps_per_level`)
+    style_reference: BrushworkStatistics | None = None  # brushwork the style phase matches (style.reference)
     deterministic: bool = False  # deterministic kernels only (see `deterministic_algorithms`)
 
     def __post_init__(self) -> None:
@@ -527,8 +529,8 @@ def _style_phase(run: _Run, level: int, painted: Strokes, frozen: Tensor,
         run.report("style", level, step, steps, loss, image, target)
 
     alone = Painting.empty(settings.smudge_brush, target.device).then_paint(painted)
-    styled, style = optimize_style(alone, style, target, frozen, StyleSettings(iterations=steps), settings.raster,
-                                   report)
+    style_settings = StyleSettings(iterations=steps, reference=settings.style_reference)
+    styled, style = optimize_style(alone, style, target, frozen, style_settings, settings.raster, report)
     with torch.no_grad():
         canvas = render_styled(styled.paint, style, frozen, settings.raster).image
     return styled.paint, style, canvas

@@ -41,7 +41,7 @@ from diffpaint.server.models import (
 )
 from diffpaint.server.sequence_upload import store_sequence
 from diffpaint.server.settings_form import form_parameters, settings_from_form
-from diffpaint.server.upload import store_image
+from diffpaint.server.upload import store_image, store_setting_files
 from diffpaint_shared.jobschema import STYLES, JobSettings
 from diffpaint_shared.sequence import SequenceFileError
 
@@ -99,7 +99,8 @@ def add_submit_route(app: FastAPI, config: ServerConfig) -> None:
 
         def store(job_id: str, job_dir: Path) -> Job:
             image_name, (width, height) = store_image(image, job_dir, config.limits, settings.size)
-            return Job(id=job_id, device=device, settings=settings, dir=job_dir, image_name=image_name,
+            stored = store_setting_files(settings, fields, job_dir, config.limits)  # the style reference
+            return Job(id=job_id, device=device, settings=stored, dir=job_dir, image_name=image_name,
                        width=width, height=height, source=Path(image.filename or "").name)
 
         return _create(svc, store)

@@ -74,7 +74,8 @@ def run_job(job_dir: Path) -> None:
     height, width = target.image.shape[:2]
     source = spec.get("source") or spec["image"]
     files = ResultFiles(job_dir, width, height, target.background, {"source": source, "settings": job.as_dict()})
-    result = Reconstructor().run(target.image, target.background, fit_settings(job), JobFiles(files), target.mask)
+    result = Reconstructor().run(target.image, target.background, fit_settings(job, target.image), JobFiles(files),
+                                 target.mask)
     summary = files.finish(result, target.image, source, process_frames=None)
     emit(done_event(str(summary.strokes_path.resolve()), result.psnr, result.seconds))
 

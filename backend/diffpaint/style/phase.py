@@ -31,6 +31,7 @@ from diffpaint.fit.losses import gradient_loss, pixel_l1
 from diffpaint.painting import Painting, PaintStep, Run, render_runs
 from diffpaint.render import Fragments, RasterSettings, TileGrid, canvas_grid, composite, rasterize_strokes
 from diffpaint.strokes import Strokes
+from diffpaint.style.reference import BrushworkStatistics
 from diffpaint.style.render import run_style
 from diffpaint.style.shader import texture, textured_raster
 from diffpaint.style.stroke_style import StrokeStyle
@@ -51,6 +52,8 @@ class StyleSettings:
     choose: bool = True  # fit each stroke's texture (soft selection over the bank); False keeps the drawn one
     temperature: tuple[float, float] = (1.0, 0.05)  # of the soft selection, first and last step (geometric)
     body_weight: float = 0.05  # pull of the medium's body opacity (`BODY_OPACITY`) on each stroke's opacity
+    reference: BrushworkStatistics | None = None  # a reference painting's brushwork to match (style.reference)
+    reference_weight: float = 0.1
 
 
 def learning_rate_factor(step: int, total: int) -> float:
@@ -199,6 +202,8 @@ def optimize_style(painting: Painting, style: StrokeStyle, target: Tensor, backg
         loss = pixel_l1(image, target) + settings.gradient_weight * gradient_loss(image, target)
         if settings.detail_weight:
             loss = loss + settings.detail_weight * detail_loss(image, target)
+        if settings.reference is not None:
+            loss = loss + settings.reference_weight * settings.reference.distance(image)
         if body:
             loss = loss + settings.body_weight * (body - params["opacity"]).clamp(min=0.0).mean()
         optimizer.zero_grad(set_to_none=True)

@@ -175,7 +175,7 @@ def _post_image(server: Server, name: str, data: bytes, **fields: object) -> tup
         ("ok.png", png_bytes(), {"strokes": 2, "levels": 3}, 422, "cannot cover 3 levels"),
         ("ok.png", png_bytes(), {"background": "teal"}, 422, "background: String should match"),
         ("ok.png", png_bytes(), {"style": "gouache"}, 422,
-         "style: Input should be 'digital', 'oil', 'watercolor', 'ink' or 'pencil'"),
+         "style: Input should be 'digital', 'oil', 'watercolor', 'ink', 'pencil' or 'auto'"),
         ("ok.png", png_bytes(), {"seed": "abc"}, 422, "seed: Input should be a valid integer"),
     ],
 )
