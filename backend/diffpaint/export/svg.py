@@ -203,11 +203,19 @@ def _textured(s: Stroke, ident: str, outline: str, pieces: list[str], level: int
         profile = _soft_profile_id(soft, tex.height)
         defs.append(f'<mask id="{ident}s" mask-type="alpha"><use href="#{ident}p" fill="url(#{profile})"/></mask>')
         masked = f' mask="url(#{ident}s)"'
-    fill = _paint(s, ident, defs)
-    color = (f'<use href="#{ident}p" fill="url(#{rgb})" fill-opacity="{_num(1.0 - s.mapping.mix)}"/>'
-             if s.mapping.mix < 1.0 else "")
+    filtered = ""
+    if s.mapping.mix < 1.0:
+        # mix · color + (1 − mix) · texture in linear light, as the backend mixes them. The filter region
+        # starts at the origin: renderers disagree on where else feImage draws the element it references.
+        right, bottom = (max(c[k] + r for c, r in _stamps(s, SAMPLES)) + 2.0 for k in (0, 1))
+        defs.append(f'<use id="{ident}t" href="#{ident}p" fill="url(#{rgb})"/>')
+        defs.append(f'<filter id="{ident}f" color-interpolation-filters="linearRGB" filterUnits="userSpaceOnUse" '
+                    f'x="0" y="0" width="{_num(right)}" height="{_num(bottom)}"><feImage href="#{ident}t" '
+                    f'result="texture"/><feComposite in="SourceGraphic" in2="texture" operator="arithmetic" '
+                    f'k2="{_num(s.mapping.mix)}" k3="{_num(1.0 - s.mapping.mix)}"/></filter>')
+        filtered = f' filter="url(#{ident}f)"'
     return (f'<g clip-path="url(#{ident}c)" opacity="{_num(s.opacity)}"{masked}><g mask="url(#{ident}a)">'
-            f'<path d="{outline}" fill="{fill}"/>{color}</g></g>')
+            f'<path d="{outline}" fill="{_paint(s, ident, defs)}"{filtered}/></g></g>')
 
 
 def _soft_level(s: Stroke) -> int:
