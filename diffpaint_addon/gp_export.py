@@ -201,7 +201,8 @@ def _layer_strokes(
                 fields["style"] = src.style
             if records[i].texture is not None:
                 stored_mapping = src.mapping if src is not None else None
-                fields |= {"texture": records[i].texture, "mapping": _as_stored(texture_mappings[i], stored_mapping)}
+                fields["mapping"] = _texture_mapping(texture_mappings[i], stored_mapping)
+                fields["texture"] = records[i].texture
             if kinds[i] == "smudge":
                 fields |= _deposits(srgb[at[j]], opacity[at[j]], src)
             out[i] = Stroke(**fields)
@@ -209,38 +210,34 @@ def _layer_strokes(
 
 
 def _texture_mappings(drawing: bpy.types.GreasePencilDrawing, position: np.ndarray, offsets: np.ndarray,
-                      records: list[MaterialRecord]) -> dict[int, TextureMapping]:
-    """Per textured curve the mapping Grease Pencil draws it with: u_scale is per drawing unit of its
-    length (see gp_textures), so times its length; an unset or non-positive one is Blender's default 1."""
-    textured = [i for i, r in enumerate(records) if r.texture is not None]
-    if not textured:
-        return {}
+                      records: list[MaterialRecord]) -> list[tuple[float, float, float, float]]:
+    """Per curve (u_scale, u_translation, softness, mix) as Grease Pencil draws its texture: u_scale is
+    per drawing unit of its length (see gp_textures), so times its length; an unset or non-positive
+    one is Blender's default 1. Empty when no curve is textured."""
+    if all(r.texture is None for r in records):
+        return []
     curves = len(records)
     u_scale = _read(drawing, "u_scale", 1, 1.0, curves)[:, 0]
     u_translation = _read(drawing, "u_translation", 1, 0.0, curves)[:, 0]
     softness = np.clip(_read(drawing, "softness", 1, 0.0, curves)[:, 0], 0.0, MAX_SOFTNESS)
     steps = np.linalg.norm(np.diff(position, axis=0), axis=-1)
     along = np.concatenate([[0.0], np.cumsum(steps)])
-    lengths = along[offsets[1:] - 1] - along[offsets[:-1]]  # each curve's polyline length
-    return {i: TextureMapping(u_scale=float(max(u_scale[i] if u_scale[i] > 0 else 1.0, 1e-9) * max(lengths[i], 1e-9)),
-                              u_translation=float(u_translation[i]), softness=float(softness[i]),
-                              mix=records[i].mix)
-            for i in textured}
+    lengths = np.maximum(along[offsets[1:] - 1] - along[offsets[:-1]], 1e-9)  # each curve's polyline length
+    u_scale = np.where(u_scale > 0, u_scale, 1.0) * lengths
+    return list(zip(u_scale.tolist(), u_translation.tolist(), softness.tolist(), [r.mix for r in records],
+                    strict=True))
 
 
-def _as_stored(read: TextureMapping, stored: TextureMapping | None) -> TextureMapping:
-    """The mapping read from Blender, where it did not change the stored one's values (beyond Blender's
-    single precision) the stored values themselves, so an unedited stroke exports exactly as imported;
-    the rotation (not shown by the import) is the stored one's."""
+def _texture_mapping(read: tuple[float, float, float, float], stored: TextureMapping | None) -> TextureMapping:
+    """The mapping read from Blender; the stored one itself where its values did not change (beyond
+    Blender's single precision), so an unedited stroke exports exactly as imported. The rotation (not
+    shown by the import) is the stored one's."""
     if stored is None:
-        return read
-
-    def kept(name: str) -> float:
-        was, now = getattr(stored, name), getattr(read, name)
-        return was if abs(now - was) <= 1e-5 * max(1.0, abs(was)) else now
-
-    return TextureMapping(**{name: kept(name) for name in ("u_scale", "u_translation", "softness", "mix")},
-                          rotation=stored.rotation)
+        return TextureMapping(*read[:2], softness=read[2], mix=read[3])
+    was = (stored.u_scale, stored.u_translation, stored.softness, stored.mix)
+    if all(abs(now - old) <= 1e-5 * max(1.0, abs(old)) for now, old in zip(read, was, strict=True)):
+        return stored
+    return TextureMapping(*read[:2], rotation=stored.rotation, softness=read[2], mix=read[3])
 
 
 def _layer_level(rank: int, levels: list[int]) -> int:

@@ -33,8 +33,10 @@ from diffpaint_shared.color import srgb_to_linear
 from diffpaint_shared.strokefile import Stroke, StrokeFile, Texture
 
 PIXEL_SIZE = 500.0  # Grease Pencil's stroke u scale is 500 / pixel_size: 1 keeps u as the attributes give it
-# Custom properties of an imported texture image: its key in the file and a fingerprint of its pixels.
+# Custom properties of an imported texture image: its key in the file, and fingerprints of the PNG it
+# was made from and of its pixels then.
 TEXTURE_KEY_PROPERTY = "diffpaint_texture"
+PNG_PROPERTY = "diffpaint_png"
 PIXELS_PROPERTY = "diffpaint_pixels"
 
 
@@ -52,7 +54,7 @@ def material_key(s: Stroke) -> str:
 def _load_png(key: str, png: bytes, source: str) -> bpy.types.Image:
     """A packed image from PNG bytes (Blender reads images from files only), its pixels as stored:
     the texture values are linear already. As custom properties: where it comes from (and its licence),
-    its texture key and its pixels' fingerprint, so the export knows it unless it is edited."""
+    its texture key and fingerprints of the PNG and of its pixels, so the export knows it unless it is edited."""
     fd, path = tempfile.mkstemp(suffix=".png")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -66,6 +68,7 @@ def _load_png(key: str, png: bytes, source: str) -> bpy.types.Image:
     image.alpha_mode = "STRAIGHT"
     image["diffpaint_source"] = source
     image[TEXTURE_KEY_PROPERTY] = key
+    image[PNG_PROPERTY] = hashlib.sha256(png).hexdigest()
     image[PIXELS_PROPERTY] = _fingerprint(image_texels(image))
     return image
 
@@ -118,10 +121,11 @@ class ExportTextures:
     def _add(self, image: bpy.types.Image) -> str:
         texels = image_texels(image)
         imported = image.get(TEXTURE_KEY_PROPERTY)
-        if imported in self.textures and image.get(PIXELS_PROPERTY) == _fingerprint(texels):
-            return str(imported)
-        known = self.textures.get(str(imported)) if imported is not None else None
-        style = known.style if known else next((t.style for t in self.textures.values()), "custom")
+        stored = self.textures.get(str(imported)) if imported is not None else None
+        if (stored is not None and image.get(PNG_PROPERTY) == hashlib.sha256(stored.png).hexdigest()
+                and image.get(PIXELS_PROPERTY) == _fingerprint(texels)):
+            return str(imported)  # the very texture of this file, unedited
+        style = stored.style if stored else next((t.style for t in self.textures.values()), "custom")
         texture = Texture(style=style, png=encode_png(texels), source=str(image.get("diffpaint_source", "")))
         base = re.sub(r"[^A-Za-z0-9_.-]+", "-", str(imported or image.name)).strip("-") or "texture"
         key, n = base, 1

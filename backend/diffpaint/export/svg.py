@@ -1,4 +1,4 @@
-"""A stroke file as SVG: every stroke a vector path, in painting order (standard library only).
+"""A stroke file as SVG: every stroke a vector path, in painting order (textures embedded as PNG).
 
 A paint stroke's footprint is the union of circular stamps swept along its Bézier (see
 docs/stroke-format.md). Here it is one `<path>` made of tapered capsules, one per pair of
@@ -8,14 +8,15 @@ colors become a linear gradient from the stroke's start to its end point, and it
 path's fill-opacity. A smudge stroke becomes soft blurred stamps in the colors and strengths it
 deposited. Strokes are grouped into one Inkscape layer per run of consecutive strokes of a level.
 
-A textured stroke (see diffpaint.style.shader) shows mix · color + (1 − mix) · texture, its alpha
-the texture's alpha times its soft edge. Each texture is embedded once as two PNG patterns, its
-color (sRGB, opaque) and its alpha. The stroke is cut into pieces, one per curve segment, each
-mapped affinely from texture space (x along the stroke's arc length, y across it) so that the
-patterns repeat along the stroke as Grease Pencil's u does; its color pieces are laid over its
-plain fill at opacity 1 − mix, and its alpha pieces and a soft-edge profile across it mask the
-whole, clipped to its outline. Caps and sharp bends are approximate: there the backend stretches
-the texture's end columns and measures the soft edge radially.
+A textured stroke (see diffpaint.style.shader) shows mix · color + (1 − mix) · texture in linear
+light, its alpha the texture's alpha times its soft edge. Each texture is embedded as two PNG
+patterns, its color (sRGB, opaque) and its alpha, at each mip level strokes draw it at (the level
+a GPU picks). The stroke is cut into pieces, one per curve segment, each mapped affinely from
+texture space (x along the stroke's arc length, y across it) so that the patterns repeat along the
+stroke as Grease Pencil's u does. A linearRGB filter mixes its plain fill with its color pieces;
+its alpha pieces and a soft-edge profile across it mask the whole, clipped to its outline. Caps and
+sharp bends are approximate: there the backend stretches the texture's end columns and measures
+the soft edge radially.
 
 SVG renderers blend in sRGB while the backend blends in linear light; translucent overlaps are
 therefore a little darker in the SVG (bench/svg_vs_render.py measures the difference).
