@@ -240,3 +240,24 @@ result = None
 """)
     first = load(tmp_path / "out.json").strokes[2]
     assert (first.texture, first.mapping, dict(first.style)) == (None, None, {"name": "oil", "bristles": 12})
+
+
+def test_a_texture_of_the_same_name_from_another_file_is_a_texture_of_its_own(tmp_path: Path) -> None:
+    doc = painting_with_extras()
+    other_png = io.BytesIO()
+    Image.new("RGBA", (4, 2), (10, 20, 30, 255)).save(other_png, format="PNG")
+    other = replace(doc, textures={"oil-0": Texture("oil", other_png.getvalue())})
+    save(doc, tmp_path / "in.json")
+    save(other, tmp_path / "other.json")
+    bpy_eval(f"PATH = {str(tmp_path / 'in.json')!r}\n" + IMPORT + f"""
+second = gp_import.import_strokes(load({str(tmp_path / 'other.json')!r}), bpy.context.scene, name="Other")
+theirs = [m for m in second.data.materials if m.grease_pencil.stroke_style == "TEXTURE"][0]
+obj.data.materials.append(theirs)
+obj.data.layers["Level 2"].frames[0].drawing.attributes["material_index"].data[0].value = len(obj.data.materials) - 1
+save(gp_export.export_strokes(obj), {str(tmp_path / 'out.json')!r})
+result = None
+""")
+    out = load(tmp_path / "out.json")
+    assert out.strokes[2].texture == "oil-0-2"
+    assert out.textures["oil-0"] == doc.textures["oil-0"]
+    assert Image.open(io.BytesIO(out.textures["oil-0-2"].png)).convert("RGBA").getcolors() == [(8, (10, 20, 30, 255))]
