@@ -1,11 +1,17 @@
 """How closely the SVG export matches the backend's render, on real reconstructions.
 
     .venv/bin/python bench/svg_vs_render.py [--size 256] [--strokes 256] [--only oil ink] [--no-smudge]
+                                            [--iterations 80] [--textured]
 
 Each painting is reconstructed, its strokes written as SVG and rasterized by resvg, and compared
 with the backend's render at 1× and 4× (PSNR, dB). The backend blends in linear light and SVG
 renderers in sRGB, so (without smudge strokes) the SVG is also compared with the backend's
-compositing done in sRGB: what is left there is geometry and anti-aliasing. Prints a markdown table.
+compositing done in sRGB: what is left there is geometry and anti-aliasing.
+
+With --textured, each painting is reconstructed in its own medium (tempera as oil), and its
+textured SVG is compared with the backend's textured render; the same SVG with its textures
+left out (how the export drew textured strokes before it embedded textures) is compared too.
+Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -28,6 +35,10 @@ from diffpaint.render import RasterSettings, TileGrid
 from diffpaint.render.composite import composite_over
 from diffpaint.render.raster import rasterize
 from diffpaint.strokes import Strokes
+from diffpaint.style import attach_style, render_styled_painting
+from diffpaint_shared.strokefile import StrokeFile
+
+MEDIUM = {"oil": "oil", "tempera": "oil", "ink": "ink", "watercolor": "watercolor"}  # painting → style
 
 
 def srgb_blended(strokes: Strokes, background: torch.Tensor) -> torch.Tensor:
@@ -42,13 +53,51 @@ def pixels(svg: str, scale: float) -> torch.Tensor:
     return torch.from_numpy(np.asarray(rasterize_svg(svg, scale), dtype=np.float32) / 255.0)
 
 
+def untextured(doc: StrokeFile) -> StrokeFile:
+    return replace(doc, strokes=tuple(replace(s, texture=None, mapping=None) for s in doc.strokes), textures={})
+
+
+def textured_main(args: argparse.Namespace) -> None:
+    print("| painting | style | size | strokes (smudge) | textured SVG vs render 1× | 4× | SVG without textures "
+          "vs render 1× | SVG KiB | write ms |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for painting_name in args.only:
+        medium = MEDIUM[painting_name]
+        target = load_image(samples.painting(PAINTINGS[painting_name]).path, args.size)[0]
+        height, width = target.shape[:2]
+        color = target.mean(dim=(0, 1))
+        settings = Settings(strokes=args.strokes, smudge=args.smudge, style=medium, iterations=args.iterations)
+        result = reconstruct(target, tuple(color.tolist()), settings)
+        assert result.style is not None
+        painting, style = result.strokes, result.style
+        doc = attach_style(to_stroke_file(painting, width, height, tuple(color.tolist()), {}), style)
+        start = time.perf_counter()
+        svg = to_svg(doc)
+        write_ms = 1000 * (time.perf_counter() - start)
+        figures = []
+        for scale in (1, 4):
+            background = color.expand(round(height * scale), round(width * scale), 3).contiguous()
+            with torch.no_grad():
+                backend = render_styled_painting(painting.scaled(scale), style, background)
+            figures.append(psnr(pixels(svg, scale), backend))
+        without = psnr(pixels(to_svg(untextured(doc)), 1), result.canvas)
+        print(f"| {painting_name} | {medium} | {width}×{height} | {len(painting)} ({len(painting.smudge)}) "
+              f"| {figures[0]:.2f} | {figures[1]:.2f} | {without:.2f} | {len(svg) / 1024:.0f} | {write_ms:.0f} |",
+              flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--strokes", type=int, default=256)
     parser.add_argument("--only", nargs="*", choices=list(PAINTINGS), default=list(PAINTINGS))
     parser.add_argument("--smudge", action=argparse.BooleanOptionalAction, default=Settings.smudge)
+    parser.add_argument("--iterations", type=int, default=Settings.iterations, help="paint steps per round")
+    parser.add_argument("--textured", action="store_true", help="reconstruct in each painting's medium")
     args = parser.parse_args()
+    if args.textured:
+        textured_main(args)
+        return
 
     print("| painting | size | strokes (smudge) | SVG vs render 1× | 4× | SVG vs sRGB-blended render | SVG KiB "
           "| write ms |")
@@ -57,7 +106,8 @@ def main() -> None:
         target = load_image(samples.painting(PAINTINGS[medium]).path, args.size)[0]
         height, width = target.shape[:2]
         color = target.mean(dim=(0, 1))
-        result = reconstruct(target, tuple(color.tolist()), Settings(strokes=args.strokes, smudge=args.smudge))
+        settings = Settings(strokes=args.strokes, smudge=args.smudge, iterations=args.iterations)
+        result = reconstruct(target, tuple(color.tolist()), settings)
         painting = result.strokes
         doc = to_stroke_file(painting, width, height, tuple(color.tolist()), {})
         start = time.perf_counter()

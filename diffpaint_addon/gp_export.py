@@ -12,7 +12,10 @@ strokes deleted). What geometry cannot tell comes from the import (see gp_import
   of the stroke it came from, else 0;
 - kind: the stroke's material (the importer tags its smudge material);
 - painting order: layers bottom to top, strokes in layer order, which is how Blender draws them;
-- style, texture and mapping (and a smudge's opacity and stamp count): the stroke it came from.
+- texture: the stroke's material, when it draws a texture image (gp_textures.ExportTextures: the
+  file's texture, or a new one when the image was edited or replaced); its mix from the material;
+  its u_scale, u_translation and softness from the stroke's attributes, as Blender draws them;
+- style, the mapping's rotation (and a smudge's opacity and stamp count): the stroke it came from.
 
 A painting is exported as it is when finished (each layer's last keyframe); an imported sequence
 (gp_sequence.py) at a given frame: each layer's drawing shown then, with that frame's stored file.
@@ -23,7 +26,7 @@ bpy, numpy and the standard library only: this module runs inside Blender.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import bpy
@@ -31,10 +34,13 @@ import numpy as np
 
 from diffpaint_shared.color import linear_to_srgb
 from diffpaint_shared.curves import lerp
-from diffpaint_shared.strokefile import Stroke, StrokeFile, StrokeFileError, from_dict
+from diffpaint_shared.strokefile import Stroke, StrokeFile, StrokeFileError, TextureMapping, from_dict
 
 from .gp_import import CANVAS_LAYER, FILE_PROPERTY, KIND_PROPERTY, LEVEL_LAYER, SEQUENCE_PROPERTY, SOURCE_ATTRIBUTE
+from .gp_textures import ExportTextures
 from .sampling import CanvasMapping, bezier_basis
+
+MAX_SOFTNESS = 0.999  # the file's softness lies in [0, 1); Grease Pencil's goes up to 1
 
 
 class ExportError(ValueError):
@@ -48,7 +54,11 @@ def export_strokes(obj: bpy.types.Object, frame: int | None = None) -> StrokeFil
         raise ExportError(f"'{obj.name}' is not a Grease Pencil object")
     stored = stored_file(obj, frame)
     mapping = CanvasMapping(stored.canvas.width, stored.canvas.height)
-    materials = [_material_kind_and_color(m) for m in obj.data.materials]
+    textures = ExportTextures(stored.textures)
+    try:
+        materials = [_material(m, textures) for m in obj.data.materials]
+    except ValueError as e:  # an image Blender cannot read (missing file, no pixels)
+        raise ExportError(f"'{obj.name}' draws a texture that cannot be exported: {e}") from None
     strokes: list[Stroke] = []
     for layer in obj.data.layers:
         if layer.name == CANVAS_LAYER:
@@ -61,14 +71,30 @@ def export_strokes(obj: bpy.types.Object, frame: int | None = None) -> StrokeFil
             continue  # a frame that only references another drawing: nothing of its own
         strokes.extend(_layer_strokes(drawing, np.array(layer.matrix_local), layer.name, stored, mapping,
                                       materials, first_order=len(strokes)))
-    return replace(stored, strokes=tuple(strokes))
+    return replace(stored, strokes=tuple(strokes), textures=textures.textures)
 
 
-def _material_kind_and_color(mat: bpy.types.Material | None) -> tuple[str, np.ndarray]:
-    """The stroke kind the import tagged a material with (else paint) and its linear stroke color."""
+@dataclass(frozen=True)
+class MaterialRecord:
+    """What a material slot tells about the strokes drawn with it."""
+
+    kind: str  # the stroke kind the import tagged it with, else paint
+    color: np.ndarray  # (3,) linear stroke color
+    texture: str | None = None  # the key of the texture image it draws, if any
+    mix: float = 1.0  # of a texture: the weight of the stroke's own color
+
+
+PLAIN = MaterialRecord("paint", np.ones(3))
+
+
+def _material(mat: bpy.types.Material | None, textures: ExportTextures) -> MaterialRecord:
     if mat is None or mat.grease_pencil is None:
-        return "paint", np.ones(3)
-    return str(mat.get(KIND_PROPERTY, "paint")), np.array(mat.grease_pencil.color, dtype=np.float64)[:3]
+        return PLAIN
+    gp = mat.grease_pencil
+    kind, color = str(mat.get(KIND_PROPERTY, "paint")), np.array(gp.color, dtype=np.float64)[:3]
+    if gp.stroke_style != "TEXTURE" or gp.stroke_image is None or kind != "paint":
+        return MaterialRecord(kind, color)
+    return MaterialRecord(kind, color, textures.key(gp.stroke_image), float(np.clip(gp.mix_stroke_factor, 0.0, 1.0)))
 
 
 def shown_key(keys: list[int], frame: int | None) -> int | None:
@@ -124,7 +150,7 @@ def _layer_strokes(
     layer_name: str,
     stored: StrokeFile,
     mapping: CanvasMapping,
-    materials: list[tuple[str, np.ndarray]],  # per material slot: kind, linear color
+    materials: list[MaterialRecord],  # per material slot
     first_order: int,
 ) -> list[Stroke]:
     """One layer's strokes, in the drawing's order, numbered from ``first_order``: whole attributes are
@@ -134,20 +160,21 @@ def _layer_strokes(
     offsets = np.empty(len(drawing.curve_offsets), dtype=np.int32)
     drawing.curve_offsets.foreach_get("value", offsets)
     points, curves = int(offsets[-1]), len(offsets) - 1
-    position = _read(drawing, "position", 3, 0.0, points)
-    position = position @ layer_matrix[:3, :3].T + layer_matrix[:3, 3]
-    xy = mapping.to_canvas(position)
+    position = _read(drawing, "position", 3, 0.0, points)  # drawing space, where textures are laid out
+    material = _read(drawing, "material_index", 1, 0, curves, int)[:, 0]
+    records = [materials[m] if 0 <= m < len(materials) else PLAIN for m in material]
+    texture_mappings = _texture_mappings(drawing, position, offsets, records)
+    xy = mapping.to_canvas(position @ layer_matrix[:3, :3].T + layer_matrix[:3, 3])
     radius = _read(drawing, "radius", 1, 0.01, points)[:, 0] / mapping.scale
     opacity = _read(drawing, "opacity", 1, 1.0, points)[:, 0]
     vertex = _read(drawing, "vertex_color", 4, 0.0, points)
-    material = _read(drawing, "material_index", 1, 0, curves, int)[:, 0]
     source = _read(drawing, SOURCE_ATTRIBUTE, 1, -1, curves, int)[:, 0]
     match = LEVEL_LAYER.fullmatch(layer_name)
     layer_level = _layer_level(int(match.group(1)) - 1, stored.levels) if match else None
 
     # Grease Pencil mixes the vertex color over the material color by the vertex color's alpha.
-    kinds = [materials[m][0] if 0 <= m < len(materials) else "paint" for m in material]
-    base = np.array([materials[m][1] if 0 <= m < len(materials) else np.ones(3) for m in material])
+    kinds = [r.kind for r in records]
+    base = np.array([r.color for r in records])
     base = np.repeat(base, np.diff(offsets), axis=0)  # per point
     srgb = np.clip(linear_to_srgb(base * (1 - vertex[:, 3:]) + vertex[:, :3] * vertex[:, 3:]), 0.0, 1.0)
 
@@ -171,11 +198,46 @@ def _layer_strokes(
                 "opacity": mean_opacity[j], "kind": kinds[i], "order": order[i],
                 "level": layer_level if layer_level is not None else src.level if src is not None else 0}
             if src is not None:
-                fields |= {"style": src.style, "texture": src.texture, "mapping": src.mapping}
+                fields["style"] = src.style
+            if records[i].texture is not None:
+                stored_mapping = src.mapping if src is not None else None
+                fields["mapping"] = _texture_mapping(texture_mappings[i], stored_mapping)
+                fields["texture"] = records[i].texture
             if kinds[i] == "smudge":
                 fields |= _deposits(srgb[at[j]], opacity[at[j]], src)
             out[i] = Stroke(**fields)
     return [out[i] for i in sorted(out)]
+
+
+def _texture_mappings(drawing: bpy.types.GreasePencilDrawing, position: np.ndarray, offsets: np.ndarray,
+                      records: list[MaterialRecord]) -> list[tuple[float, float, float, float]]:
+    """Per curve (u_scale, u_translation, softness, mix) as Grease Pencil draws its texture: u_scale is
+    per drawing unit of its length (see gp_textures), so times its length; an unset or non-positive
+    one is Blender's default 1. Empty when no curve is textured."""
+    if all(r.texture is None for r in records):
+        return []
+    curves = len(records)
+    u_scale = _read(drawing, "u_scale", 1, 1.0, curves)[:, 0]
+    u_translation = _read(drawing, "u_translation", 1, 0.0, curves)[:, 0]
+    softness = np.clip(_read(drawing, "softness", 1, 0.0, curves)[:, 0], 0.0, MAX_SOFTNESS)
+    steps = np.linalg.norm(np.diff(position, axis=0), axis=-1)
+    along = np.concatenate([[0.0], np.cumsum(steps)])
+    lengths = np.maximum(along[offsets[1:] - 1] - along[offsets[:-1]], 1e-9)  # each curve's polyline length
+    u_scale = np.where(u_scale > 0, u_scale, 1.0) * lengths
+    return list(zip(u_scale.tolist(), u_translation.tolist(), softness.tolist(), [r.mix for r in records],
+                    strict=True))
+
+
+def _texture_mapping(read: tuple[float, float, float, float], stored: TextureMapping | None) -> TextureMapping:
+    """The mapping read from Blender; the stored one itself where its values did not change (beyond
+    Blender's single precision), so an unedited stroke exports exactly as imported. The rotation (not
+    shown by the import) is the stored one's."""
+    if stored is None:
+        return TextureMapping(*read[:2], softness=read[2], mix=read[3])
+    was = (stored.u_scale, stored.u_translation, stored.softness, stored.mix)
+    if all(abs(now - old) <= 1e-5 * max(1.0, abs(old)) for now, old in zip(read, was, strict=True)):
+        return stored
+    return TextureMapping(*read[:2], rotation=stored.rotation, softness=read[2], mix=read[3])
 
 
 def _layer_level(rank: int, levels: list[int]) -> int:

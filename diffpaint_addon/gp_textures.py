@@ -9,21 +9,35 @@ Grease Pencil samples a stroke texture at u = (u_scale · length so far + u_tran
 use pixel_size 500, and each stroke's u_scale is the file's divided by the stroke's length, so u runs
 over the file's normalized arc length as docs/stroke-format.md defines it (and the backend renders).
 
+The export reads textures back from the materials (`ExportTextures`): an image the import made and
+nobody edited is the file's texture as it was, anything else (an image painted on, replaced, or a
+material of the artist's) becomes a texture of its own.
+
 bpy, numpy and the standard library only: this module runs inside Blender.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+import struct
 import tempfile
-from collections.abc import Sequence
+import zlib
+from collections.abc import Mapping, Sequence
 
 import bpy
 import numpy as np
 
-from diffpaint_shared.strokefile import Stroke, StrokeFile
+from diffpaint_shared.color import srgb_to_linear
+from diffpaint_shared.strokefile import Stroke, StrokeFile, Texture
 
 PIXEL_SIZE = 500.0  # Grease Pencil's stroke u scale is 500 / pixel_size: 1 keeps u as the attributes give it
+# Custom properties of an imported texture image: its key in the file, and fingerprints of the PNG it
+# was made from and of its pixels then.
+TEXTURE_KEY_PROPERTY = "diffpaint_texture"
+PNG_PROPERTY = "diffpaint_png"
+PIXELS_PROPERTY = "diffpaint_pixels"
 
 
 def texture_material_name(texture: str, mix: float) -> str:
@@ -37,9 +51,10 @@ def material_key(s: Stroke) -> str:
     return texture_material_name(s.texture, s.mapping.mix)
 
 
-def _load_png(name: str, png: bytes, source: str) -> bpy.types.Image:
+def _load_png(key: str, png: bytes, source: str) -> bpy.types.Image:
     """A packed image from PNG bytes (Blender reads images from files only), its pixels as stored:
-    the texture values are linear already; where it comes from (and its licence) as a custom property."""
+    the texture values are linear already. As custom properties: where it comes from (and its licence),
+    its texture key and fingerprints of the PNG and of its pixels, so the export knows it unless it is edited."""
     fd, path = tempfile.mkstemp(suffix=".png")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -48,11 +63,77 @@ def _load_png(name: str, png: bytes, source: str) -> bpy.types.Image:
         image.pack()
     finally:
         os.remove(path)
-    image.name = name
+    image.name = f"DiffPaint {key}"
     image.colorspace_settings.name = "Non-Color"
     image.alpha_mode = "STRAIGHT"
     image["diffpaint_source"] = source
+    image[TEXTURE_KEY_PROPERTY] = key
+    image[PNG_PROPERTY] = hashlib.sha256(png).hexdigest()
+    image[PIXELS_PROPERTY] = _fingerprint(image_texels(image))
     return image
+
+
+def image_texels(image: bpy.types.Image) -> np.ndarray:
+    """An image's pixels as a texture: (H, W, 4) 8-bit, row 0 the top, linear (an sRGB byte image's
+    colors are decoded, as Grease Pencil decodes them when it samples)."""
+    width, height = (int(n) for n in image.size)  # type: ignore[attr-defined]
+    pixels = np.empty(width * height * image.channels, dtype=np.float32)
+    image.pixels.foreach_get(pixels)
+    pixels = pixels.reshape(height, width, image.channels)[::-1]
+    if image.channels < 4:  # gray or RGB: opaque
+        gray = np.repeat(pixels[..., :1], 3, axis=-1) if image.channels < 3 else pixels[..., :3]
+        pixels = np.concatenate([gray, np.ones((height, width, 1), dtype=np.float32)], axis=-1)
+    if image.colorspace_settings.name == "sRGB" and not image.is_float:
+        pixels[..., :3] = srgb_to_linear(pixels[..., :3])
+    return np.round(np.clip(pixels, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def _fingerprint(texels: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(texels).tobytes() + str(texels.shape).encode()).hexdigest()
+
+
+def encode_png(texels: np.ndarray) -> bytes:
+    """An (H, W, 4) 8-bit image as an RGBA PNG (no PNG library in Blender's Python: zlib and struct)."""
+    height, width = texels.shape[:2]
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = np.concatenate([np.zeros((height, 1), dtype=np.uint8), texels.reshape(height, width * 4)], axis=1)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 9)) + chunk(b"IEND", b""))
+
+
+class ExportTextures:
+    """The textures an export writes: the stored file's, and one for each texture image that is not
+    one of them (edited, replaced, or the artist's own), under a key of its own."""
+
+    def __init__(self, stored: Mapping[str, Texture]) -> None:
+        self.textures: dict[str, Texture] = dict(stored)
+        self._keys: dict[str, str] = {}  # by image name
+
+    def key(self, image: bpy.types.Image) -> str:
+        """The key of the texture ``image`` shows, added to ``textures`` if it is new."""
+        if image.name not in self._keys:
+            self._keys[image.name] = self._add(image)
+        return self._keys[image.name]
+
+    def _add(self, image: bpy.types.Image) -> str:
+        texels = image_texels(image)
+        imported = image.get(TEXTURE_KEY_PROPERTY)
+        stored = self.textures.get(str(imported)) if imported is not None else None
+        if (stored is not None and image.get(PNG_PROPERTY) == hashlib.sha256(stored.png).hexdigest()
+                and image.get(PIXELS_PROPERTY) == _fingerprint(texels)):
+            return str(imported)  # the very texture of this file, unedited
+        style = stored.style if stored else next((t.style for t in self.textures.values()), "custom")
+        texture = Texture(style=style, png=encode_png(texels), source=str(image.get("diffpaint_source", "")))
+        base = re.sub(r"[^A-Za-z0-9_.-]+", "-", str(imported or image.name)).strip("-") or "texture"
+        key, n = base, 1
+        while key in self.textures and self.textures[key].png != texture.png:
+            n += 1
+            key = f"{base}-{n}"
+        self.textures[key] = texture
+        return key
 
 
 def add_texture_materials(gp_data: bpy.types.GreasePencil, docs: Sequence[StrokeFile],
@@ -70,7 +151,7 @@ def add_texture_materials(gp_data: bpy.types.GreasePencil, docs: Sequence[Stroke
             texture = doc.textures[s.texture]
             png = texture.png
             if s.texture not in images:
-                image = _load_png(f"DiffPaint {s.texture}", png, texture.source)
+                image = _load_png(s.texture, png, texture.source)
                 created.append(image)
                 images[s.texture] = (png, image)
             elif images[s.texture][0] != png:

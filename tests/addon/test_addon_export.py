@@ -181,3 +181,83 @@ except gp_export.ExportError as e:
     result = str(e)
 """)
     assert result is not None and "damaged DiffPaint record" in result and "version 99" in result
+
+
+def test_texture_edits_in_blender_reach_the_file(tmp_path: Path) -> None:
+    """The textured stroke's mapping attributes and its material's mix are edited, the imported image
+    painted on, and another stroke given a material of the artist's with an sRGB image: the export
+    carries each, and re-importing it exports the same again."""
+    doc = painting_with_extras()
+    save(doc, tmp_path / "in.json")
+    bpy_eval(f"PATH = {str(tmp_path / 'in.json')!r}\n" + IMPORT + f"""
+drawing = obj.data.layers["Level 2"].frames[0].drawing  # the yellow stroke's, the one textured
+textured = [m for m in obj.data.materials if m.grease_pencil.stroke_style == "TEXTURE"][0]
+textured.grease_pencil.mix_stroke_factor = 0.4
+for name, value in (("u_translation", 0.25), ("softness", 0.5)):
+    drawing.attributes[name].data[0].value = value
+drawing.attributes["u_scale"].data[0].value *= 1.5
+image = textured.grease_pencil.stroke_image
+image.pixels.foreach_set([0.2, 0.4, 0.6, 0.8] * (len(image.pixels) // 4))  # painted over in Blender
+
+own = bpy.data.images.new("My Grain", 8, 4)  # a byte image in sRGB
+own.pixels.foreach_set([0.5, 0.5, 0.5, 1.0] * 32)
+mat = bpy.data.materials.new("My Texture")
+bpy.data.materials.create_gpencil_data(mat)
+mat.grease_pencil.stroke_style, mat.grease_pencil.stroke_image = "TEXTURE", own
+mat.grease_pencil.mix_stroke_factor = 0.25
+obj.data.materials.append(mat)
+obj.data.layers["Level 1"].frames[0].drawing.attributes["material_index"].data[1].value = len(obj.data.materials) - 1
+save(gp_export.export_strokes(obj), {str(tmp_path / 'edited.json')!r})
+
+gp_import.import_strokes(load({str(tmp_path / 'edited.json')!r}), bpy.context.scene, name="Again")
+save(gp_export.export_strokes(bpy.data.objects["Again"]), {str(tmp_path / 'again.json')!r})
+result = None
+""")
+    edited, again = load(tmp_path / "edited.json"), load(tmp_path / "again.json")
+    assert_same_strokes(again, edited)
+    first, second = edited.strokes[2], edited.strokes[1]  # the yellow stroke's and the green one's
+    assert first.texture == "oil-0-2" and first.mapping is not None  # a new texture: the old one stays as it was
+    assert edited.textures["oil-0"] == doc.textures["oil-0"] and edited.textures["oil-0-2"].style == "oil"
+    assert (first.mapping.u_scale, first.mapping.u_translation, first.mapping.softness, first.mapping.mix,
+            first.mapping.rotation) == pytest.approx((3.0, 0.25, 0.5, 0.4, 0.3), abs=1e-5)
+    painted = Image.open(io.BytesIO(edited.textures["oil-0-2"].png))
+    assert painted.size == (4, 2) and painted.convert("RGBA").getcolors() == [(8, (51, 102, 153, 204))]
+    assert second.texture == "My-Grain" and second.mapping is not None and second.mapping.mix == pytest.approx(0.25)
+    # Blender's default u_scale, once per world unit: 2/64 of the arched stroke's length, a little over its 48-px chord.
+    assert 48 * 2.0 / 64 < second.mapping.u_scale < 50 * 2.0 / 64
+    grain = Image.open(io.BytesIO(edited.textures["My-Grain"].png)).convert("RGBA")
+    assert grain.size == (8, 4) and grain.getcolors() == [(32, (55, 55, 55, 255))]  # sRGB 0.5 in linear light
+
+
+def test_a_stroke_moved_to_a_plain_material_exports_without_its_texture(tmp_path: Path) -> None:
+    doc = painting_with_extras()
+    save(doc, tmp_path / "in.json")
+    bpy_eval(f"PATH = {str(tmp_path / 'in.json')!r}\n" + IMPORT + f"""
+plain = [i for i, m in enumerate(obj.data.materials) if m.name == gp_import.STROKE_MATERIAL][0]
+obj.data.layers["Level 2"].frames[0].drawing.attributes["material_index"].data[0].value = plain
+save(gp_export.export_strokes(obj), {str(tmp_path / 'out.json')!r})
+result = None
+""")
+    first = load(tmp_path / "out.json").strokes[2]
+    assert (first.texture, first.mapping, dict(first.style)) == (None, None, {"name": "oil", "bristles": 12})
+
+
+def test_a_texture_of_the_same_name_from_another_file_is_a_texture_of_its_own(tmp_path: Path) -> None:
+    doc = painting_with_extras()
+    other_png = io.BytesIO()
+    Image.new("RGBA", (4, 2), (10, 20, 30, 255)).save(other_png, format="PNG")
+    other = replace(doc, textures={"oil-0": Texture("oil", other_png.getvalue())})
+    save(doc, tmp_path / "in.json")
+    save(other, tmp_path / "other.json")
+    bpy_eval(f"PATH = {str(tmp_path / 'in.json')!r}\n" + IMPORT + f"""
+second = gp_import.import_strokes(load({str(tmp_path / 'other.json')!r}), bpy.context.scene, name="Other")
+theirs = [m for m in second.data.materials if m.grease_pencil.stroke_style == "TEXTURE"][0]
+obj.data.materials.append(theirs)
+obj.data.layers["Level 2"].frames[0].drawing.attributes["material_index"].data[0].value = len(obj.data.materials) - 1
+save(gp_export.export_strokes(obj), {str(tmp_path / 'out.json')!r})
+result = None
+""")
+    out = load(tmp_path / "out.json")
+    assert out.strokes[2].texture == "oil-0-2"
+    assert out.textures["oil-0"] == doc.textures["oil-0"]
+    assert Image.open(io.BytesIO(out.textures["oil-0-2"].png)).convert("RGBA").getcolors() == [(8, (10, 20, 30, 255))]
