@@ -50,7 +50,7 @@ class StyleSettings:
     detail_weight: float = 1.0  # weight of `detail_loss` (0: pixel and gradient terms only)
     choose: bool = True  # choose each stroke's texture, shift and contrast (`choose_textures`); False keeps the drawn
     shifts: int = 4  # u-translations tried per texture by `choose_textures`
-    detail_credit: float = 0.5  # in [0, 1): share of a texture's added fine-detail energy `choose_textures` credits
+    detail_credit: float = 0.7  # in [0, 1): share of a texture's added fine-detail energy `choose_textures` credits
     choice_passes: int = 2  # of `choose_textures`, each around the previous one's choice
     body_weight: float = 0.05  # pull of the medium's body opacity (`BODY_OPACITY`) on each stroke's opacity
 

@@ -19,8 +19,9 @@ from diffpaint.style import (
     render_styled_painting,
     styled_painting,
 )
-from diffpaint.style.phase import detail_loss, opacity_factors
+from diffpaint.style.phase import compensate, contrast_limits, detail_loss, opacity_factors, texture_means
 from diffpaint.style.textures import BANK, bank_textures, generate_textures, medium_textures
+from diffpaint_shared.color import linear_to_srgb, srgb_to_linear
 
 BANKED = ("oil", "watercolor", "ink", "pencil")
 
@@ -109,3 +110,16 @@ def test_oil_pulls_its_strokes_to_body_paint_and_watercolor_keeps_its_glazes() -
         fitted[medium], _ = optimize_style(p, style, target, bg, StyleSettings(iterations=20, choose=False))
     assert fitted["oil"].paint.opacity.mean() > 0.55  # from 0.5, toward the medium's body paint
     assert (fitted["watercolor"].paint.opacity - p.paint.opacity).abs().max() < 0.03
+
+
+def test_contrast_limits_keep_the_vertex_color_in_range_so_a_stroke_shows_its_color() -> None:
+    style = initial_style("oil", 3)
+    color = torch.tensor([[0.05, 0.1, 0.2], [0.5, 0.5, 0.5], [0.97, 0.9, 0.99]])[:, None].expand(3, 2, 3)
+    limits = contrast_limits(color, texture_means(style))
+    assert limits[0].max() < 0.1 and limits[1].min() > 0.3  # a dark stroke can barely carry a light texture
+    for v in range(len(style.textures)):
+        at_limit = replace(style, variant=torch.full((3,), v), mix=1.0 - limits[:, v])
+        shown = srgb_to_linear(compensate(color, at_limit))
+        mean = texture_means(at_limit)[v]
+        mix = at_limit.mix[:, None, None]
+        assert torch.allclose(linear_to_srgb(mix * shown + (1.0 - mix) * mean), color, atol=1e-4)
