@@ -9,8 +9,9 @@ steps then refine the continuous parameters under the paper's schedule: linear w
 the first 5 % of steps, constant for the next 70 %, cosine decay to 0 over the last 25 %. Loss: L1 pixel +
 weighted gradient term, as in the paint phase, plus a detail term (`detail_loss`): the local energy of the
 finest band should match the target's, so a texture that brings back brushwork is not switched off merely
-because its streaks are out of phase. A medium with body paint (`BODY_OPACITY`, oil) also fits each
-stroke's opacity, pulled up toward the medium's.
+because its streaks are out of phase. Each stroke's opacity is fitted too (starting from the one that keeps
+its coverage under its texture's stencil); a medium with body paint (`BODY_OPACITY`, oil) pulls it up toward
+the medium's.
 
 A textured stroke shows mix · vertex color + (1 − mix) · texture, so a stroke keeping its fitted color
 as vertex color would drift toward the texture's gray. The phase keeps the fitted color as what the
@@ -277,8 +278,8 @@ def optimize_style(painting: Painting, style: StrokeStyle, target: Tensor, backg
     """Fit `style`'s per-stroke parameters (for the paint strokes, in order) to `target` (H, W, 3) with
     the painting painted over `background`: with `settings.choose` each stroke's texture, shift and contrast
     by `choose_textures`, then `settings.iterations` gradient steps on the continuous parameters. Returns the
-    painting with its paint strokes' vertex colors (see `compensate`) and, for a medium with body paint,
-    fitted opacities, and the fitted style, its mixes snapped to Blender's levels.
+    painting with its paint strokes' vertex colors (see `compensate`) and fitted opacities, and the fitted
+    style, its mixes snapped to Blender's levels.
     `on_step(step, loss, image)` is called after every optimizer step (0-based step, this step's render)."""
     painting = painting.to(target.device)
     geometry = FrozenGeometry(raster)
