@@ -13,16 +13,14 @@ imported and rendered, and its PSNR against the backend's render is reported; si
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
+from common import blender_psnr, plain_fit
 
-from diffpaint import samples
-from diffpaint.fit.optimize import Settings, reconstruct
+from diffpaint.fit.optimize import Settings
 from diffpaint.imageio import load_image, save_png
 from diffpaint.metrics import psnr, ssim
 from diffpaint.painting import to_stroke_file
@@ -34,24 +32,12 @@ from diffpaint.style import (
     render_styled_painting,
     styled_painting,
 )
-from diffpaint_shared import strokefile
 
 RUNS = {  # Met object ID → media textured on its reconstruction
     436535: ("oil",),  # Van Gogh, Wheat Field with Cypresses (oil)
     39668: ("ink", "pencil", "digital"),  # Guo Xi, Old Trees, Level Distance (ink)
     37942: ("watercolor",),  # Devidasa of Nurpur, Shiva and Parvati Playing Chaupar (watercolor)
 }
-
-
-def blender_psnr(doc: strokefile.StrokeFile, backend: torch.Tensor, folder: Path, name: str) -> float:
-    """Import and render `doc` in Blender; PSNR against the backend's render; a side-by-side PNG."""
-    strokes_path, png = folder / f"{name}.json", folder / f"{name}-blender.png"
-    strokefile.save(doc, strokes_path)
-    subprocess.run([sys.executable, "-m", "diffpaint_addon.blend_job", str(strokes_path), "--png", str(png)],
-                   check=True, capture_output=True)
-    blender, _ = load_image(png, max_side=1 << 16)
-    save_png(torch.cat([backend, blender], dim=1), folder / f"{name}-side-by-side.png")
-    return psnr(blender, backend)
 
 
 def main() -> None:
@@ -71,28 +57,29 @@ def main() -> None:
           "| style phase (s) | Blender vs backend PSNR (dB) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for pid, media in RUNS.items():
-        target, _ = load_image(samples.painting(pid).path, args.size)
-        background = tuple(target.mean(dim=(0, 1)).tolist())
+        plain = plain_fit(pid, args.size, Settings(strokes=args.strokes, iterations=args.iterations))
+        target, bg = plain.target, plain.background_image
         height, width = target.shape[:2]
-        bg = torch.tensor(background).expand(height, width, 3).contiguous()
-        settings = Settings(strokes=args.strokes, iterations=args.iterations, smudge=False)
-        plain = reconstruct(target, background, settings)  # type: ignore[arg-type]
         for medium in media:
-            style = initial_style(medium, len(plain.strokes.paint))
+            style = initial_style(medium, len(plain.painting.paint))
             with torch.no_grad():
-                before = render_styled_painting(styled_painting(plain.strokes, style), style, bg)
+                before = render_styled_painting(styled_painting(plain.painting, style), style, bg)
             start = time.perf_counter()
-            painting, fitted = optimize_style(plain.strokes, style, target, bg,
+            painting, fitted = optimize_style(plain.painting, style, target, bg,
                                               replace(StyleSettings(), iterations=args.style_iterations))
             seconds = time.perf_counter() - start
             with torch.no_grad():
                 after = render_styled_painting(painting, fitted, bg)
             versus = "—"
             if not args.no_blender:
-                doc = attach_style(to_stroke_file(painting, width, height, background, {}), fitted)  # type: ignore[arg-type]
-                versus = f"{blender_psnr(doc, after, args.out, f'{pid}-{medium}'):.2f}"
+                doc = attach_style(to_stroke_file(painting, width, height, plain.background, {}), fitted)
+                name = f"{pid}-{medium}"
+                versus = f"{blender_psnr(doc, after, args.out, name):.2f}"
+                blender, _ = load_image(args.out / f"{name}-blender.png", max_side=1 << 16)
+                save_png(torch.cat([after, blender], dim=1), args.out / f"{name}-side-by-side.png")
             scores = [f"{psnr(x, target):.2f} / {ssim(x, target):.3f}" for x in (plain.canvas, before, after)]
-            print(f"| {pid} | {medium} | {' | '.join(scores)} | {psnr(after, target) - plain.psnr:+.2f} "
+            gain = psnr(after, target) - psnr(plain.canvas, target)
+            print(f"| {pid} | {medium} | {' | '.join(scores)} | {gain:+.2f} "
                   f"| {seconds:.1f} | {versus} |", flush=True)
 
 

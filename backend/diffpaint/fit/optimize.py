@@ -116,7 +116,7 @@ class Settings:
     smudge_brush: SmudgeSettings = field(default_factory=lambda: SmudgeSettings(stamps=10))
     smudge_weights: LossWeights = field(default_factory=lambda: LossWeights(gradient=0.5, area=0.1, segmentation=0.0))
     style: str = "digital"  # painting medium; any but digital textures the strokes in a style phase (style/)
-    style_iterations: int = 60  # style phase steps on each level (see `style_steps_per_level`)
+    style_iterations: int = StyleSettings.iterations  # style phase steps on each level (`style_steps_per_level`)
     style_reference: BrushworkStatistics | None = None  # brushwork the style phase matches (style.reference)
     deterministic: bool = False  # deterministic kernels only (see `deterministic_algorithms`)
 

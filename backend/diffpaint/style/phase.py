@@ -1,15 +1,17 @@
 """The style phase (paper §3.3.2): with stroke geometry and color frozen, fit each stroke's texture
 parameters to the target.
 
-What is optimized is what Grease Pencil can show: per stroke u_scale, u_translation, softness, the
-color/texture mix, and which of the medium's textures it uses: a soft selection (softmax of per-stroke
-logits over the bank, its temperature annealed toward a hard choice) that is hardened (argmax) at the
-end. A medium with body paint (`BODY_OPACITY`, oil) also fits each stroke's opacity, pulled up toward
-the medium's. Adam under the paper's
-schedule: linear warm-up to the peak rate over the first 5 % of steps, constant for the next 70 %,
-cosine decay to 0 over the last 25 %. Loss: L1 pixel + weighted gradient term, as in the paint phase,
-plus a detail term (`detail_loss`): the local energy of the finest band should match the target's, so
-a texture that brings back brushwork is not switched off merely because its streaks are out of phase.
+What is fitted is what Grease Pencil can show: per stroke which of the medium's textures it uses, u_scale,
+u_translation, softness and the color/texture mix. The discrete part is chosen first, without gradient steps
+(`choose_textures`): each candidate texture and shift is sampled once over each stroke's footprint and scored
+by how much of the target's residual its pattern explains, at its best contrast, in closed form. A few Adam
+steps then refine the continuous parameters under the paper's schedule: linear warm-up to the peak rate over
+the first 5 % of steps, constant for the next 70 %, cosine decay to 0 over the last 25 %. Loss: L1 pixel +
+weighted gradient term, as in the paint phase, plus a detail term (`detail_loss`): the local energy of the
+finest band should match the target's, so a texture that brings back brushwork is not switched off merely
+because its streaks are out of phase. Each stroke's opacity is fitted too (starting from the one that keeps
+its coverage under its texture's stencil); a medium with body paint (`BODY_OPACITY`, oil) pulls it up toward
+the medium's.
 
 A textured stroke shows mix · vertex color + (1 − mix) · texture, so a stroke keeping its fitted color
 as vertex color would drift toward the texture's gray. The phase keeps the fitted color as what the
@@ -33,24 +35,25 @@ from diffpaint.render import Fragments, RasterSettings, TileGrid, canvas_grid, c
 from diffpaint.strokes import Strokes
 from diffpaint.style.reference import BrushworkStatistics
 from diffpaint.style.render import run_style
-from diffpaint.style.shader import texture, textured_raster
+from diffpaint.style.shader import level_of_detail, mip_chain, sample_texture, soft_edge, texture, textured_raster
 from diffpaint.style.stroke_style import StrokeStyle
 from diffpaint.style.textures import BODY_OPACITY, INITIAL_MIX, generate_textures, medium_textures
 from diffpaint_shared.color import linear_to_srgb, srgb_to_linear
 
-LOGIT_RATE = 10.0  # the texture choice's learning rate over the continuous parameters
 MIX_LEVELS = 16  # mixes are snapped to k / MIX_LEVELS: Blender needs one material per (texture, mix)
 
 
 @dataclass(frozen=True)
 class StyleSettings:
-    iterations: int = 60
+    iterations: int = 10  # gradient steps after `choose_textures`
     lr: float = 0.01  # the paper's peak rate
     gradient_weight: float = 0.1
     max_softness: float = 0.9
     detail_weight: float = 1.0  # weight of `detail_loss` (0: pixel and gradient terms only)
-    choose: bool = True  # fit each stroke's texture (soft selection over the bank); False keeps the drawn one
-    temperature: tuple[float, float] = (1.0, 0.05)  # of the soft selection, first and last step (geometric)
+    choose: bool = True  # choose each stroke's texture, shift and contrast (`choose_textures`); False keeps the drawn
+    shifts: int = 4  # u-translations tried per texture by `choose_textures`
+    detail_credit: float = 0.7  # in [0, 1): share of a texture's added fine-detail energy `choose_textures` credits
+    choice_passes: int = 2  # of `choose_textures`, each around the previous one's choice
     body_weight: float = 0.05  # pull of the medium's body opacity (`BODY_OPACITY`) on each stroke's opacity
     reference: BrushworkStatistics | None = None  # a reference painting's brushwork to match (style.reference)
     reference_weight: float = 0.1
@@ -98,19 +101,6 @@ def detail_loss(image: Tensor, target: Tensor) -> Tensor:
     return (detail_energy(image) - detail_energy(target)).abs().mean()
 
 
-def temperature_at(step: int, total: int, settings: StyleSettings) -> float:
-    """The soft selection's temperature at 0-based `step` of `total`: geometric from first to last."""
-    first, last = settings.temperature
-    return first * (last / first) ** (step / max(1, total - 1))
-
-
-def soft_choice(style: StrokeStyle, logits: Tensor, temperature: float) -> StrokeStyle:
-    """`style` with each stroke's texture the softmax(logits / temperature) blend of the bank, (N, H, W, 4)."""
-    weights = (logits / temperature).softmax(-1)
-    blended = torch.einsum("nv,vhwc->nhwc", weights, style.textures)
-    return replace(style, textures=blended, variant=torch.arange(len(logits), device=logits.device))
-
-
 def vertex_color(shown: Tensor, mix: Tensor, mean: Tensor) -> Tensor:
     """The linear vertex color V with mix · V + (1 − mix) · mean = shown (clamped to [0, 1]); all
     arguments broadcast."""
@@ -144,61 +134,185 @@ def styled_painting(painting: Painting, style: StrokeStyle) -> Painting:
     return replace(painting, paint=styled_strokes(painting.paint, style))
 
 
+class FrozenGeometry:
+    """Each paint run's fragments, rasterized once: in the style phase geometry is frozen, so per step only the
+    shader runs. Keyed by the run's first stroke."""
+
+    def __init__(self, raster: RasterSettings | None = None):
+        self.raster = textured_raster(raster)
+        self.fragments: dict[int, tuple[Fragments, TileGrid]] = {}
+
+    def __call__(self, run: Run, canvas: Tensor) -> tuple[Fragments, TileGrid]:
+        if run.first_paint not in self.fragments:
+            grid = canvas_grid(canvas, self.raster)
+            with torch.no_grad():
+                self.fragments[run.first_paint] = rasterize_strokes(run.paint, grid, self.raster), grid
+        return self.fragments[run.first_paint]
+
+
+def _stroke_sums(values: list[Tensor], stroke_index: Tensor, count: int) -> Tensor:
+    """Per stroke (count, len(values)) the sums of fragment values (P, T², 3) over their pixels and channels."""
+    per_fragment = torch.stack([v.sum((1, 2)) for v in values], dim=-1)
+    return per_fragment.new_zeros(count, len(values)).index_add_(0, stroke_index, per_fragment)
+
+
+def opacity_factors(style: StrokeStyle, opacity: Tensor) -> Tensor:
+    """Per stroke and texture (N, V) the factor on the stroke's opacity that keeps its mean coverage under the
+    texture's alpha stencil what it was without it (as far as opacity 1 allows)."""
+    alpha_mean = style.textures[..., 3].mean((1, 2)).clamp(min=0.05)
+    return torch.minimum(1.0 / alpha_mean[None], 1.0 / opacity.clamp(min=1e-3)[:, None])
+
+
+def contrast_limits(color: Tensor, means: Tensor) -> Tensor:
+    """Per stroke and texture (N, V) the highest contrast 1 − mix at which a vertex color in [0, 1] still shows
+    the stroke's color (N, 2, 3) sRGB on average: mix · V + (1 − mix) · mean = color needs (1 − mix) · mean
+    ≤ color and (1 − mix) · (1 − mean) ≤ 1 − color (linear light), else the vertex color clamps and a dark
+    stroke is lifted toward the texture's gray."""
+    linear = srgb_to_linear(color)[:, None]  # (N, 1, 2, 3)
+    mean = means[None, :, None]  # (1, V, 1, 3)
+    limit = torch.minimum(linear / mean.clamp(min=1e-6), (1.0 - linear) / (1.0 - mean).clamp(min=1e-6))
+    return limit.amin((2, 3)).clamp(0.0, 1.0)
+
+
+def _choose_once(painting: Painting, style: StrokeStyle, base: StrokeStyle | None, target: Tensor,
+                 background: Tensor, geometry: FrozenGeometry, settings: StyleSettings) -> StrokeStyle:
+    """One pass of `choose_textures`, its linear model taken around the plain strokes (`base` None) or around
+    the strokes textured by `base`."""
+    chain, means = mip_chain(style.textures), texture_means(style)
+    factors = opacity_factors(style, painting.paint.opacity.detach())
+    limits = contrast_limits(painting.paint.color.detach(), means)
+
+    def footprint(frags: Fragments, own: StrokeStyle, variant: Tensor, shift: Tensor, lod: Tensor,
+                  first: int) -> tuple[Tensor, Tensor]:
+        """A texture's coverage factor (P, T², 1) and its gray pattern around its mean (P, T², 3)."""
+        assert frags.uv is not None and frags.axis_distance is not None
+        s = frags.stroke_index
+        uv = torch.stack([frags.uv[..., 0] * own.u_scale[s, None] + shift, frags.uv[..., 1]], dim=-1)
+        texel = sample_texture(chain, variant, uv, lod)
+        edge = soft_edge(frags.axis_distance, own.softness[s, None])
+        stencil = texel[..., 3] * edge * factors[first + s, variant][:, None]
+        return stencil[..., None], texel[..., :3] - means[variant][:, None]
+
+    def level(run: Run, frags: Fragments) -> Tensor:
+        return level_of_detail(run.paint, run_style(style, run), geometry.raster.samples)[frags.stroke_index]
+
+    probes: list[tuple[Tensor, Tensor]] = []
+
+    def probe(run: Run, canvas: Tensor) -> Tensor:
+        frags, grid = geometry(run, canvas)
+        if base is None:
+            scale, offset = torch.ones_like(frags.coverage[..., None]), torch.zeros_like(frags.color)
+        else:
+            own, s = run_style(base, run), frags.stroke_index
+            scale, pattern = footprint(frags, own, own.variant[s], own.u_translation[s, None], level(run, frags),
+                                       run.first_paint)
+            offset = (1.0 - own.mix[s, None, None]) * pattern
+        scale, offset = scale.requires_grad_(), offset.requires_grad_()
+        probes.append((scale, offset))
+        shaded = replace(frags, coverage=frags.coverage * scale[..., 0], color=frags.color + offset)
+        return composite(shaded, run.paint.opacity.detach(), canvas, grid).image
+
+    with torch.enable_grad():
+        image = render_runs(painting, background, probe)
+        leaves = [leaf for pair in probes for leaf in pair]
+        slopes = [torch.autograd.grad(image[..., c].sum(), leaves, retain_graph=c < 2) for c in range(3)]
+    residual = (target - image).detach()
+    credit = 1.0 - settings.detail_credit
+    variant, shift, mix = style.variant.clone(), style.u_translation.clone(), style.mix.clone()
+    runs = [run for run in painting.runs() if len(run.paint)]
+    for i, run in enumerate(runs):
+        frags, grid = geometry.fragments[run.first_paint]
+        by_coverage = torch.stack([slope[2 * i][..., 0] for slope in slopes], dim=-1)  # (P, T², 3)
+        by_color = torch.stack([slope[2 * i + 1][..., c] for c, slope in enumerate(slopes)], dim=-1)
+        scale, offset = probes[i]
+        left = grid.to_tiles(residual)[frags.tile_index]
+        own, s, count = run_style(style, run), frags.stroke_index, len(run.paint)
+        lod = level(run, frags)
+        # What the base shows beyond plain strokes, subtracted from every candidate's change.
+        shown = by_coverage * (scale.detach() - 1.0) + by_color * offset.detach()
+        best = torch.full((count,), -math.inf, device=target.device)
+        at = slice(run.first_paint, run.first_paint + count)
+        for v in range(len(style.textures)):
+            for k in range(settings.shifts):
+                candidate, pattern = footprint(frags, own, torch.full_like(s, v), torch.tensor(k / settings.shifts),
+                                               lod, run.first_paint)
+                fixed = by_coverage * (candidate - 1.0) - shown
+                pattern = by_color * pattern
+                ra, rp, ff, pp, fp = _stroke_sums([left * fixed, left * pattern, fixed.square(), pattern.square(),
+                                                   fixed * pattern], s, count).unbind(-1)
+                contrast = torch.minimum(((rp - fp) / (credit * pp).clamp(min=1e-12)).clamp(min=0.0), limits[at, v])
+                score = 2.0 * (ra + contrast * rp) - ff - 2.0 * contrast * fp - credit * contrast.square() * pp
+                better = score > best
+                best = torch.where(better, score, best)
+                variant[at] = torch.where(better, v, variant[at])
+                shift[at] = torch.where(better, k / settings.shifts, shift[at])
+                mix[at] = torch.where(better, 1.0 - contrast, mix[at])
+    return replace(style, variant=variant, u_translation=shift, mix=mix)
+
+
+def choose_textures(painting: Painting, style: StrokeStyle, target: Tensor, background: Tensor,
+                    geometry: FrozenGeometry, settings: StyleSettings = StyleSettings()) -> tuple[StrokeStyle, Tensor]:
+    """Each paint stroke's texture, u-translation and contrast chosen before any gradient step, by how much
+    the texture's pattern under the stroke explains what the plain strokes leave of the target; returns the
+    style and the strokes' opacities, raised so that each keeps its mean coverage under its texture's alpha
+    stencil (see `opacity_factors`).
+
+    One render of the painting and three backward passes give, at every fragment pixel, how the image moves
+    with the fragment's coverage and its color (a linear model of the painting). A candidate (texture, shift)
+    changes coverage by its alpha stencil and color by its gray pattern, scaled by the stroke's contrast
+    1 − mix; each candidate is sampled once per stroke footprint, and per stroke the squared-error reduction,
+    at the contrast that maximizes it (in [0, 1]), is summed in closed form. `settings.detail_credit` counts
+    that share of the pattern's own energy as a gain rather than a cost, so patterns keep a contrast that
+    carries brushwork, not only the one that minimizes the error. The best candidate wins; strokes keep their
+    u_scale and softness. Overlapping strokes and large stencils make the model rough: each of
+    `settings.choice_passes` passes takes it again around the previous pass's choice."""
+    chosen: StrokeStyle | None = None
+    for _ in range(settings.choice_passes):
+        chosen = _choose_once(painting, style, chosen, target, background, geometry, settings)
+    assert chosen is not None
+    opacity = painting.paint.opacity.detach()
+    factors = opacity_factors(chosen, opacity)
+    return chosen, opacity * factors.gather(1, chosen.variant[:, None])[:, 0]
+
+
 def optimize_style(painting: Painting, style: StrokeStyle, target: Tensor, background: Tensor,
                    settings: StyleSettings = StyleSettings(), raster: RasterSettings | None = None,
                    on_step: Callable[[int, Tensor, Tensor], None] | None = None) -> tuple[Painting, StrokeStyle]:
     """Fit `style`'s per-stroke parameters (for the paint strokes, in order) to `target` (H, W, 3) with
-    the painting painted over `background`. Returns the painting with its paint strokes' vertex
-    colors (see `compensate`) and, for a medium with body paint, fitted opacities, and the fitted style,
-    its texture choice hardened and its mixes snapped to Blender's levels.
+    the painting painted over `background`: with `settings.choose` each stroke's texture, shift and contrast
+    by `choose_textures`, then `settings.iterations` gradient steps on the continuous parameters. Returns the
+    painting with its paint strokes' vertex colors (see `compensate`) and fitted opacities, and the fitted
+    style, its mixes snapped to Blender's levels.
     `on_step(step, loss, image)` is called after every optimizer step (0-based step, this step's render)."""
     painting = painting.to(target.device)
-    textured = textured_raster(raster)
+    geometry = FrozenGeometry(raster)
     body = BODY_OPACITY.get(style.name, 0.0) if settings.body_weight > 0 else 0.0
-    choose = settings.choose and len(style.textures) > 1
-    # Geometry is frozen, so each run's fragments are rasterized once (keyed by the run's first stroke);
-    # per step only the shader runs, each fragment's vertex color solved from its fitted color
-    # (`compensate` per pixel).
-    geometry: dict[int, tuple[Fragments, TileGrid]] = {}
+    if settings.choose and len(painting.paint):
+        style, opacity = choose_textures(painting, style, target, background, geometry, settings)
+        painting = replace(painting, paint=replace(painting.paint, opacity=opacity))
 
-    def paint(style: StrokeStyle, logits: Tensor | None, temperature: float, opacity: Tensor) -> PaintStep:
+    def paint(style: StrokeStyle, opacity: Tensor) -> PaintStep:
         def run_paint(run: Run, canvas: Tensor) -> Tensor:
-            if run.first_paint not in geometry:
-                grid = canvas_grid(canvas, textured)
-                with torch.no_grad():
-                    geometry[run.first_paint] = rasterize_strokes(run.paint, grid, textured), grid
-            frags, grid = geometry[run.first_paint]
+            frags, grid = geometry(run, canvas)
             own = run_style(style, run)
-            if logits is not None:
-                own = soft_choice(own, logits[run.first_paint:run.first_paint + len(run.paint)], temperature)
             s = frags.stroke_index
             means = texture_means(own)
+            # Each fragment's vertex color solved from its fitted color (`compensate` per pixel).
             color = vertex_color(frags.color, own.mix[s, None, None], means[own.variant[s]][:, None])
-            shaded = texture(replace(frags, color=color), run.paint, own, textured.samples)
+            shaded = texture(replace(frags, color=color), run.paint, own, geometry.raster.samples)
             return composite(shaded, opacity[run.first_paint:run.first_paint + len(run.paint)], canvas, grid).image
 
         return run_paint
 
-    params = {k: getattr(style, k).detach().clone().requires_grad_() for k in ("u_scale", "u_translation",
-                                                                              "softness", "mix")}
-    if choose:  # start near each stroke's drawn variant, so an unfitted stroke keeps a real texture
-        start = F.one_hot(style.variant, len(style.textures)).float()
-        params["logits"] = start.requires_grad_()
-    if body:
-        params["opacity"] = painting.paint.opacity.detach().clone().requires_grad_()
-    # Logits move in units, not in the paper's small steps for parameters bounded to [0, 1].
-    groups: list[dict] = [{"params": [p for k, p in params.items() if k != "logits"]}]
-    if choose:
-        groups.append({"params": [params["logits"]], "lr": settings.lr * LOGIT_RATE})
-    optimizer = torch.optim.Adam(groups, lr=settings.lr)
+    continuous = ("u_scale", "u_translation", "softness", "mix")
+    params = {k: getattr(style, k).detach().clone().requires_grad_() for k in continuous}
+    params["opacity"] = painting.paint.opacity.detach().clone().requires_grad_()
+    optimizer = torch.optim.Adam(list(params.values()), lr=settings.lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: learning_rate_factor(step, settings.iterations))
-    continuous = ("u_scale", "u_translation", "softness", "mix")
     for step in range(settings.iterations):
-        temperature = temperature_at(step, settings.iterations, settings)
         current = replace(style, **{k: params[k] for k in continuous})
-        image = render_runs(painting, background, paint(current, params.get("logits"), temperature,
-                                                        params.get("opacity", painting.paint.opacity)))
+        image = render_runs(painting, background, paint(current, params["opacity"]))
         loss = pixel_l1(image, target) + settings.gradient_weight * gradient_loss(image, target)
         if settings.detail_weight:
             loss = loss + settings.detail_weight * detail_loss(image, target)
@@ -214,16 +328,11 @@ def optimize_style(painting: Painting, style: StrokeStyle, target: Tensor, backg
             params["u_scale"].clamp_(min=0.25)
             params["softness"].clamp_(0.0, settings.max_softness)
             params["mix"].clamp_(0.0, 1.0)
-            if body:
-                params["opacity"].clamp_(0.0, 1.0)
+            params["opacity"].clamp_(0.0, 1.0)
         if on_step:
             on_step(step, loss.detach(), image.detach())
-    fitted = replace(style, **{k: params[k].detach() for k in continuous})
-    if choose:
-        fitted = replace(fitted, variant=params["logits"].detach().argmax(-1))
-    fitted = snap_mix(fitted)
-    if body:
-        painting = replace(painting, paint=replace(painting.paint, opacity=params["opacity"].detach()))
+    fitted = snap_mix(replace(style, **{k: params[k].detach() for k in continuous}))
+    painting = replace(painting, paint=replace(painting.paint, opacity=params["opacity"].detach()))
     return styled_painting(painting, fitted), fitted
 
 
