@@ -56,7 +56,7 @@ class StyleSettings:
     choice_passes: int = 2  # of `choose_textures`, each around the previous one's choice
     body_weight: float = 0.05  # pull of the medium's body opacity (`BODY_OPACITY`) on each stroke's opacity
     reference: BrushworkStatistics | None = None  # a reference painting's brushwork to match (style.reference)
-    reference_weight: float = 0.1
+    reference_weight: float = 0.3  # measured on the astronaut: 0.1 moves its brushwork 9 % of the way, 0.3 15 %
 
 
 def learning_rate_factor(step: int, total: int) -> float:
