@@ -39,7 +39,7 @@ Shader = Callable[[Fragments], Fragments]  # fragments of the strokes being rend
 # Segment entries × tile pixels rasterized at once. A fragment pixel costs about 100 bytes in the forward
 # and backward passes, so a group of this size peaks near 1.5 GiB; a 1,024 px canvas of 2,048 strokes
 # mostly fits in one group (no checkpointing, no extra host read), a 2,048 px canvas of 8,000 in a few.
-GROUP_PIXELS = 1 << 24
+GROUP_PIXELS = 1 << 25
 
 
 def canvas_grid(background: Tensor, settings: RasterSettings) -> TileGrid:
