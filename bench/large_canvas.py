@@ -14,10 +14,12 @@ are only comparable between runs at the same load; memory does not depend on it.
 Renderer rows: random strokes (`common.random_strokes`), forward+backward passes of an L1 loss
 (`bench/renderer.py --one`): one pass, cold, by default; with `--repeats N`, a warm-up and the median of N.
 
-`--reconstruct` rows: `diffpaint reconstruct` of a sample painting with the job's defaults (3 levels,
-2 placement rounds of 80 steps; `--iterations`/`--rounds` lower them for a quick check), then the
-wall time of the whole process, the fit's own time and PSNR (from its report.json), and the fit's
-time per phase (from its --progress-json events): paint levels, relocation and the joint phase.
+`--reconstruct` rows: `diffpaint reconstruct` of a sample painting (about 600 px) resized to the canvas,
+with the job's defaults (3 levels, 2 placement rounds of 80 steps; `--iterations`/`--rounds` lower them
+for a quick check; the joint phase's 100 and the relocation's 40 steps run whatever they say): the wall
+time of the whole process, the fit's own time and PSNR (from its report.json), and the fit's time per
+phase (from its --progress-json events, kept in the run's folder): each level's paint rounds,
+relocation and the joint phase.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CASES = [(1024, 2048), (2048, 8000)]
+PAINTING = 436535  # Van Gogh, "Wheat Field with Cypresses"
 
 
 @dataclass
@@ -53,8 +56,8 @@ class ChildRun:
         return f"failed ({self.code}): {last}"
 
 
-def run_limited(cmd: list[str], limit_gib: float) -> ChildRun:
-    """Run `cmd` under an address-space limit of `limit_gib`, collecting its stdout."""
+def run_limited(cmd: list[str], limit_gib: float, stdout: Path) -> ChildRun:
+    """Run `cmd` under an address-space limit of `limit_gib`, its stdout going to the file `stdout`."""
     limit = int(limit_gib * 2**30)
 
     def cap() -> None:
@@ -62,15 +65,14 @@ def run_limited(cmd: list[str], limit_gib: float) -> ChildRun:
 
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+    with stdout.open("w") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, preexec_fn=cap)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - start
-        out.seek(0)
         err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    return ChildRun(wall, usage.ru_maxrss / 2**20, proc.returncode, stdout, stderr.strip()[-300:],
+        stderr = err.read()
+    return ChildRun(wall, usage.ru_maxrss / 2**20, proc.returncode, stdout.read_text(), stderr.strip()[-300:],
                     (load_before, os.getloadavg()[0]))
 
 
@@ -79,7 +81,7 @@ def renderer_rows(cases: list[tuple[int, int]], limit_gib: float, repeats: int) 
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for size, count in cases:
         cmd = [sys.executable, str(HERE / "renderer.py"), "--one", str(size), str(count), "--repeats", str(repeats)]
-        child = run_limited(cmd, limit_gib)
+        child = run_limited(cmd, limit_gib, Path(tempfile.mkdtemp(prefix="large_canvas_")) / "result.json")
         step = f"{json.loads(child.stdout)['seconds']:.2f} s" if child.code == 0 else "—"
         print(f"| {size}² | {count} | {step} | {child.wall:.1f} s | {child.peak_gib:.2f} GiB | "
               f"{child.load[0]:.1f} → {child.load[1]:.1f} | {child.status()} |", flush=True)
@@ -99,29 +101,40 @@ def phase_times(progress_lines: str) -> dict[str, float]:
     return times
 
 
+def upscaled_painting(size: int, out: Path) -> Path:
+    """The bench's sample painting (the Van Gogh the tests use) resized to a long side of `size` px: the
+    samples are about 600 px and reconstruct only ever downscales."""
+    from PIL import Image
+
+    from diffpaint.samples import painting
+
+    image = Image.open(painting(PAINTING).path).convert("RGB")
+    factor = size / max(image.size)
+    path = out / f"target-{size}.png"
+    image.resize((round(image.width * factor), round(image.height * factor)), Image.Resampling.LANCZOS).save(path)
+    return path
+
+
 def reconstruct_rows(cases: list[tuple[int, int]], limit_gib: float, iterations: int | None,
                      rounds: int | None) -> None:
-    from diffpaint.samples import paintings
-
-    painting = paintings()[0].path
     extra = [*(["--iterations", str(iterations)] if iterations else []), *(["--rounds", str(rounds)] if rounds else [])]
-    print(f"diffpaint reconstruct {painting.name} --size SIZE --strokes STROKES {' '.join(extra)}".rstrip())
+    print(f"diffpaint reconstruct (sample painting {PAINTING} resized to SIZE) --size SIZE --strokes STROKES "
+          f"{' '.join(extra)}; each run's progress in OUT/progress.jsonl".rstrip())
     print("\n| canvas | strokes | wall (process) | fit | PSNR | peak memory | fit time per phase | load before → after "
-          "| status |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "| status | OUT |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for size, count in cases:
         out = Path(tempfile.mkdtemp(prefix="large_canvas_"))
-        cmd = [sys.executable, "-m", "diffpaint", "reconstruct", str(painting), "--out", str(out), "--size", str(size),
-               "--strokes", str(count), "--gif-frames", "2", "--progress-json", *extra]
-        child = run_limited(cmd, limit_gib)
+        cmd = [sys.executable, "-m", "diffpaint", "reconstruct", str(upscaled_painting(size, out)), "--out", str(out),
+               "--size", str(size), "--strokes", str(count), "--gif-frames", "2", "--progress-json", *extra]
+        child = run_limited(cmd, limit_gib, out / "progress.jsonl")
         fit = psnr = "—"
-        phases = ""
         if child.code == 0:
             report = json.loads((out / "report.json").read_text())
             fit, psnr = f"{report['seconds']:.1f} s", f"{report['psnr']:.2f} dB"
-            phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in phase_times(child.stdout).items())
+        phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in phase_times(child.stdout).items())
         print(f"| {size}² | {count} | {child.wall:.1f} s | {fit} | {psnr} | {child.peak_gib:.2f} GiB | {phases} | "
-              f"{child.load[0]:.1f} → {child.load[1]:.1f} | {child.status()} |", flush=True)
+              f"{child.load[0]:.1f} → {child.load[1]:.1f} | {child.status()} | {out} |", flush=True)
 
 
 def main() -> None:

@@ -5,8 +5,9 @@ stamp is swept continuously (a capsule whose radius varies linearly), which is t
 infinitely dense circular stamps and matches how Grease Pencil draws a stroke between its points;
 `sweep=False` keeps the discrete circular stamps instead (the paper's renderer). Coverage
 is a sigmoid of the signed distance to that chain, so positions and radii receive gradients
-through the soft edge. Every (tile, stroke) pair is evaluated at once; only tiles that a
-segment's bounding box touches are evaluated, so cost follows covered area.
+through the soft edge. Segments are binned to the tiles they reach (`bin_segments`), so cost follows
+covered area; then the (tile, stroke) pairs of all tiles, or of a group of whole tiles at a time
+(`rasterize_entries`, as the renderer does on large canvases), are evaluated at once.
 """
 
 from __future__ import annotations
