@@ -34,13 +34,14 @@ def measure(size: int, count: int, repeats: int) -> dict:
     background = torch.full((size, size, 3), 0.5)
     target = torch.rand(size, size, 3, generator=torch.Generator().manual_seed(1))
     times = []
-    for _ in range(repeats + 1):  # the first run warms up allocators and caches
+    for _ in range(repeats + 1):  # the first run warms up allocators and caches (none with repeats 0)
         start = time.perf_counter()
         loss = (render(strokes, background).image - target).abs().mean()
         loss.backward()
         times.append(time.perf_counter() - start)
     peak_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_rss) / 1024
-    return {"size": size, "strokes": count, "seconds": sorted(times[1:])[len(times[1:]) // 2], "peak_mib": peak_mib}
+    timed = sorted(times[1:] or times)  # with no repeats, the warm-up is the one timed pass
+    return {"size": size, "strokes": count, "seconds": timed[len(timed) // 2], "peak_mib": peak_mib}
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from diffpaint.fit import perceptual
 from diffpaint.fit.filters import gaussian_blur, luminance, sobel
-from diffpaint.render import Fragments, Rendered, TileGrid
+from diffpaint.render import FragmentGroups, Fragments, Rendered, TileGrid
 from diffpaint.render.bezier import curve_parameters, quadratic_bezier
 from diffpaint.render.deterministic import area_resize
 from diffpaint.strokes import Strokes
@@ -363,7 +363,7 @@ def labels_to_tiles(labels: Tensor, grid: TileGrid, num_regions: int) -> Tensor:
 
 
 def segmentation_loss(
-    fragments: Fragments, labels_tiles: Tensor, num_strokes: int, num_regions: int, opacity: Tensor
+    fragments: Fragments | FragmentGroups, labels_tiles: Tensor, num_strokes: int, num_regions: int, opacity: Tensor
 ) -> Tensor:
     """How much strokes spill out of one region of a segmentation of the target (keep each in one).
 
@@ -376,14 +376,17 @@ def segmentation_loss(
 
     labels_tiles: (count, tile*tile) long from `labels_to_tiles`, labels in [0, num_regions) (checked
     there) and IGNORED_LABEL (< 0) for pixels that belong to no region. Coverage is before opacity and
-    before occlusion by later strokes: the constraint is on the stroke as painted.
+    before occlusion by later strokes: the constraint is on the stroke as painted. `fragments` are a
+    render's (`Rendered.fragments`: on large canvases made group by group, so the mass is summed per group).
     """
-    labels = labels_tiles[fragments.tile_index]  # (P, T*T)
-    valid = labels >= 0
-    key = fragments.stroke_index[:, None] * num_regions + labels.clamp(min=0)
-    mass = fragments.coverage * valid
-    per_region = mass.new_zeros(num_strokes * num_regions).index_add(0, key.flatten(), mass.flatten())
-    per_region = per_region.view(num_strokes, num_regions)
+
+    def mass_per_region(frags: Fragments) -> Tensor:
+        labels = labels_tiles[frags.tile_index]  # (P, T*T)
+        key = frags.stroke_index[:, None] * num_regions + labels.clamp(min=0)
+        mass = frags.coverage * (labels >= 0)
+        return mass.new_zeros(num_strokes * num_regions).index_add(0, key.flatten(), mass.flatten())
+
+    per_region = fragments.sum_of(mass_per_region).view(num_strokes, num_regions)
     spill = per_region.sum(dim=1) - per_region.amax(dim=1)
     canvas_pixels = (labels_tiles >= 0).sum().clamp(min=1)
     return (opacity.detach().clamp(min=0.0) * spill).sum() / canvas_pixels

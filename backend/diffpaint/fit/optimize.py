@@ -80,6 +80,9 @@ from diffpaint.style.reference import BrushworkStatistics
 PROGRESS_EVERY = 10  # optimizer steps between progress reports (a report reads loss and PSNR off the device)
 PLATEAU_EVERY = 20  # joint phase steps per plateau check (one host read of their summed loss)
 PLATEAU_GAIN = 0.002  # the joint phase stops when a window's mean loss fell by less than this share
+# The joint phase fits every stroke at once: on larger canvases (without smudges) it runs at this long side,
+# where its steps cost a canvas of this size (at 2,048 px a sixteenth), as coarse levels do.
+JOINT_MAX_SIDE = 512
 LEVELS_SHARE = 0.75  # of a time budget, for the levels; the joint phase gets the rest and what they leave
 
 
@@ -447,8 +450,9 @@ def _move_invisible(run: _Run, painting: Painting, bg_image: Tensor, iterations:
 
 
 def _joint_phase(run: _Run, painting: Painting, bg_image: Tensor) -> Painting:
-    """Fit every paint stroke of the painting together, in its order, on the full loss at full resolution:
-    the levels froze each other, so a coarse stroke never learned what the fine ones over it paint.
+    """Fit every paint stroke of the painting together, in its order, on the full loss at full resolution (on
+    canvases larger than `JOINT_MAX_SIDE` without smudges, at that long side): the levels froze each other,
+    so a coarse stroke never learned what the fine ones over it paint.
 
     The learning rate decays on a cosine to 0 over `joint_iterations`; the phase stops early when the mean
     loss of a window of `PLATEAU_EVERY` steps falls by less than `PLATEAU_GAIN` of the window's before (one
@@ -460,16 +464,19 @@ def _joint_phase(run: _Run, painting: Painting, bg_image: Tensor) -> Painting:
     if steps == 0 or len(painting.paint) == 0:
         run.step += steps
         return painting
-    paint = painting.paint
+    scale = 1.0 if len(painting.smudge) else min(1.0, JOINT_MAX_SIDE / run.long_side)
+    target, bg_image = _downscale(target, scale), _downscale(bg_image, scale)
+    bare = None if run.bare is None else _downscale(run.bare, scale)[..., 0]
+    paint = painting.paint.scaled(scale)
     finest = settings.levels - 1
-    cell = run.long_side / (paint.level + 1).to(paint.radius.dtype)  # each stroke's level's cell
+    cell = run.long_side * scale / (paint.level + 1).to(paint.radius.dtype)  # each stroke's level's cell
     labels_tiles = (None if run.labels is None or len(painting.smudge)
                     else _labels_on_tiles(run.labels, target, settings.raster.tile, run.regions))
     # The segmentation term holds each stroke as its level did (it fades in over the levels: coarse strokes
     # span regions), so it is added apart, each stroke's spill weighted by its level's share.
     weights = replace(settings.weights, segmentation=0.0)
     level_share = paint.level.to(paint.radius.dtype) / max(1, finest)
-    params = _Parameters(paint, settings, run.long_side)
+    params = _Parameters(paint, settings, run.long_side * scale)
     planned = [steps]  # the cosine's length, shortened once the time a step takes is known
     decay = torch.optim.lr_scheduler.LambdaLR(
         params.optimizer, lambda done: 0.5 * (1.0 + math.cos(math.pi * min(1.0, done / planned[0]))))
@@ -477,7 +484,7 @@ def _joint_phase(run: _Run, painting: Painting, bg_image: Tensor) -> Painting:
     window_start = time.perf_counter()
     for it in range(steps):
         strokes = params.strokes()
-        min_radius = line_floor(strokes, run.lines, MIN_RADIUS_OF_CELL * cell, settings.line_radius)
+        min_radius = line_floor(strokes, run.lines, MIN_RADIUS_OF_CELL * cell, settings.line_radius * scale, scale)
         if len(painting.smudge):  # smudges drag the canvas between paint runs: the image terms and shapes
             image = render_painting(replace(painting, paint=strokes), bg_image, settings.raster)
             loss = image_loss(image, target, weights) + weights.area * area_regularizer(strokes, cell, min_radius)
@@ -489,8 +496,8 @@ def _joint_phase(run: _Run, painting: Painting, bg_image: Tensor) -> Painting:
             if labels_tiles is not None:
                 loss = loss + settings.weights.segmentation * segmentation_loss(
                     rendered.fragments, labels_tiles, len(strokes), run.regions, strokes.opacity * level_share)
-            if run.bare is not None:
-                loss = loss + weights.pixel * (rendered.alpha * run.bare[..., 0]).mean()
+            if bare is not None:
+                loss = loss + weights.pixel * (rendered.alpha * bare).mean()
         params.step(loss)
         decay.step()
         window = window + loss.detach()
@@ -509,7 +516,7 @@ def _joint_phase(run: _Run, painting: Painting, bg_image: Tensor) -> Painting:
         run.report("joint", finest, it, it + 1 if stop else steps, loss, image, target)
         if stop:
             break
-    return replace(painting, paint=params.strokes().detach())
+    return replace(painting, paint=params.strokes().detach().scaled(1.0 / scale))
 
 
 def _style_phase(run: _Run, level: int, painted: Strokes, frozen: Tensor,

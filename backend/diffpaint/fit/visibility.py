@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from diffpaint.render import Rendered
+from diffpaint.render import Fragments, Rendered
 from diffpaint.render.composite import fragment_weights
 from diffpaint.strokes import Strokes
 
@@ -16,8 +16,12 @@ def visible_area(strokes: Strokes, rendered: Rendered) -> Tensor:
     strokes painted after it), so a faint stroke, one covered by later strokes and one off the canvas
     all show little: the sum is the area a fully opaque, uncovered stroke would need to look the same.
     """
-    frags, grid = rendered.fragments, rendered.grid
-    weight, _ = fragment_weights(frags, strokes.opacity)
-    on_canvas = grid.to_tiles(weight.new_ones(grid.height, grid.width, 1))[..., 0]  # 0 on the edge tiles' padding
-    per_fragment = (weight * on_canvas[frags.tile_index]).sum(dim=1)
-    return per_fragment.new_zeros(len(strokes)).index_add(0, frags.stroke_index, per_fragment)
+    grid = rendered.grid
+    on_canvas = grid.to_tiles(strokes.opacity.new_ones(grid.height, grid.width, 1))[..., 0]  # 0 on edge tiles' padding
+
+    def shown(frags: Fragments) -> Tensor:
+        weight, _ = fragment_weights(frags, strokes.opacity)
+        per_fragment = (weight * on_canvas[frags.tile_index]).sum(dim=1)
+        return per_fragment.new_zeros(len(strokes)).index_add(0, frags.stroke_index, per_fragment)
+
+    return rendered.fragments.sum_of(shown)

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 from diffpaint.render.composite import Rendered, composite
-from diffpaint.render.raster import Fragments, RasterSettings
+from diffpaint.render.raster import FragmentGroups, Fragments, RasterSettings
 from diffpaint.render.renderer import Shader, canvas_grid, rasterize_strokes, render
 from diffpaint.render.tiles import TileGrid
 
-__all__ = ["Fragments", "RasterSettings", "Rendered", "Shader", "TileGrid", "canvas_grid", "composite",
-           "rasterize_strokes", "render"]
+__all__ = ["FragmentGroups", "Fragments", "RasterSettings", "Rendered", "Shader", "TileGrid", "canvas_grid",
+           "composite", "rasterize_strokes", "render"]

@@ -1,4 +1,5 @@
-"""The compositor: fragments "over" a background in painting order, all strokes at once."""
+"""The compositor: fragments "over" a background in painting order, all strokes at once, a group of
+whole tiles at a time or the whole canvas."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 from torch import Tensor
 
 from diffpaint.render.deterministic import cumulative_sum
-from diffpaint.render.raster import Fragments
+from diffpaint.render.raster import FragmentGroups, Fragments
 from diffpaint.render.tiles import TileGrid
 from diffpaint_shared.color import linear_to_srgb, srgb_to_linear
 
@@ -19,7 +20,9 @@ _MAX_ALPHA = 1.0 - 1e-6  # keeps log(1 - alpha) finite
 class Rendered:
     image: Tensor  # (H, W, 3) sRGB
     alpha: Tensor  # (H, W) combined stroke coverage
-    fragments: Fragments  # per-(tile, stroke) coverage as composited, for losses that look at strokes one by one
+    # per-(tile, stroke) coverage as composited, for losses that look at strokes one by one; on large
+    # canvases made group by group on demand (both sum per-group values with `sum_of`)
+    fragments: Fragments | FragmentGroups
     grid: TileGrid
 
 
@@ -32,7 +35,7 @@ def composite(frags: Fragments, opacity: Tensor, background: Tensor, grid: TileG
 
 def fragment_weights(frags: Fragments, opacity: Tensor) -> tuple[Tensor, Tensor]:
     """Each fragment pixel's share of the final color (its alpha times the transmittance of the strokes
-    painted after it there), and its log(1 − alpha); both (P, tile*tile). See `composite_over`.
+    painted after it there), and its log(1 − alpha); both (P, tile*tile). See `composite_tiles`.
 
     Alpha is scaled by `_MAX_ALPHA`, not clamped to it: a clamp would cut the opacity gradient of every
     pixel a stroke covers fully at opacity 1, so a solid stroke could never learn to fade.
@@ -50,18 +53,31 @@ def fragment_weights(frags: Fragments, opacity: Tensor) -> tuple[Tensor, Tensor]
 def composite_over(frags: Fragments, opacity: Tensor, background: Tensor, grid: TileGrid) -> tuple[Tensor, Tensor]:
     """Composite fragments "over" a background in stroke order, in the fragments' color space.
 
+    opacity: (N,).  background: (H, W, 3).  Returns image (H, W, 3) and coverage alpha (H, W).
+    """
+    return over_background(*composite_tiles(frags, opacity, 0, grid.count), background, grid)
+
+
+def composite_tiles(frags: Fragments, opacity: Tensor, first_tile: int, tiles: int) -> tuple[Tensor, Tensor]:
+    """The painted color Σ_s a_s c_s Π_{j>s}(1 − a_j) (tiles, T*T, 3) and log-transmittance Σ_s log(1 − a_s)
+    (tiles, T*T) of tiles first_tile, … first_tile + tiles − 1, which hold all of `frags`' fragments.
+
     Sequential "over" C ← a·c + (1 − a)·C unrolls to C = Σ_s a_s c_s Π_{j>s}(1 − a_j) + bg Π_s(1 − a_s),
     so each fragment's weight is its alpha times the transmittance of the strokes painted after it
     on the same pixel: a suffix sum of log(1 − a) within its tile. Fragments are sorted by tile, then
-    by order, so one global reverse cumulative sum minus the part belonging to later tiles gives every
-    suffix at once. The sum runs in float64 because it spans all tiles.
-
-    opacity: (N,).  background: (H, W, 3).  Returns image (H, W, 3) and coverage alpha (H, W).
+    by order, so one reverse cumulative sum minus the part belonging to later tiles gives every
+    suffix at once. The sum runs in float64 because it spans many tiles.
     """
     weight, log_t = fragment_weights(frags, opacity)
-    tiles_rgb = background.new_zeros(grid.count, grid.tile**2, 3)
-    tiles_rgb = tiles_rgb.index_add(0, frags.tile_index, weight[..., None] * frags.color)
-    tiles_log_t = background.new_zeros(grid.count, grid.tile**2).index_add(0, frags.tile_index, log_t)
-    transmittance = torch.exp(tiles_log_t)[..., None]
-    image = tiles_rgb + transmittance * grid.to_tiles(background)
+    local = frags.tile_index - first_tile
+    pixels = frags.coverage.shape[1]
+    rgb = weight.new_zeros(tiles, pixels, 3).index_add(0, local, weight[..., None] * frags.color)
+    return rgb, log_t.new_zeros(tiles, pixels).index_add(0, local, log_t)
+
+
+def over_background(rgb: Tensor, log_t: Tensor, background: Tensor, grid: TileGrid) -> tuple[Tensor, Tensor]:
+    """Every tile's painted color and log-transmittance (`composite_tiles`) over the background (H, W, 3):
+    the image (H, W, 3) and the strokes' coverage alpha (H, W)."""
+    transmittance = torch.exp(log_t)[..., None]
+    image = rgb + transmittance * grid.to_tiles(background)
     return grid.from_tiles(image), grid.from_tiles(1.0 - transmittance)[..., 0]

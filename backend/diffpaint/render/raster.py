@@ -5,21 +5,24 @@ stamp is swept continuously (a capsule whose radius varies linearly), which is t
 infinitely dense circular stamps and matches how Grease Pencil draws a stroke between its points;
 `sweep=False` keeps the discrete circular stamps instead (the paper's renderer). Coverage
 is a sigmoid of the signed distance to that chain, so positions and radii receive gradients
-through the soft edge. Every (tile, stroke) pair is evaluated at once; only tiles that a
-segment's bounding box touches are evaluated, so cost follows covered area.
+through the soft edge. Segments are binned to the tiles they reach (`bin_segments`), so cost follows
+covered area; then the (tile, stroke) pairs of all tiles, or of a group of whole tiles at a time
+(`rasterize_entries`, as the renderer does on large canvases), are evaluated at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
+from torch.utils.checkpoint import checkpoint
 
 from diffpaint.render.bezier import curve_parameters, lerp_along, quadratic_bezier
 from diffpaint.render.deterministic import cumulative_sum
-from diffpaint.render.tiles import TileGrid
+from diffpaint.render.tiles import TileGrid, TileGroup
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,34 @@ class Fragments:
     uv: Tensor | None = None
     axis_distance: Tensor | None = None
 
+    def sum_of(self, per_group: Callable[[Fragments], Tensor]) -> Tensor:
+        """`per_group` of these fragments: they are one group (see `FragmentGroups.sum_of`)."""
+        return per_group(self)
+
+
+@dataclass
+class FragmentGroups:
+    """The fragments of a canvas too large to hold them all at once, made on demand a group of whole tiles
+    at a time (`make`). Whatever is computed from them is a sum over the groups: a per-tile or per-stroke
+    total of per-fragment values."""
+
+    groups: list[TileGroup]
+    make: Callable[[TileGroup], Fragments]
+
+    def sum_of(self, per_group: Callable[[Fragments], Tensor]) -> Tensor:
+        """Σ over the groups of `per_group`(the group's fragments), one group in memory at a time, in the
+        backward pass too (each group is made again there)."""
+        parts = (checkpointed(lambda group: per_group(self.make(group)), group) for group in self.groups)
+        return torch.stack(list(parts)).sum(dim=0)
+
+
+def checkpointed(function: Callable[[TileGroup], Any], group: TileGroup) -> Any:
+    """function(group), keeping for backward only what it was given: its intermediates (a group's
+    fragments) are made again when the gradient reaches them."""
+    if not torch.is_grad_enabled():
+        return function(group)
+    return checkpoint(function, group, use_reentrant=False, preserve_rng_state=False)
+
 
 def bin_boxes(boxes: Tensor, grid: TileGrid) -> tuple[Tensor, Tensor]:
     """All (tile, box) pairs whose tile meets the box, sorted by (tile, box index)."""
@@ -64,6 +95,43 @@ def bin_boxes(boxes: Tensor, grid: TileGrid) -> tuple[Tensor, Tensor]:
     return tile[order], box[order]
 
 
+@dataclass
+class StrokeSamples:
+    """Strokes sampled along their curves, the rasterizer's input: K samples per stroke."""
+
+    centers: Tensor  # (N, K, 2) px
+    radii: Tensor  # (N, K) px
+    colors: Tensor  # (N, K, 3) in the blend space
+
+    @property
+    def arc(self) -> Tensor:
+        return _arc_fraction(self.centers)
+
+
+@dataclass
+class SegmentEntries:
+    """Every (tile, stroke, segment) whose segment can reach the tile, sorted by (tile, stroke, segment)."""
+
+    tile: Tensor  # (E,) long
+    stroke: Tensor  # (E,) long
+    segment: Tensor  # (E,) long
+
+    def __len__(self) -> int:
+        return len(self.tile)
+
+    def part(self, lo: int, hi: int) -> SegmentEntries:
+        return SegmentEntries(self.tile[lo:hi], self.stroke[lo:hi], self.segment[lo:hi])
+
+
+def sample_strokes(points: Tensor, radius: Tensor, color: Tensor, settings: RasterSettings,
+                   blend_space: Callable[[Tensor], Tensor] = lambda c: c) -> StrokeSamples:
+    """points (N, 3, 2) px, radius (N, 2) px, color (N, 2, 3) → samples. Color is linear in t between the
+    two end colors at each curve sample, mapped by `blend_space` there, and linear between samples (as a
+    Grease Pencil stroke's vertex colors are), so the mapping costs per sample, not per pixel."""
+    t = curve_parameters(settings.samples, points)
+    return StrokeSamples(quadratic_bezier(points, t), lerp_along(radius, t), blend_space(lerp_along(color, t)))
+
+
 def rasterize(
     points: Tensor,
     radius: Tensor,
@@ -72,31 +140,45 @@ def rasterize(
     settings: RasterSettings,
     blend_space: Callable[[Tensor], Tensor] = lambda c: c,
 ) -> Fragments:
-    """Soft coverage and color of every stroke on every tile it touches.
+    """Soft coverage and color of every stroke on every tile it touches (see `sample_strokes` for the inputs)."""
+    samples = sample_strokes(points, radius, color, settings, blend_space)
+    return rasterize_entries(samples, bin_segments(samples, grid, settings), grid, settings)
 
-    points (N, 3, 2) px, radius (N, 2) px, color (N, 2, 3). Color is linear in t between the two
-    end colors at each curve sample, mapped by `blend_space` there, and linear between samples
-    (as a Grease Pencil stroke's vertex colors are), so the mapping costs per sample, not per pixel.
-    """
-    t = curve_parameters(settings.samples, points)
-    centers = quadratic_bezier(points, t)  # (N, K, 2)
-    radii = lerp_along(radius, t)  # (N, K)
-    colors = blend_space(lerp_along(color, t))  # (N, K, 3)
-    # Segment i runs from sample i to sample i + step; a discrete stamp is a segment of length zero.
-    step = 1 if settings.sweep else 0
-    segments = settings.samples - step
 
+def bin_segments(samples: StrokeSamples, grid: TileGrid, settings: RasterSettings) -> SegmentEntries:
+    """The (tile, stroke, segment) entries of the strokes' segments (all of them, or parts of them by
+    whole tiles, go to `rasterize_entries`). Segments, not whole strokes, are binned to tiles, so a tile
+    evaluates only the few segments that can reach it: cost follows the area the stamps cover."""
+    with torch.no_grad():
+        a, b, ra, rb = _segment_ends(samples.centers.detach(), samples.radii.detach(), settings)
+        n, s = a.shape[:2]
+        grow = torch.maximum(ra, rb) + 6.0 * settings.edge
+        boxes = torch.cat([torch.minimum(a, b) - grow[..., None], torch.maximum(a, b) + grow[..., None]], dim=-1)
+        entry_tile, entry = bin_boxes(boxes.reshape(n * s, 4), grid)  # sorted by (tile, stroke, segment)
+        entry_stroke, entry_segment = entry // s, entry % s
+        # A box's corner tiles can lie beyond the round ends of a fat segment: keep the tiles whose
+        # center is within the segment's reach plus the tile's half-diagonal.
+        center = grid.tile_origins(a)[entry_tile] + 0.5 * grid.tile
+        e, seg = entry_stroke, entry_segment
+        _, reach = _segment_signed_distance(center, a[e, seg], b[e, seg], grow[e, seg], grow[e, seg])
+        # Compactions wait for the device (their size depends on the data): one `nonzero` each, not one per array.
+        near = torch.nonzero(reach <= 0.5 * grid.tile * 2**0.5).squeeze(1)
+        return SegmentEntries(entry_tile[near], entry_stroke[near], entry_segment[near])
+
+
+def rasterize_entries(samples: StrokeSamples, entries: SegmentEntries, grid: TileGrid,
+                      settings: RasterSettings) -> Fragments:
+    """The fragments of the (tile, stroke) pairs that `entries` (from `bin_segments`, whole tiles of them) hold."""
     # The union of segments is a min over them, whose gradient reaches only the nearest one. So find
     # that segment without autograd, looking only at segments whose box meets the tile, then evaluate
     # just it differentiably: the graph kept for backward shrinks by the number of segments, with
     # identical gradients.
+    centers, radii, colors = samples.centers, samples.radii, samples.colors
     with torch.no_grad():
-        c, r = centers.detach(), radii.detach()
-        ends = (c[:, :segments], c[:, step:], r[:, :segments], r[:, step:])
-        tile_index, stroke_index, nearest = _nearest_segments(*ends, grid, margin=6.0 * settings.edge,
-                                                              sweep=settings.sweep)
+        ends = _segment_ends(centers.detach(), radii.detach(), settings)
+        tile_index, stroke_index, nearest = _nearest_segments(*ends, entries, grid, sweep=settings.sweep)
 
-    pix = grid.tile_origins(points)[tile_index][:, None] + grid.local_pixel_centers(points)[None]  # (P, T*T, 2)
+    pix = grid.tile_origins(centers)[tile_index][:, None] + grid.local_pixel_centers(centers)[None]  # (P, T*T, 2)
 
     # index_select + gather: their backward passes are plain scatter-adds, unlike advanced indexing.
     def pick(per_sample: Tensor, offset: int) -> Tensor:
@@ -113,7 +195,7 @@ def rasterize(
         ca, cb = pick(colors, 0), pick(colors, 1)
         frag_color = ca + u[..., None] * (cb - ca)
         if settings.stroke_uv:
-            arc = _arc_fraction(centers)
+            arc = samples.arc
             along = pick(arc, 0) + u * (pick(arc, 1) - pick(arc, 0))
             uv, axis_distance = _stroke_uv(pix, a, b, ra + u * (rb - ra), signed, along)
     else:
@@ -121,6 +203,13 @@ def rasterize(
         frag_color = pick(colors, 0)
     coverage = torch.sigmoid(-signed / settings.edge)
     return Fragments(tile_index, stroke_index, coverage, frag_color, uv, axis_distance)
+
+
+def _segment_ends(centers: Tensor, radii: Tensor, settings: RasterSettings) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Segment i runs from sample i to sample i + 1 (swept); a discrete stamp is a segment of length zero."""
+    step = 1 if settings.sweep else 0
+    segments = settings.samples - step
+    return centers[:, :segments], centers[:, step:], radii[:, :segments], radii[:, step:]
 
 
 def _arc_fraction(centers: Tensor) -> Tensor:
@@ -166,35 +255,21 @@ def _nearest_segments(
     b: Tensor,
     ra: Tensor,
     rb: Tensor,
+    entries: SegmentEntries,
     grid: TileGrid,
-    margin: float,
     sweep: bool = True,
     chunk_elements: int = 1 << 22,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Every (tile, stroke) pair a stroke reaches, and per pixel the stroke's nearest segment there.
+    """The (tile, stroke) pairs of `entries`, and per pixel the stroke's nearest segment there.
 
-    a, b (N, S, 2) and ra, rb (N, S) are each stroke's segment ends. Segments, not whole strokes, are
-    binned to tiles, so a tile evaluates only the few segments that can reach it: cost follows the
-    area the stamps cover. Returns tile_index (P,), stroke_index (P,) sorted by (tile, stroke), and
-    nearest (P, T*T), the segment index with the smallest signed distance. Without `sweep`, a and b
-    are the same stamps and the cheaper stamp distance is used.
+    a, b (N, S, 2) and ra, rb (N, S) are each stroke's segment ends. Returns tile_index (P,), stroke_index
+    (P,) sorted by (tile, stroke), and nearest (P, T*T), the segment index with the smallest signed
+    distance. Without `sweep`, a and b are the same stamps and the cheaper stamp distance is used.
     """
-    n, s = a.shape[:2]
-    grow = torch.maximum(ra, rb) + margin
-    boxes = torch.cat([torch.minimum(a, b) - grow[..., None], torch.maximum(a, b) + grow[..., None]], dim=-1)
-    entry_tile, entry = bin_boxes(boxes.reshape(n * s, 4), grid)  # sorted by (tile, stroke, segment)
-    entry_stroke, entry_segment = entry // s, entry % s
-
-    # A box's corner tiles can lie beyond the round ends of a fat segment: keep the tiles whose
-    # center is within the segment's reach plus the tile's half-diagonal.
+    s = a.shape[1]
     local = grid.local_pixel_centers(a)
     origins = grid.tile_origins(a)
-    center = origins[entry_tile] + 0.5 * grid.tile
-    e, seg = entry_stroke, entry_segment
-    _, reach = _segment_signed_distance(center, a[e, seg], b[e, seg], grow[e, seg], grow[e, seg])
-    # Compactions wait for the device (their size depends on the data): one `nonzero` each, not one per array.
-    near = torch.nonzero(reach <= 0.5 * grid.tile * 2**0.5).squeeze(1)
-    entry_tile, entry_stroke, entry_segment = entry_tile[near], entry_stroke[near], entry_segment[near]
+    entry_tile, entry_stroke, entry_segment = entries.tile, entries.stroke, entries.segment
 
     # Entries of one (tile, stroke) pair are consecutive: number the pairs.
     new_pair = torch.ones_like(entry_tile, dtype=torch.bool)

@@ -51,3 +51,29 @@ class TileGrid:
         t, c = self.tile, tiles.shape[-1]
         image = tiles.view(self.rows, self.cols, t, t, c).permute(0, 2, 1, 3, 4)
         return image.reshape(self.rows * t, self.cols * t, c)[: self.height, : self.width]
+
+
+@dataclass(frozen=True)
+class TileGroup:
+    """Consecutive tiles [first_tile, end_tile) and their entries [first_entry, end_entry) in a list sorted by tile."""
+
+    first_tile: int
+    end_tile: int
+    first_entry: int
+    end_entry: int
+
+
+def group_tiles(entry_tile: Tensor, tile_count: int, max_entries: int) -> list[TileGroup]:
+    """Split a canvas's tiles into runs of consecutive tiles holding about `max_entries` of the entries
+    (`entry_tile`, sorted) each, never splitting a tile. One group, without reading the entries, when they
+    all fit; otherwise one host read for the cuts."""
+    total = len(entry_tile)
+    count = -(-total // max(1, max_entries))
+    if count <= 1:
+        return [TileGroup(0, tile_count, 0, total)]
+    cut_tile = entry_tile[torch.arange(1, count, device=entry_tile.device) * total // count]
+    cut_entry = torch.searchsorted(entry_tile, cut_tile)  # where the cut's tile starts
+    cut_tiles, cut_entries = torch.stack([cut_tile, cut_entry]).tolist()
+    tiles, entries = [0, *cut_tiles, tile_count], [0, *cut_entries, total]
+    return [TileGroup(tiles[k], tiles[k + 1], entries[k], entries[k + 1])
+            for k in range(count) if tiles[k] < tiles[k + 1]]
