@@ -8,7 +8,10 @@ changes little in what they can express and makes them several times cheaper.
 
 After the last level the painting is fitted as a whole (`_joint_phase`): every paint stroke of every
 level, in its order, on the full loss at full resolution, with a cosine learning-rate decay and an
-early stop on a plateau. Strokes that end invisible (faint, covered by later strokes, off the canvas:
+early stop on a plateau. There a stroke that later strokes cover learns only from the sliver that shows,
+at Adam's full step size, so the hidden-color term (`losses.hidden_color_loss`) holds its covered part to
+the target under it: otherwise its color runs to whatever the sliver wants and shows as a band when the
+strokes over it move. Strokes that end invisible (faint, covered by later strokes, off the canvas:
 less than `Settings.min_visible` px² shown, `fit.visibility`) are not pruned but relocated
 (`_relocate`), before the joint phase and after it: moved to the top of the painting where the error is
 highest, sized for the finest level, colored from the target and fitted there, so a budget of N strokes
@@ -51,6 +54,7 @@ from diffpaint.fit.losses import (
     MIN_RADIUS_OF_CELL,
     LossWeights,
     area_regularizer,
+    hidden_color_loss,
     labels_to_tiles,
     line_floor,
     line_strength,
@@ -60,7 +64,7 @@ from diffpaint.fit.losses import (
 from diffpaint.fit.placement import place_smudges, place_strokes
 from diffpaint.fit.segmentation import Method, resize_labels, segment
 from diffpaint.fit.smudge_fit import image_loss, prune_smudges, smudge_loss
-from diffpaint.fit.visibility import visible_area
+from diffpaint.fit.visibility import hidden_footprint, visible_area
 from diffpaint.metrics import psnr
 from diffpaint.painting import Painting, render_painting
 from diffpaint.render import RasterSettings, TileGrid, render
@@ -96,6 +100,9 @@ class Settings:
     min_visible: float = 1.0  # px²: strokes showing less of themselves on the canvas are relocated
     line_radius: float = 0.75  # px: strokes on the target's thin lines may thin down to this
     joint_iterations: int = 100  # steps of the joint phase over the whole painting (0: none)
+    # Weight of the joint phase's hidden-color term (`losses.hidden_color_loss`), relative to the pixel term:
+    # what later strokes cover of a stroke is judged against the target under it as if it showed, this much.
+    hidden_color: float = 0.5
     relocation_iterations: int = 40  # steps fitting relocated strokes
     time_budget: float | None = None  # seconds: levels get LEVELS_SHARE of it, the joint phase the rest
     tie_colors: float = 0.02  # a stroke whose two colors end closer than this becomes single-color
@@ -122,7 +129,7 @@ class Settings:
         for name in ("strokes", "levels", "rounds", "iterations", "smudge_iterations"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
-        for name in ("joint_iterations", "relocation_iterations"):
+        for name in ("joint_iterations", "relocation_iterations", "hidden_color"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be at least 0, not {getattr(self, name)}")
         if self.time_budget is not None and not self.time_budget > 0:
@@ -489,6 +496,11 @@ def _joint_phase(run: _Run, painting: Painting, bg_image: Tensor) -> Painting:
                     rendered.fragments, labels_tiles, len(strokes), run.regions, strokes.opacity * level_share)
             if run.bare is not None:
                 loss = loss + weights.pixel * (rendered.alpha * run.bare[..., 0]).mean()
+            if settings.hidden_color > 0:
+                if it % PROGRESS_EVERY == 0:  # what is covered changes slowly; one measure serves 10 steps
+                    with torch.no_grad():
+                        hidden = hidden_footprint(strokes, rendered, target)
+                loss = loss + settings.hidden_color * weights.pixel * hidden_color_loss(strokes, *hidden, target)
         params.step(loss)
         decay.step()
         window = window + loss.detach()

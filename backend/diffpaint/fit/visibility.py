@@ -1,7 +1,9 @@
-"""How much of each stroke the final painting shows: its share of the composited canvas, in px²."""
+"""How much of each stroke the final painting shows (its share of the composited canvas, in px²), and how
+much of it later strokes cover."""
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from diffpaint.render import Rendered
@@ -16,8 +18,31 @@ def visible_area(strokes: Strokes, rendered: Rendered) -> Tensor:
     strokes painted after it), so a faint stroke, one covered by later strokes and one off the canvas
     all show little: the sum is the area a fully opaque, uncovered stroke would need to look the same.
     """
-    frags, grid = rendered.fragments, rendered.grid
+    frags = rendered.fragments
     weight, _ = fragment_weights(frags, strokes.opacity)
-    on_canvas = grid.to_tiles(weight.new_ones(grid.height, grid.width, 1))[..., 0]  # 0 on the edge tiles' padding
-    per_fragment = (weight * on_canvas[frags.tile_index]).sum(dim=1)
+    per_fragment = (weight * _on_canvas(rendered)).sum(dim=1)
     return per_fragment.new_zeros(len(strokes)).index_add(0, frags.stroke_index, per_fragment)
+
+
+def hidden_footprint(strokes: Strokes, rendered: Rendered, target: Tensor) -> tuple[Tensor, Tensor]:
+    """(N,) px² of each stroke's own on-canvas alpha that later strokes cover, and (N, 3) the mean color of
+    `target` (H, W, 3) under that covered part (under the stroke's whole footprint where nothing covers it)."""
+    frags, grid = rendered.fragments, rendered.grid
+    weight, log_t = fragment_weights(frags, strokes.opacity)
+    on_canvas = _on_canvas(rendered)
+    alpha = -torch.expm1(log_t) * on_canvas
+    hidden = (alpha - weight * on_canvas).clamp(min=0)
+    under = grid.to_tiles(target)[frags.tile_index]  # (P, tile², 3)
+    sums = weight.new_zeros(len(strokes), 8).index_add(0, frags.stroke_index, torch.cat([
+        hidden.sum(dim=1, keepdim=True), (hidden[..., None] * under).sum(dim=1),
+        alpha.sum(dim=1, keepdim=True), (alpha[..., None] * under).sum(dim=1)], dim=1))
+    hidden_area = sums[:, 0]
+    mean = torch.where(hidden_area[:, None] > 1e-3, sums[:, 1:4] / hidden_area.clamp(min=1e-6)[:, None],
+                       sums[:, 5:8] / sums[:, 4:5].clamp(min=1e-6))
+    return hidden_area, mean
+
+
+def _on_canvas(rendered: Rendered) -> Tensor:
+    """(P, tile²): 1 on each fragment's canvas pixels, 0 on the edge tiles' padding."""
+    grid = rendered.grid
+    return grid.to_tiles(rendered.alpha.new_ones(grid.height, grid.width, 1))[..., 0][rendered.fragments.tile_index]
