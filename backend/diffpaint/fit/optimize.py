@@ -83,6 +83,7 @@ from diffpaint.style import (
 PROGRESS_EVERY = 10  # optimizer steps between progress reports (a report reads loss and PSNR off the device)
 PLATEAU_EVERY = 20  # joint phase steps per plateau check (one host read of their summed loss)
 PLATEAU_GAIN = 0.002  # the joint phase stops when a window's mean loss fell by less than this share
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
 LEVELS_SHARE = 0.75  # of a time budget, for the levels; the joint phase gets the rest and what they leave
 
 
@@ -124,6 +125,7 @@ class Settings:
     style: str = "digital"  # painting medium; any but digital textures the strokes in a style phase (style/)
     style_iterations: int = 60  # style phase steps on each level (see `style_steps_per_level`)
     deterministic: bool = False  # deterministic kernels only (see `deterministic_algorithms`)
+    optimizer: str = "adam"  # of the paint strokes: "adam" or "rmsprop" (bench/schedule.py compares them)
 
     def __post_init__(self) -> None:
         for name in ("strokes", "levels", "rounds", "iterations", "smudge_iterations"):
@@ -136,6 +138,8 @@ class Settings:
             raise ValueError(f"time_budget must be a positive number of seconds, not {self.time_budget}")
         if not 0.0 <= self.smudge_share < 1.0:
             raise ValueError(f"smudge_share must lie in [0, 1), not {self.smudge_share}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}")
         if self.style not in STYLES:
             raise ValueError(f"style must be one of {', '.join(STYLES)}, not {self.style!r}")
         strokes_per_level(self.strokes, self.levels)  # raises when the budget cannot cover the levels
@@ -576,7 +580,7 @@ class _Parameters:
         self.color = init.color.clone().requires_grad_()
         self.opacity = init.opacity.clone().requires_grad_()
         self.long_side = long_side
-        self.optimizer = torch.optim.Adam([
+        self.optimizer = OPTIMIZERS[settings.optimizer]([
             {"params": [self.points], "lr": settings.lr_position * long_side},
             {"params": [self.radius], "lr": settings.lr_radius * long_side},
             {"params": [self.color], "lr": settings.lr_color},
