@@ -83,7 +83,7 @@ from diffpaint.style import (
 PROGRESS_EVERY = 10  # optimizer steps between progress reports (a report reads loss and PSNR off the device)
 PLATEAU_EVERY = 20  # joint phase steps per plateau check (one host read of their summed loss)
 PLATEAU_GAIN = 0.002  # the joint phase stops when a window's mean loss fell by less than this share
-OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
 LEVELS_SHARE = 0.75  # of a time budget, for the levels; the joint phase gets the rest and what they leave
 
 
