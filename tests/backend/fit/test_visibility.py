@@ -78,7 +78,7 @@ def test_joint_phase_keeps_a_covered_stroke_near_the_colors_it_lies_on():
     # Adam takes full steps on the tiny gradient of the sliver that shows of stroke 0 (over the blue strip):
     # without the hidden-color term its color ran to (0.06, 0.19, 1.0), a band wherever stroke 1 moves off.
     target, strokes = _covered_stroke_over_a_strip()
-    settings = Settings(strokes=3, levels=3)
+    settings = Settings(strokes=3, levels=3, hidden_color=0.5)
     run = optimize._Run(target, settings, settings.joint_iterations, None)
     painting = Painting.empty(settings.smudge_brush).then_paint(strokes)
     fitted = optimize._joint_phase(run, painting, torch.full_like(target, 0.5)).paint
