@@ -9,9 +9,10 @@ changes little in what they can express and makes them several times cheaper.
 After the last level the painting is fitted as a whole (`_joint_phase`): every paint stroke of every
 level, in its order, on the full loss at full resolution, with a cosine learning-rate decay and an
 early stop on a plateau. There a stroke that later strokes cover learns only from the sliver that shows,
-at Adam's full step size, so the hidden-color term (`losses.hidden_color_loss`) holds its covered part to
+at Adam's full step size; the hidden-color term (`losses.hidden_color_loss`) can hold its covered part to
 the target under it: otherwise its color runs to whatever the sliver wants and shows as a band when the
-strokes over it move. It is off by default (`Settings.hidden_color`): it cost PSNR. Strokes that end invisible (faint, covered by later strokes, off the canvas:
+strokes over it move. It is off by default (`Settings.hidden_color`): it cost PSNR.
+Strokes that end invisible (faint, covered by later strokes, off the canvas:
 less than `Settings.min_visible` px² shown, `fit.visibility`) are not pruned but relocated
 (`_relocate`), before the joint phase and after it: moved to the top of the painting where the error is
 highest, sized for the finest level, colored from the target and fitted there, so a budget of N strokes
