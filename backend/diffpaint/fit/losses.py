@@ -297,6 +297,20 @@ _LINE_CONTRAST = (0.04, 0.08)
 _LINE_DIRECTIONS = ((0, 1), (1, 0), (1, 1), (1, -1))  # across vertical, horizontal and both diagonal lines
 
 
+def hidden_color_loss(strokes: Strokes, hidden_area: Tensor, under: Tensor, target: Tensor) -> Tensor:
+    """What later strokes cover of each stroke, judged against the target under it as if it showed: the
+    mean over the canvas of hidden px² × |stroke color − `under`|, on the pixel term's scale (an L1 over
+    H × W × 3). `hidden_area` (N,) and `under` (N, 3) are `visibility.hidden_footprint`'s.
+
+    A stroke that later strokes cover gets its gradient only from the sliver that shows, and Adam takes
+    full steps whatever a gradient's size: its color runs to whatever that sliver wants (saturated, often),
+    and shows as a band where the strokes over it later move. This term keeps it near the colors it lies on.
+    """
+    height, width = target.shape[:2]
+    off = hidden_area[:, None, None] * (strokes.color - under[:, None]).abs()  # (N, 2 ends, 3)
+    return off.sum() / (2 * 3 * height * width)
+
+
 def line_strength(image: Tensor) -> Tensor:
     """(H, W) in [0, 1]: how much each pixel of an (H, W, 3) image lies on a thin dark or light line.
 

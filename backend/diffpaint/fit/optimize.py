@@ -8,7 +8,11 @@ changes little in what they can express and makes them several times cheaper.
 
 After the last level the painting is fitted as a whole (`_joint_phase`): every paint stroke of every
 level, in its order, on the full loss at full resolution, with a cosine learning-rate decay and an
-early stop on a plateau. Strokes that end invisible (faint, covered by later strokes, off the canvas:
+early stop on a plateau. There a stroke that later strokes cover learns only from the sliver that shows,
+at Adam's full step size; the hidden-color term (`losses.hidden_color_loss`) can hold its covered part to
+the target under it: otherwise its color runs to whatever the sliver wants and shows as a band when the
+strokes over it move. It is off by default (`Settings.hidden_color`): it cost PSNR.
+Strokes that end invisible (faint, covered by later strokes, off the canvas:
 less than `Settings.min_visible` px² shown, `fit.visibility`) are not pruned but relocated
 (`_relocate`), before the joint phase and after it: moved to the top of the painting where the error is
 highest, sized for the finest level, colored from the target and fitted there, so a budget of N strokes
@@ -51,6 +55,7 @@ from diffpaint.fit.losses import (
     MIN_RADIUS_OF_CELL,
     LossWeights,
     area_regularizer,
+    hidden_color_loss,
     labels_to_tiles,
     line_floor,
     line_strength,
@@ -60,7 +65,7 @@ from diffpaint.fit.losses import (
 from diffpaint.fit.placement import place_smudges, place_strokes
 from diffpaint.fit.segmentation import Method, resize_labels, segment
 from diffpaint.fit.smudge_fit import image_loss, prune_smudges, smudge_loss
-from diffpaint.fit.visibility import visible_area
+from diffpaint.fit.visibility import hidden_footprint, visible_area
 from diffpaint.metrics import psnr
 from diffpaint.painting import Painting, render_painting
 from diffpaint.render import RasterSettings, TileGrid, render
@@ -83,6 +88,7 @@ PLATEAU_GAIN = 0.002  # the joint phase stops when a window's mean loss fell by 
 # The joint phase fits every stroke at once: on larger canvases (without smudges) it runs at this long side,
 # where its steps cost a canvas of this size (at 2,048 px a sixteenth), as coarse levels do.
 JOINT_MAX_SIDE = 512
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
 LEVELS_SHARE = 0.75  # of a time budget, for the levels; the joint phase gets the rest and what they leave
 
 
@@ -100,6 +106,10 @@ class Settings:
     min_visible: float = 1.0  # px²: strokes showing less of themselves on the canvas are relocated
     line_radius: float = 0.75  # px: strokes on the target's thin lines may thin down to this
     joint_iterations: int = 100  # steps of the joint phase over the whole painting (0: none)
+    # Weight of the joint phase's hidden-color term (`losses.hidden_color_loss`), relative to the pixel term:
+    # what later strokes cover of a stroke is judged against the target under it as if it showed, this much.
+    # Off: at 0.5 it cost the Van Gogh in bench/peers.py 0.42 dB (200 strokes) and 0.90 dB (512).
+    hidden_color: float = 0.0
     relocation_iterations: int = 40  # steps fitting relocated strokes
     time_budget: float | None = None  # seconds: levels get LEVELS_SHARE of it, the joint phase the rest
     tie_colors: float = 0.02  # a stroke whose two colors end closer than this becomes single-color
@@ -122,18 +132,21 @@ class Settings:
     style_iterations: int = StyleSettings.iterations  # style phase steps on each level (`style_steps_per_level`)
     style_reference: BrushworkStatistics | None = None  # brushwork the style phase matches (style.reference)
     deterministic: bool = False  # deterministic kernels only (see `deterministic_algorithms`)
+    optimizer: str = "adam"  # of the paint strokes: "adam" or "rmsprop" (bench/schedule.py compares them)
 
     def __post_init__(self) -> None:
         for name in ("strokes", "levels", "rounds", "iterations", "smudge_iterations"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
-        for name in ("joint_iterations", "relocation_iterations"):
+        for name in ("joint_iterations", "relocation_iterations", "hidden_color"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be at least 0, not {getattr(self, name)}")
         if self.time_budget is not None and not self.time_budget > 0:
             raise ValueError(f"time_budget must be a positive number of seconds, not {self.time_budget}")
         if not 0.0 <= self.smudge_share < 1.0:
             raise ValueError(f"smudge_share must lie in [0, 1), not {self.smudge_share}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}")
         if self.style not in STYLES:
             raise ValueError(f"style must be one of {', '.join(STYLES)}, not {self.style!r}")
         strokes_per_level(self.strokes, self.levels)  # raises when the budget cannot cover the levels
@@ -498,6 +511,11 @@ def _joint_phase(run: _Run, painting: Painting, bg_image: Tensor) -> Painting:
                     rendered.fragments, labels_tiles, len(strokes), run.regions, strokes.opacity * level_share)
             if bare is not None:
                 loss = loss + weights.pixel * (rendered.alpha * bare).mean()
+            if settings.hidden_color > 0:
+                if it % PROGRESS_EVERY == 0:  # what is covered changes slowly; one measure serves 10 steps
+                    with torch.no_grad():
+                        hidden = hidden_footprint(strokes, rendered, target)
+                loss = loss + settings.hidden_color * weights.pixel * hidden_color_loss(strokes, *hidden, target)
         params.step(loss)
         decay.step()
         window = window + loss.detach()
@@ -573,7 +591,7 @@ class _Parameters:
         self.color = init.color.clone().requires_grad_()
         self.opacity = init.opacity.clone().requires_grad_()
         self.long_side = long_side
-        self.optimizer = torch.optim.Adam([
+        self.optimizer = OPTIMIZERS[settings.optimizer]([
             {"params": [self.points], "lr": settings.lr_position * long_side},
             {"params": [self.radius], "lr": settings.lr_radius * long_side},
             {"params": [self.color], "lr": settings.lr_color},
