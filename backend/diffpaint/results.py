@@ -111,6 +111,8 @@ def reconstruct_image(source: Path, job: JobSettings, out: Path, on_progress: Ca
     settings = fit_settings(job, target.image, **overrides)
     height, width = target.image.shape[:2]
     out.mkdir(parents=True, exist_ok=True)  # before the run: an unusable folder fails at once
-    files = ResultFiles(out, width, height, target.background, {"source": source.name, "settings": job.as_dict()})
+    # "medium" is the one fitted: what style auto chose, or the style asked for
+    metadata = {"source": source.name, "settings": job.as_dict(), "medium": settings.style}
+    files = ResultFiles(out, width, height, target.background, metadata)
     result = reconstruct(target.image, target.background, settings, on_progress, mask=target.mask)
     return files.finish(result, target.image, str(source), process_frames)

@@ -174,4 +174,5 @@ def test_auto_style_with_a_reference_paints_a_textured_file(tmp_path, painting_p
     assert proc.returncode == 0, proc.stderr
     doc = strokefile.load(out / "strokes.json")
     assert doc.metadata["settings"]["style"] == "auto" and doc.textures
-    assert {t.style for t in doc.textures.values()} <= {"oil", "watercolor", "ink"}
+    assert {t.style for t in doc.textures.values()} == {doc.metadata["medium"]}
+    assert doc.metadata["medium"] in {"oil", "watercolor", "ink"}
