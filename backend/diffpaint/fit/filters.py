@@ -11,7 +11,8 @@ from torch import Tensor
 
 from diffpaint.render.deterministic import pad_edges
 
-FFT_RADIUS = 64  # kernel radius (px) above which `gaussian_blur` convolves through the FFT
+FFT_RADIUS = 256  # kernel radius (px) above which `gaussian_blur` convolves through the FFT: canvases over
+# about 680 px (σ = cell / 8 at level 0), so smaller ones keep the exact results of the direct convolution
 
 
 def gaussian_blur(image: Tensor, sigma: float) -> Tensor:
