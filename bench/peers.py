@@ -49,13 +49,13 @@ BEFORE: dict[tuple[str, int], tuple[float, float, float]] = {
 MARGIN = {200: 1.0, 512: 1.5}
 
 
-def targets(only: list[str] | None = None) -> dict[str, torch.Tensor]:
-    """The peers' targets, 256×256 sRGB in [0, 1]."""
+def targets(only: list[str] | None = None, size: int = SIZE) -> dict[str, torch.Tensor]:
+    """The peers' targets, `size`² (the peers': 256²) sRGB in [0, 1]."""
     from skimage import data
 
     images = {"astronaut": Image.fromarray(data.astronaut()), "coffee": Image.fromarray(data.coffee()),
               "met436535": Image.open(samples.painting(436535).path).convert("RGB")}
-    return {name: torch.from_numpy(np.asarray(image.resize((SIZE, SIZE), Image.Resampling.LANCZOS),
+    return {name: torch.from_numpy(np.asarray(image.resize((size, size), Image.Resampling.LANCZOS),
                                               dtype=np.float32) / 255.0)
             for name, image in images.items() if not only or name in only}
 

@@ -16,11 +16,9 @@ import time
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
 import torch
-from PIL import Image
+from peers import targets
 
-from diffpaint import samples
 from diffpaint.fit.optimize import Settings, reconstruct
 from diffpaint.metrics import detail_ratio, psnr, ssim
 
@@ -36,17 +34,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-def targets(size: int, only: list[str] | None) -> dict[str, torch.Tensor]:
-    """bench/peers.py's targets (astronaut, coffee, the Van Gogh), `size`² sRGB in [0, 1]."""
-    from skimage import data
-
-    images = {"astronaut": Image.fromarray(data.astronaut()), "coffee": Image.fromarray(data.coffee()),
-              "met436535": Image.open(samples.painting(436535).path).convert("RGB")}
-    return {name: torch.from_numpy(np.asarray(image.resize((size, size), Image.Resampling.LANCZOS),
-                                              dtype=np.float32) / 255.0)
-            for name, image in images.items() if not only or name in only}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=256)
@@ -59,7 +46,7 @@ def main() -> None:
     print(f"{args.size}² targets, {args.strokes} strokes, {torch.get_num_threads()} CPU threads\n")
     print("| image | variant | PSNR (dB) | SSIM | detail ratio | time (s) | time ÷ default |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    for name, target in targets(args.size, args.only).items():
+    for name, target in targets(args.only, args.size).items():
         background = tuple(target.mean(dim=(0, 1)).tolist())
         default_seconds = None
         for variant in variants:
