@@ -27,7 +27,7 @@ from quality import PAINTINGS
 
 from diffpaint import samples
 from diffpaint.export.svg import rasterize_svg, to_svg
-from diffpaint.fit.optimize import Settings, reconstruct
+from diffpaint.fit.optimize import Reconstruction, Settings, reconstruct
 from diffpaint.imageio import load_image
 from diffpaint.metrics import psnr
 from diffpaint.painting import render_painting, to_stroke_file
@@ -57,29 +57,48 @@ def untextured(doc: StrokeFile) -> StrokeFile:
     return replace(doc, strokes=tuple(replace(s, texture=None, mapping=None) for s in doc.strokes), textures={})
 
 
+def reconstruction(painting_name: str, args: argparse.Namespace, style: str = "digital") -> Reconstruction:
+    """The painting reconstructed in `style` as the bench's options say (over its mean color)."""
+    target = load_image(samples.painting(PAINTINGS[painting_name]).path, args.size)[0]
+    settings = Settings(strokes=args.strokes, smudge=args.smudge, style=style, iterations=args.iterations)
+    return reconstruct(target, tuple(target.mean(dim=(0, 1)).tolist()), settings)
+
+
+def timed_svg(doc: StrokeFile) -> tuple[str, float]:
+    """The SVG export of `doc` and the milliseconds it took."""
+    start = time.perf_counter()
+    svg = to_svg(doc)
+    return svg, 1000 * (time.perf_counter() - start)
+
+
+def against_backend(svg: str, result: Reconstruction) -> list[float]:
+    """PSNR of the rasterized SVG against the backend's render of `result` (textured if it is) at 1× and 4×."""
+    height, width = result.canvas.shape[:2]
+    color = torch.tensor(result.background)
+    figures = []
+    for scale in (1, 4):
+        background = color.expand(round(height * scale), round(width * scale), 3).contiguous()
+        with torch.no_grad():
+            scaled = result.strokes.scaled(scale)
+            backend = (render_painting(scaled, background) if result.style is None
+                       else render_styled_painting(scaled, result.style, background))
+        figures.append(psnr(pixels(svg, scale), backend))
+    return figures
+
+
 def textured_main(args: argparse.Namespace) -> None:
     print("| painting | style | size | strokes (smudge) | textured SVG vs render 1× | 4× | SVG without textures "
           "vs render 1× | SVG KiB | write ms |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for painting_name in args.only:
         medium = MEDIUM[painting_name]
-        target = load_image(samples.painting(PAINTINGS[painting_name]).path, args.size)[0]
-        height, width = target.shape[:2]
-        color = target.mean(dim=(0, 1))
-        settings = Settings(strokes=args.strokes, smudge=args.smudge, style=medium, iterations=args.iterations)
-        result = reconstruct(target, tuple(color.tolist()), settings)
+        result = reconstruction(painting_name, args, medium)
         assert result.style is not None
         painting, style = result.strokes, result.style
-        doc = attach_style(to_stroke_file(painting, width, height, tuple(color.tolist()), {}), style)
-        start = time.perf_counter()
-        svg = to_svg(doc)
-        write_ms = 1000 * (time.perf_counter() - start)
-        figures = []
-        for scale in (1, 4):
-            background = color.expand(round(height * scale), round(width * scale), 3).contiguous()
-            with torch.no_grad():
-                backend = render_styled_painting(painting.scaled(scale), style, background)
-            figures.append(psnr(pixels(svg, scale), backend))
+        height, width = result.canvas.shape[:2]
+        doc = attach_style(to_stroke_file(painting, width, height, result.background, {}), style)
+        svg, write_ms = timed_svg(doc)
+        figures = against_backend(svg, result)
         without = psnr(pixels(to_svg(untextured(doc)), 1), result.canvas)
         print(f"| {painting_name} | {medium} | {width}×{height} | {len(painting)} ({len(painting.smudge)}) "
               f"| {figures[0]:.2f} | {figures[1]:.2f} | {without:.2f} | {len(svg) / 1024:.0f} | {write_ms:.0f} |",
@@ -103,26 +122,16 @@ def main() -> None:
           "| write ms |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for medium in args.only:
-        target = load_image(samples.painting(PAINTINGS[medium]).path, args.size)[0]
-        height, width = target.shape[:2]
-        color = target.mean(dim=(0, 1))
-        settings = Settings(strokes=args.strokes, smudge=args.smudge, iterations=args.iterations)
-        result = reconstruct(target, tuple(color.tolist()), settings)
+        result = reconstruction(medium, args)
         painting = result.strokes
-        doc = to_stroke_file(painting, width, height, tuple(color.tolist()), {})
-        start = time.perf_counter()
-        svg = to_svg(doc)
-        write_ms = 1000 * (time.perf_counter() - start)
-        figures = []
-        for scale in (1, 4):
-            background = color.expand(round(height * scale), round(width * scale), 3).contiguous()
-            with torch.no_grad():
-                backend = render_painting(painting.scaled(scale), background)
-            figures.append(psnr(pixels(svg, scale), backend))
+        height, width = result.canvas.shape[:2]
+        svg, write_ms = timed_svg(to_stroke_file(painting, width, height, result.background, {}))
+        figures = against_backend(svg, result)
         same_blend = math.nan  # a smudge's effect has no sRGB-blended counterpart
         if len(painting.smudge) == 0:
             with torch.no_grad():
-                same_blend = psnr(pixels(svg, 1), srgb_blended(painting.paint, color.expand(height, width, 3)))
+                background = torch.tensor(result.background).expand(height, width, 3)
+                same_blend = psnr(pixels(svg, 1), srgb_blended(painting.paint, background))
         print(f"| {medium} | {width}×{height} | {len(painting)} ({len(painting.smudge)}) | {figures[0]:.2f} "
               f"| {figures[1]:.2f} | {same_blend:.2f} | {len(svg) / 1024:.0f} | {write_ms:.0f} |", flush=True)
 
