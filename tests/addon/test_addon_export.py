@@ -55,6 +55,23 @@ obj = gp_import.import_strokes(load(PATH), bpy.context.scene, duration=30)
 """
 
 
+def export_twice(tmp_path: Path) -> str:
+    """The end of a script that edited `obj`: export it to edited.json, import that, export it to again.json."""
+    return f"""
+save(gp_export.export_strokes(obj), {str(tmp_path / 'edited.json')!r})
+gp_import.import_strokes(load({str(tmp_path / 'edited.json')!r}), bpy.context.scene, name="Again")
+save(gp_export.export_strokes(bpy.data.objects["Again"]), {str(tmp_path / 'again.json')!r})
+result = None
+"""
+
+
+def edited_and_exported_again(tmp_path: Path) -> StrokeFile:
+    """The edited export written by `export_twice`, after checking that re-importing it exports the same."""
+    edited = load(tmp_path / "edited.json")
+    assert_same_strokes(load(tmp_path / "again.json"), edited)
+    return edited
+
+
 @pytest.mark.parametrize("layer_per_level", [True, False])
 def test_an_imported_painting_exports_to_the_same_strokes(tmp_path: Path, layer_per_level: bool) -> None:
     """Levels come from the level layers, or on the single layer from the strokes the import made."""
@@ -85,14 +102,8 @@ for p in second.points:  # recolor the green stroke (linear orange)
     p.vertex_color = (1.0, 0.2, 0.0, 1.0)
 obj.data.layers["Level 2"].frames[0].drawing.remove_strokes(indices=[0])  # delete the yellow stroke
 obj.data.layers["Level 2 Smudge"].translation = (2 * {scale}, 0.0, 0.0)  # move the smudge's layer 2 px right
-save(gp_export.export_strokes(obj), {str(tmp_path / 'edited.json')!r})
-
-gp_import.import_strokes(load({str(tmp_path / 'edited.json')!r}), bpy.context.scene, name="Again")
-save(gp_export.export_strokes(bpy.data.objects["Again"]), {str(tmp_path / 'again.json')!r})
-result = None
-""")
-    edited, again = load(tmp_path / "edited.json"), load(tmp_path / "again.json")
-    assert_same_strokes(again, edited)
+""" + export_twice(tmp_path))
+    edited = edited_and_exported_again(tmp_path)
     assert [s.kind for s in edited.strokes] == ["paint", "paint", "smudge"]  # the yellow stroke is gone
     moved, recolored = edited.strokes[0], edited.strokes[1]
     want = [(x + 8, y - 4) for x, y in doc.strokes[1].points]
@@ -189,7 +200,7 @@ def test_texture_edits_in_blender_reach_the_file(tmp_path: Path) -> None:
     carries each, and re-importing it exports the same again."""
     doc = painting_with_extras()
     save(doc, tmp_path / "in.json")
-    bpy_eval(f"PATH = {str(tmp_path / 'in.json')!r}\n" + IMPORT + f"""
+    bpy_eval(f"PATH = {str(tmp_path / 'in.json')!r}\n" + IMPORT + """
 drawing = obj.data.layers["Level 2"].frames[0].drawing  # the yellow stroke's, the one textured
 textured = [m for m in obj.data.materials if m.grease_pencil.stroke_style == "TEXTURE"][0]
 textured.grease_pencil.mix_stroke_factor = 0.4
@@ -207,14 +218,8 @@ mat.grease_pencil.stroke_style, mat.grease_pencil.stroke_image = "TEXTURE", own
 mat.grease_pencil.mix_stroke_factor = 0.25
 obj.data.materials.append(mat)
 obj.data.layers["Level 1"].frames[0].drawing.attributes["material_index"].data[1].value = len(obj.data.materials) - 1
-save(gp_export.export_strokes(obj), {str(tmp_path / 'edited.json')!r})
-
-gp_import.import_strokes(load({str(tmp_path / 'edited.json')!r}), bpy.context.scene, name="Again")
-save(gp_export.export_strokes(bpy.data.objects["Again"]), {str(tmp_path / 'again.json')!r})
-result = None
-""")
-    edited, again = load(tmp_path / "edited.json"), load(tmp_path / "again.json")
-    assert_same_strokes(again, edited)
+""" + export_twice(tmp_path))
+    edited = edited_and_exported_again(tmp_path)
     first, second = edited.strokes[2], edited.strokes[1]  # the yellow stroke's and the green one's
     assert first.texture == "oil-0-2" and first.mapping is not None  # a new texture: the old one stays as it was
     assert edited.textures["oil-0"] == doc.textures["oil-0"] and edited.textures["oil-0-2"].style == "oil"
