@@ -5,6 +5,9 @@ same events and files, no optimizer. The upload's file name picks the behavior:
 - ``crash*`` dies with a traceback and no event, like an out-of-memory kill;
 - ``slow*``  completes level 1, then waits (to be cancelled), writing its pid to ``worker.pid``;
 - anything else completes every level quickly.
+
+``FAKE_WORKER_PACE`` (seconds, default 0.05) sets the pause after each progress event, for tests that must
+see every status however loaded the machine is.
 """
 
 import json
@@ -46,12 +49,13 @@ def main(job_dir: Path) -> int:
     with Image.open(job_dir / "target.png") as im:
         width, height = im.size
     levels = settings["levels"]
+    pace = float(os.environ.get("FAKE_WORKER_PACE", "0.05"))
     for level in range(1, levels + 1):
         for it in (1, 2):
             emit(event="progress", phase="paint", level=level, levels=levels, iteration=it, iterations=2,
                  fraction=((level - 1) * 2 + it) / (2 * levels), loss=0.1 / level, psnr=20.0 + level,
                  elapsed=0.05 * level)
-            time.sleep(0.05)
+            time.sleep(pace)
         Image.new("RGB", (width, height), (10 * level, 80, 120)).save(job_dir / "preview.tmp.png", "PNG")
         os.replace(job_dir / "preview.tmp.png", job_dir / "preview.png")
         emit(event="preview")

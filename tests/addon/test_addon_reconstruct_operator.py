@@ -52,7 +52,7 @@ if wm.diffpaint.partial_path:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
-    with running_server() as s:
+    with running_server(env={"FAKE_WORKER_PACE": "0.3"}) as s:  # each level status outlasts a loaded poll
         yield s
 
 
@@ -333,7 +333,7 @@ def test_a_starting_worker_shows_starting_not_a_queue_position(tmp_path: Path, m
     slow_start.write_text("import runpy, time\ntime.sleep(1.5)  # a worker still starting up\n"
                           f"runpy.run_path({str(server_helpers.FAKE_WORKER)!r}, run_name='__main__')\n")
     monkeypatch.setattr(server_helpers, "FAKE_WORKER", slow_start)
-    with running_server() as slow:
+    with running_server(env={"FAKE_WORKER_PACE": "0.5"}) as slow:  # each level status lasts past a loaded poll
         result = drive(slow, write_png(tmp_path / "painting.png"))
     assert result["ret"] == ["FINISHED"], result
     starting = result["statuses"].index("Starting…")
