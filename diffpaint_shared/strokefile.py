@@ -33,10 +33,31 @@ class StrokeFileError(ValueError):
 
 
 @dataclass(frozen=True)
+class CanvasGrain:
+    """A paper or canvas texture under the painting: the bare canvas's linear color at a pixel is the
+    background's × (1 + strength · z), clipped to [0, 1], where z is the texture's gray standardized
+    (zero mean, unit deviation over its texels) and tiled from the canvas's top-left corner, ``scale``
+    canvas pixels per texel, sampled bilinearly at pixel centers. docs/stroke-format.md gives the rule."""
+
+    name: str  # which texture, e.g. "canvas" (the backend's set: diffpaint.grain.GRAINS)
+    png: bytes  # an 8-bit gray, RGB or RGBA PNG (its first channel is the gray); stored base64-encoded
+    scale: float = 1.0  # canvas pixels per texel, in (0, MAX_GRAIN_SCALE]
+    strength: float = 0.0  # in [0, 1]: the modulation's standard deviation, relative to the background
+    source: str = ""  # where the image comes from and its licence
+
+    def __post_init__(self) -> None:
+        png_size(self.png)  # ValueError unless a PNG
+
+
+MAX_GRAIN_SCALE = 64.0
+
+
+@dataclass(frozen=True)
 class Canvas:
     width: int
     height: int
     background: RGB = (1.0, 1.0, 1.0)
+    grain: CanvasGrain | None = None  # None: a flat background
 
 
 @dataclass(frozen=True)
@@ -114,15 +135,22 @@ def to_dict(doc: StrokeFile) -> dict[str, Any]:
     return {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
-        "canvas": {
-            "width": doc.canvas.width,
-            "height": doc.canvas.height,
-            "background": list(doc.canvas.background),
-        },
+        "canvas": _canvas_to_dict(doc.canvas),
         "metadata": dict(doc.metadata),
         "textures": {k: _texture_to_dict(t) for k, t in doc.textures.items()},
         "strokes": [_stroke_to_dict(s) for s in doc.strokes],
     }
+
+
+def _canvas_to_dict(c: Canvas) -> dict[str, Any]:
+    out: dict[str, Any] = {"width": c.width, "height": c.height, "background": list(c.background)}
+    if c.grain is not None:
+        g = c.grain
+        out["grain"] = {"name": g.name, "scale": g.scale, "strength": g.strength,
+                        "png": base64.b64encode(g.png).decode("ascii")}
+        if g.source:
+            out["grain"]["source"] = g.source
+    return out
 
 
 def _stroke_to_dict(s: Stroke) -> dict[str, Any]:
@@ -207,6 +235,7 @@ def from_dict(raw: Any) -> StrokeFile:
         width=_int(c.get("width"), "canvas.width", lo=1, hi=65536),
         height=_int(c.get("height"), "canvas.height", lo=1, hi=65536),
         background=_rgb(c.get("background", [1.0, 1.0, 1.0]), "canvas.background"),
+        grain=None if c.get("grain") is None else _grain_from_dict(c["grain"], "canvas.grain"),
     )
     strokes_raw = obj.get("strokes")
     if not isinstance(strokes_raw, list):
@@ -267,23 +296,45 @@ def _mapping_from_dict(raw: Any, where: str) -> TextureMapping:
 
 def _texture_from_dict(raw: Any, where: str) -> Texture:
     t = _mapping(raw, where)
-    style = t.get("style")
-    if not isinstance(style, str) or not style:
-        raise StrokeFileError(f"{where}.style must be a non-empty string")
-    encoded = t.get("png")
-    if not isinstance(encoded, str):
-        raise StrokeFileError(f"{where}.png must be a base64-encoded PNG string")
-    try:
-        png = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise StrokeFileError(f"{where}.png is not valid base64") from None
-    source = t.get("source", "")
-    if not isinstance(source, str):
-        raise StrokeFileError(f"{where}.source must be a string or absent")
+    style, png = _name(t.get("style"), f"{where}.style"), _png(t.get("png"), f"{where}.png")
+    source = _source(t.get("source", ""), f"{where}.source")
     try:
         return Texture(style=style, png=png, source=source)
     except ValueError as e:
         raise StrokeFileError(f"{where}.png: {e}") from None
+
+
+def _grain_from_dict(raw: Any, where: str) -> CanvasGrain:
+    g = _mapping(raw, where)
+    name, png = _name(g.get("name"), f"{where}.name"), _png(g.get("png"), f"{where}.png")
+    scale = _float(g.get("scale", 1.0), f"{where}.scale")
+    strength = _float(g.get("strength", 0.0), f"{where}.strength")
+    source = _source(g.get("source", ""), f"{where}.source")
+    try:
+        return CanvasGrain(name=name, png=png, scale=scale, strength=strength, source=source)
+    except ValueError as e:
+        raise StrokeFileError(f"{where}.png: {e}") from None
+
+
+def _name(v: Any, where: str) -> str:
+    if not isinstance(v, str) or not v:
+        raise StrokeFileError(f"{where} must be a non-empty string")
+    return v
+
+
+def _png(v: Any, where: str) -> bytes:
+    if not isinstance(v, str):
+        raise StrokeFileError(f"{where} must be a base64-encoded PNG string")
+    try:
+        return base64.b64decode(v, validate=True)
+    except (binascii.Error, ValueError):
+        raise StrokeFileError(f"{where} is not valid base64") from None
+
+
+def _source(v: Any, where: str) -> str:
+    if not isinstance(v, str):
+        raise StrokeFileError(f"{where} must be a string or absent")
+    return v
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -301,6 +352,8 @@ def png_size(png: bytes) -> tuple[int, int]:
 
 def validate(doc: StrokeFile) -> None:
     """Check the semantic rules the JSON schema alone cannot express."""
+    if doc.canvas.grain is not None:
+        _validate_grain(doc.canvas.grain, "canvas.grain")
     for i, s in enumerate(doc.strokes):
         where = f"strokes[{i}]"
         if s.kind not in STROKE_KINDS:
@@ -326,6 +379,13 @@ def _validate_mapping(m: TextureMapping, where: str) -> None:
         raise StrokeFileError(f"{where}.softness must lie in [0, 1)")
     if not 0.0 <= m.mix <= 1.0:
         raise StrokeFileError(f"{where}.mix must lie in [0, 1]")
+
+
+def _validate_grain(g: CanvasGrain, where: str) -> None:
+    if not 0.0 < g.scale <= MAX_GRAIN_SCALE:
+        raise StrokeFileError(f"{where}.scale must lie in (0, {MAX_GRAIN_SCALE:g}], not {g.scale!r}")
+    if not 0.0 <= g.strength <= 1.0:
+        raise StrokeFileError(f"{where}.strength must lie in [0, 1], not {g.strength!r}")
 
 
 def _validate_deposit(s: Stroke, where: str) -> None:

@@ -31,7 +31,8 @@ def _doc() -> sf.StrokeFile:
                   deposit_color=((0.2, 0.3, 0.4), (0.25, 0.3, 0.4), (0.3, 0.3, 0.4)),
                   deposit_strength=(0.5, 0.4, 0.3)),
     )
-    return sf.StrokeFile(canvas=sf.Canvas(32, 24, (0.9, 0.85, 0.8)), strokes=strokes,
+    grain = sf.CanvasGrain(name="canvas", png=_png(8, 8), scale=1.5, strength=0.05, source="test, CC-0")
+    return sf.StrokeFile(canvas=sf.Canvas(32, 24, (0.9, 0.85, 0.8), grain), strokes=strokes,
                          textures={"oil-1": sf.Texture(style="oil", png=_png(16, 8))}, metadata={"source": "test"})
 
 
@@ -83,12 +84,35 @@ def _mutated(mutate) -> str:
         (lambda d: d["textures"]["oil-1"].update(png="@@@"), "textures['oil-1'].png is not valid base64"),
         (lambda d: d["textures"]["oil-1"].update(png=base64.b64encode(b"not a png").decode()), "not a PNG"),
         (lambda d: d["textures"]["oil-1"].pop("style"), "textures['oil-1'].style"),
+        (lambda d: d["canvas"].update(grain=[]), "canvas.grain must be a JSON object"),
+        (lambda d: d["canvas"]["grain"].pop("name"), "canvas.grain.name must be a non-empty string"),
+        (lambda d: d["canvas"]["grain"].update(png="@@@"), "canvas.grain.png is not valid base64"),
+        (lambda d: d["canvas"]["grain"].update(png=base64.b64encode(b"GIF89a").decode()), "canvas.grain.png: not a"),
+        (lambda d: d["canvas"]["grain"].update(scale=0), "canvas.grain.scale must lie in (0, 64]"),
+        (lambda d: d["canvas"]["grain"].update(scale="big"), "canvas.grain.scale must be a finite number"),
+        (lambda d: d["canvas"]["grain"].update(strength=1.5), "canvas.grain.strength must lie in [0, 1]"),
+        (lambda d: d["canvas"]["grain"].update(source=3), "canvas.grain.source must be a string"),
     ],
 )
 def test_malformed_files_raise_one_clear_error(mutate, message):
     with pytest.raises(sf.StrokeFileError) as info:
         sf.loads(_mutated(mutate))
     assert message in str(info.value)
+
+
+def test_a_canvas_without_grain_is_flat_and_files_without_one_stay_valid():
+    raw = sf.to_dict(_doc())
+    del raw["canvas"]["grain"]
+    doc = sf.loads(json.dumps(raw))
+    assert doc.canvas.grain is None
+    assert "grain" not in sf.to_dict(doc)["canvas"]
+    assert sf.loads(sf.dumps(doc)) == doc
+
+
+def test_grain_round_trips_with_its_image():
+    grain = sf.loads(sf.dumps(_doc())).canvas.grain
+    assert grain == _doc().canvas.grain
+    assert grain is not None and grain.png == _png(8, 8) and grain.source == "test, CC-0"
 
 
 def test_not_json_and_missing_file(tmp_path):
