@@ -23,6 +23,7 @@ import numpy.typing as npt
 from diffpaint_shared.color import srgb_to_linear
 from diffpaint_shared.strokefile import Canvas, Stroke, StrokeFile, to_dict
 
+from .gp_canvas import canvas_key, canvas_material, grain_uv_scale
 from .gp_textures import add_texture_materials, material_key, texture_attributes
 from .sampling import CanvasMapping, points_per_stroke, sample_strokes
 
@@ -30,7 +31,6 @@ CANVAS_LAYER = "Canvas"
 SINGLE_LAYER = "Strokes"  # the one stroke layer when levels are not split into layers
 STROKE_MATERIAL = "DiffPaint Stroke"
 SMUDGE_MATERIAL = "DiffPaint Smudge"
-CANVAS_MATERIAL = "DiffPaint Canvas"
 DEFAULT_DURATION = 250  # frames from the blank canvas to the finished painting
 DEFAULT_STROKES_PER_SECOND = 10.0
 PLANE_OFFSET = 1e-3  # the painting floats this far (relative to the plane's size) in front of an image plane
@@ -159,25 +159,21 @@ def fit_to_plane(obj: bpy.types.Object, mapping: CanvasMapping, plane: bpy.types
                         @ Matrix.Scale(fit, 4))
 
 
-def _hex(srgb: tuple[float, float, float]) -> str:
-    return "#" + "".join(f"{round(c * 255):02x}" for c in srgb)
-
-
-def canvas_slot(background_srgb: tuple[float, float, float]) -> str:
+def canvas_slot(canvas: Canvas) -> str:
     """The key of a canvas material in the slots add_materials returns."""
-    return f"canvas {_hex(background_srgb)}"
+    return f"canvas {canvas_key(canvas)}"
 
 
 def add_materials(gp_data: bpy.types.GreasePencil, docs: Sequence[StrokeFile],
                   created: list[bpy.types.ID]) -> dict[str, int]:
     """The materials the strokes of ``docs`` are drawn with, appended to ``gp_data`` once each (a
-    sequence's frames share them): a canvas fill per background, paint, smudge, and the textures'.
-    Returns each one's slot: by canvas_slot(background), 'paint', 'smudge' and material_key."""
+    sequence's frames share them): a canvas fill per canvas (background and grain), paint, smudge, and the
+    textures'. Returns each one's slot: by canvas_slot(canvas), 'paint', 'smudge' and material_key."""
     materials: dict[str, bpy.types.Material] = {}
     for doc in docs:
-        key = canvas_slot(doc.canvas.background)
+        key = canvas_slot(doc.canvas)
         if key not in materials:
-            materials[key] = _canvas_material(doc.canvas.background, created)
+            materials[key] = canvas_material(doc.canvas, created)
     materials["paint"] = _stroke_material(STROKE_MATERIAL, "paint", created)
     materials["smudge"] = _stroke_material(SMUDGE_MATERIAL, "smudge", created)
     for mat in materials.values():
@@ -199,21 +195,6 @@ def _stroke_material(name: str, kind: str, created: list[bpy.types.ID]) -> bpy.t
     gp.show_stroke, gp.show_fill = True, False
     gp.color = (1.0, 1.0, 1.0, 1.0)  # white: vertex colors (alpha 1) replace it entirely
     mat[KIND_PROPERTY] = kind
-    return mat
-
-
-def _canvas_material(background_srgb: tuple[float, float, float], created: list[bpy.types.ID]) -> bpy.types.Material:
-    """The canvas fill of this background color, named by it: paintings on the same background share it."""
-    name = f"{CANVAS_MATERIAL} {_hex(background_srgb)}"
-    mat = bpy.data.materials.get(name)
-    if mat is not None and mat.grease_pencil is not None:
-        return mat
-    mat = bpy.data.materials.new(name)
-    created.append(mat)
-    bpy.data.materials.create_gpencil_data(mat)
-    gp = mat.grease_pencil
-    gp.show_stroke, gp.show_fill = False, True
-    gp.fill_color = (*srgb_to_linear(np.asarray(background_srgb, dtype=np.float64)), 1.0)
     return mat
 
 
@@ -302,7 +283,7 @@ def import_strokes(
     with removed_on_error() as created:
         gp_data, obj = new_painting(name, created)
         slot = add_materials(gp_data, [doc], created)
-        add_canvas(gp_data, doc.canvas, mapping, frame_start, slot[canvas_slot(doc.canvas.background)])
+        add_canvas(gp_data, doc.canvas, mapping, frame_start, slot[canvas_slot(doc.canvas)])
         fps = scene_fps(scene) if build_timing == "DRAWSPEED" else None
         windows = add_levels(gp_data, doc, mapping, frame_start, slot, layer_per_level,
                              draw_speed=(duration, fps) if fps else None)
@@ -319,18 +300,23 @@ def import_strokes(
 def add_canvas(
     gp_data: bpy.types.GreasePencil, canvas: Canvas, mapping: CanvasMapping, frame: int, material: int
 ) -> None:
-    """One filled, cyclic rectangle exactly covering the canvas, below every level."""
+    """One filled, cyclic rectangle exactly covering the canvas, below every level, from its top-left corner
+    along its top edge first (where a grain's fill texture starts: gp_canvas)."""
     corners = mapping.to_world(
         np.array([[0, 0], [canvas.width, 0], [canvas.width, canvas.height], [0, canvas.height]])
     )
+    drawing = new_drawing(gp_data, CANVAS_LAYER, frame)
     _write_strokes(
-        new_drawing(gp_data, CANVAS_LAYER, frame),
+        drawing,
         positions=corners[None],
         radius=np.full((1, 4), 1e-4),  # only the fill shows; keep the hidden outline hairline
         material_index=np.array([material]),
         opacity=np.ones((1, 4)),
         cyclic=True,
     )
+    uv_scale = grain_uv_scale(canvas, mapping)
+    if uv_scale is not None:
+        _attribute(drawing, "uv_scale", "FLOAT2", "CURVE").data.foreach_set("vector", uv_scale)
 
 
 @dataclass(frozen=True)

@@ -152,12 +152,12 @@ def import_sequence(
             raise SequenceImportError(f"{loaded.path}: {e}") from None
         for layer in [CANVAS_LAYER, *layers]:  # bottom to top, whichever frame first has strokes on one
             add_layer(gp_data, layer)
-        background = None
+        canvas = None
         for key, doc, frame_groups, marks in zip(keys, docs, groups, mark_numbers(loaded.sequence.frames),
                                                   strict=True):
-            if doc.canvas.background != background:  # the canvas is held until it changes
-                background = doc.canvas.background
-                add_canvas(gp_data, doc.canvas, mapping, key, slot[canvas_slot(background)])
+            if doc.canvas != canvas:  # the canvas (its color and grain) is held until it changes
+                canvas = doc.canvas
+                add_canvas(gp_data, canvas, mapping, key, slot[canvas_slot(canvas)])
             add_levels(gp_data, doc, mapping, key, slot, layer_per_level, marks=marks)
             drawn = {layer for layer, _ in frame_groups}
             for layer in layers:

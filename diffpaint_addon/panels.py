@@ -52,6 +52,7 @@ def draw_image_and_medium(layout: bpy.types.UILayout, context: bpy.types.Context
     smudge = layout.row()
     smudge.prop(settings, "smudge")
     smudge.active = settings.levels > 1  # the last level never smudges
+    layout.prop(settings, "grain")
 
 
 def draw_quality(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:

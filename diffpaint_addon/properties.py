@@ -6,7 +6,7 @@ from typing import Any
 
 import bpy
 
-from diffpaint_shared.jobschema import DEVICES, SETTINGS, STYLE_CHOICES, Setting
+from diffpaint_shared.jobschema import DEVICES, GRAIN_CHOICES, SETTINGS, STYLE_CHOICES, Setting
 
 from .gp_import import DEFAULT_DURATION, DEFAULT_STROKES_PER_SECOND
 from .presets import CUSTOM, QUALITIES, describe_duration, estimate_seconds
@@ -130,6 +130,12 @@ CHOICE_TEXT = {
         "pencil": ("Pencil", "Graphite catching on the paper grain"),
         "auto": ("Auto", "The medium that suits the image, chosen from its detail statistics"),
     },
+    "grain": {
+        "none": ("None", "A flat canvas of the background color"),
+        "canvas": ("Canvas", "Woven canvas under the painting"),
+        "paper": ("Paper", "Fine drawing paper under the painting"),
+        "cold-press": ("Cold Press", "Textured cold-pressed watercolor paper under the painting"),
+    },
     "device": {
         "auto": ("Auto", "CUDA when the backend has it, else the CPU"),
         "cpu": ("CPU", "Run on the CPU"),
@@ -137,6 +143,7 @@ CHOICE_TEXT = {
     },
 }
 assert set(CHOICE_TEXT["style"]) == set(STYLE_CHOICES) and set(CHOICE_TEXT["device"]) == set(DEVICES)
+assert set(CHOICE_TEXT["grain"]) == set(GRAIN_CHOICES)
 PROPERTY_OPTIONS = {"size": {"subtype": "PIXEL"}}  # Blender-only presentation
 
 

@@ -17,6 +17,10 @@ STYLES = ("digital", "oil", "watercolor", "ink", "pencil")
 AUTO_STYLE = "auto"  # the style setting's choice of the medium that suits the image (diffpaint.style.auto_medium)
 STYLE_CHOICES = (*STYLES, AUTO_STYLE)
 DEVICES = ("auto", "cpu", "cuda")
+# The canvas grains the backend ships (diffpaint.grain), and the choice of none: a flat canvas.
+GRAINS = ("canvas", "paper", "cold-press")
+NO_GRAIN = "none"
+GRAIN_CHOICES = (NO_GRAIN, *GRAINS)
 BACKGROUND_PATTERN = r"^(mean|white|#?[0-9a-fA-F]{6})$"
 BACKGROUND_CHOICES = "'mean' (of the image), 'white', or a hex color like '#f0e8d8'"
 _HEX_COLOR = re.compile(r"^#?[0-9a-fA-F]{6}$")
@@ -89,6 +93,9 @@ class JobSettings:
                                     "medium other than digital", path=True)
     smudge: bool = _setting(False, "Smudge", "smudge phase on every level but the last: a share of the budget goes "
                             "to smudge strokes that soften hard steps (less banding, slightly lower PSNR)")
+    grain: str = _setting(NO_GRAIN, "Canvas Grain", "paper or canvas texture under the painting, its scale and "
+                          "strength fitted to the image after the strokes ('none': a flat canvas)",
+                          choices=GRAIN_CHOICES)
     time_budget: int = _setting(0, "Time Budget", "seconds the whole fit may take: the levels get three quarters "
                                 "of it and the joint fit of all strokes the rest (0: no limit, every step runs)",
                                 minimum=0, soft_maximum=3600)

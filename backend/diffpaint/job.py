@@ -32,7 +32,7 @@ def fit_settings(job: JobSettings, image: Tensor | None = None, **overrides: Any
     reference = read_reference(job.style_reference, job.size) if job.style_reference else None
     from_job = {"strokes": job.strokes, "levels": job.levels, "iterations": job.iterations, "rounds": job.rounds,
                 "seed": job.seed, "smudge": job.smudge, "style": style, "time_budget": job.time_budget or None,
-                "deterministic": job.deterministic, "style_reference": reference}
+                "deterministic": job.deterministic, "style_reference": reference, "grain": job.grain}
     return Settings(**{**from_job, **overrides})
 
 

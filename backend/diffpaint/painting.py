@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from diffpaint.grain import canvas_image
 from diffpaint.render import RasterSettings, render
 from diffpaint.render.smudge import SmudgeSettings, SmudgeStrokes, smudge, smudge_deposits, stamp_parameters
 from diffpaint.strokes import Strokes
@@ -173,15 +174,16 @@ def deposits_as_paint(painting: Painting, color: Tensor, strength: Tensor) -> St
 
 def to_stroke_file(
     painting: Painting | Strokes, width: int, height: int, background: tuple[float, float, float], metadata: dict,
-    paint: PaintStep | None = None,
+    paint: PaintStep | None = None, grain: strokefile.CanvasGrain | None = None,
 ) -> strokefile.StrokeFile:
-    """The painting (or paint strokes alone) as a stroke file; smudge strokes carry their settings (in
-    `style`) and what their stamps deposit, sampled here by rendering the painting over the background
-    (its paint strokes by `paint`, plain by default: a textured painting's styled paint step)."""
+    """The painting (or paint strokes alone) as a stroke file on a canvas of `background` color (shaded by
+    `grain` when given); smudge strokes carry their settings (in `style`) and what their stamps deposit,
+    sampled here by rendering the painting over the bare canvas (its paint strokes by `paint`, plain by
+    default: a textured painting's styled paint step)."""
     if isinstance(painting, Strokes):
         painting = Painting.empty(SmudgeSettings()).then_paint(painting.to(torch.device("cpu")))
     p = painting.to(torch.device("cpu"))
-    bg = torch.tensor(background, dtype=torch.float32).expand(height, width, 3).contiguous()
+    bg = canvas_image(background, grain, width, height)
     deposit_color, deposit_strength = smudge_deposits_of(p, bg, paint=paint)
     order = p.smudge_order().tolist()
     is_smudge = set(order)
@@ -198,7 +200,7 @@ def to_stroke_file(
             deposit_strength=tuple(deposit_strength[j].tolist()),
         ))
     items.sort(key=lambda s: s.order)
-    canvas = strokefile.Canvas(width=width, height=height, background=background)
+    canvas = strokefile.Canvas(width=width, height=height, background=background, grain=grain)
     return strokefile.StrokeFile(canvas=canvas, strokes=tuple(items), metadata=metadata)
 
 

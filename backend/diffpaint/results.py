@@ -21,6 +21,7 @@ from torch import Tensor
 from diffpaint import __version__
 from diffpaint.export.process import Timing, build_frames, save_animation, stroke_counts
 from diffpaint.fit.optimize import Progress, Reconstruction, reconstruct
+from diffpaint.grain import canvas_image
 from diffpaint.imageio import save_png
 from diffpaint.job import fit_settings, fit_target, torch_device
 from diffpaint.metrics import psnr
@@ -62,12 +63,14 @@ class ResultFiles:
         self.metadata = {**metadata, "generator": f"diffpaint {__version__}"}
 
     def stroke_file(self, strokes: Painting, style: StrokeStyle | None = None,
-                    metadata: dict[str, Any] | None = None) -> strokefile.StrokeFile:
-        """``strokes`` on this run's canvas, with its metadata and ``metadata``."""
+                    metadata: dict[str, Any] | None = None,
+                    grain: strokefile.CanvasGrain | None = None) -> strokefile.StrokeFile:
+        """``strokes`` on this run's canvas (with ``grain`` under them when given), with its metadata and
+        ``metadata``."""
         # Smudges drag what the painting shows: their deposits are sampled from the textured canvas when styled.
         paint = None if style is None else styled_paint(style.detach().to(torch.device("cpu")))
         doc = to_stroke_file(strokes, self.width, self.height, self.background, {**self.metadata, **(metadata or {})},
-                             paint)
+                             paint, grain)
         return doc if style is None else attach_style(doc, style)  # textured strokes import textured
 
     def level(self, level: int, strokes: Painting, style: StrokeStyle | None = None) -> str:
@@ -79,10 +82,10 @@ class ResultFiles:
     def finish(self, result: Reconstruction, target: Tensor, source: str, process_frames: int | None) -> Summary:
         """Write the finished run's files; ``process_frames`` frames in process.gif, or no animation if None."""
         device = target.device
-        canvas = torch.tensor(self.background, device=device).expand(self.height, self.width, 3).contiguous()
+        canvas = canvas_image(self.background, result.grain, self.width, self.height, device)
         blank = psnr(canvas, target)
         doc = self.stroke_file(result.strokes, result.style,
-                                {"psnr": round(result.psnr, 3), "seconds": round(result.seconds, 2)})
+                                {"psnr": round(result.psnr, 3), "seconds": round(result.seconds, 2)}, result.grain)
         strokes_path = self.dir / "strokes.json"
         strokefile.save(doc, strokes_path)
         write_atomically(self.dir / "render.png", lambda p: save_png(result.canvas, p))

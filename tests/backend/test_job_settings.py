@@ -16,7 +16,7 @@ from diffpaint.style.reference import BANDS
 from diffpaint_shared.jobschema import SETTING, STYLES, JobSettings
 from diffpaint_shared.progress import progress_event
 
-FITTED = ("strokes", "levels", "iterations", "rounds", "seed", "smudge", "style")
+FITTED = ("strokes", "levels", "iterations", "rounds", "seed", "smudge", "style", "grain")
 
 
 def test_the_optimizers_defaults_are_the_schemas() -> None:
@@ -26,7 +26,7 @@ def test_the_optimizers_defaults_are_the_schemas() -> None:
 
 
 def test_fit_settings_carries_every_fitted_setting_and_the_overrides() -> None:
-    job = JobSettings(strokes=40, levels=2, iterations=7, rounds=3, seed=5, smudge=True, style="ink")
+    job = JobSettings(strokes=40, levels=2, iterations=7, rounds=3, seed=5, smudge=True, style="ink", grain="paper")
     settings = fit_settings(job, strokes=50, style_iterations=4)
     assert {name: getattr(settings, name) for name in FITTED} == {**{n: getattr(job, n) for n in FITTED},
                                                                    "strokes": 50}

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
 from torch import Tensor
 
 from diffpaint_shared import strokefile
@@ -96,14 +96,16 @@ def _frames(args: argparse.Namespace) -> int:
 
 
 def _painting(doc: strokefile.StrokeFile, scale: float) -> tuple[Painting, Tensor]:
-    """A stroke file's painting (paint and smudge strokes) and bare canvas, resized by `scale`."""
+    """A stroke file's painting (paint and smudge strokes) and bare canvas (its grain too), resized by `scale`."""
+    from diffpaint.grain import canvas_image
     from diffpaint.painting import from_stroke_file
 
     if not 0 < scale <= 16:
         raise ValueError("--scale must lie in (0, 16]")
     width, height = round(doc.canvas.width * scale), round(doc.canvas.height * scale)
-    background = torch.tensor(doc.canvas.background).expand(height, width, 3).contiguous()
-    return from_stroke_file(doc).scaled(scale), background
+    grain = doc.canvas.grain
+    scaled_grain = None if grain is None else dataclasses.replace(grain, scale=grain.scale * scale)
+    return from_stroke_file(doc).scaled(scale), canvas_image(doc.canvas.background, scaled_grain, width, height)
 
 
 def _image_at(path: Path, width: int, height: int) -> Tensor:

@@ -18,6 +18,9 @@ its alpha pieces and a soft-edge profile across it mask the whole, clipped to it
 sharp bends are approximate: there the backend stretches the texture's end columns and measures
 the soft edge radially.
 
+A canvas grain (docs/stroke-format.md) is embedded under the strokes as one image of the shaded bare
+canvas, one pixel per canvas pixel, over a rect of the background color.
+
 SVG renderers blend in sRGB while the backend blends in linear light; translucent overlaps are
 therefore a little darker in the SVG (bench/svg_vs_render.py measures the difference).
 """
@@ -33,8 +36,10 @@ from itertools import groupby
 import numpy as np
 from PIL import Image
 
+from diffpaint.grain import gray_texels
 from diffpaint_shared.color import linear_to_srgb
 from diffpaint_shared.curves import lerp, quadratic_bezier
+from diffpaint_shared.grain import canvas_linear
 from diffpaint_shared.strokefile import RGB, Stroke, StrokeFile, Texture, Vec2
 
 SAMPLES = 16  # curve samples per stroke: capsules are straight, so this sets how round a curve stays
@@ -64,9 +69,24 @@ def to_svg(doc: StrokeFile) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:inkscape="http://www.inkscape.org/namespaces/inkscape" '
         f'width="{w}" height="{h}" viewBox="0 0 {w} {h}">\n'
         f"<defs>{''.join(defs)}</defs>\n"
-        f'<rect width="{w}" height="{h}" fill="{_hex(doc.canvas.background)}"/>\n'
+        f"{_canvas(doc)}\n"
         + "\n".join(body) + "\n</svg>\n"
     )
+
+
+def _canvas(doc: StrokeFile) -> str:
+    """The bare canvas: a rect of the background color, and over it, with a grain, the grain-shaded canvas
+    as an embedded image of one texel per canvas pixel (as the backend renders it)."""
+    c = doc.canvas
+    rect = f'<rect id="canvas" width="{c.width}" height="{c.height}" fill="{_hex(c.background)}"/>'
+    if c.grain is None:
+        return rect
+    linear = canvas_linear(c.background, gray_texels(c.grain.png), c.grain.scale, c.grain.strength, c.width, c.height)
+    png = io.BytesIO()
+    Image.fromarray(np.round(linear_to_srgb(linear) * 255.0).astype(np.uint8), "RGB").save(png, format="PNG")
+    data = base64.b64encode(png.getvalue()).decode("ascii")
+    return (rect + f'<image id="grain" inkscape:label="Canvas grain ({c.grain.name})" width="{c.width}" '
+            f'height="{c.height}" preserveAspectRatio="none" href="data:image/png;base64,{data}"/>')
 
 
 def save_svg(doc: StrokeFile, path: str | os.PathLike[str]) -> None:

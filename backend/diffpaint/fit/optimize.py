@@ -66,6 +66,7 @@ from diffpaint.fit.placement import place_smudges, place_strokes
 from diffpaint.fit.segmentation import Method, resize_labels, segment
 from diffpaint.fit.smudge_fit import image_loss, prune_smudges, smudge_loss
 from diffpaint.fit.visibility import hidden_footprint, visible_area
+from diffpaint.grain import canvas_image, fit_grain
 from diffpaint.metrics import psnr
 from diffpaint.painting import Painting, render_painting
 from diffpaint.render import RasterSettings, TileGrid, render
@@ -81,6 +82,8 @@ from diffpaint.style import (
     render_styled_painting,
 )
 from diffpaint.style.reference import BrushworkStatistics
+from diffpaint_shared.jobschema import GRAIN_CHOICES, NO_GRAIN
+from diffpaint_shared.strokefile import CanvasGrain
 
 PROGRESS_EVERY = 10  # optimizer steps between progress reports (a report reads loss and PSNR off the device)
 PLATEAU_EVERY = 20  # joint phase steps per plateau check (one host read of their summed loss)
@@ -133,6 +136,7 @@ class Settings:
     style_reference: BrushworkStatistics | None = None  # brushwork the style phase matches (style.reference)
     deterministic: bool = False  # deterministic kernels only (see `deterministic_algorithms`)
     optimizer: str = "adam"  # of the paint strokes: "adam" or "rmsprop" (bench/schedule.py compares them)
+    grain: str = NO_GRAIN  # canvas grain fitted under the finished painting (diffpaint.grain), or none
 
     def __post_init__(self) -> None:
         for name in ("strokes", "levels", "rounds", "iterations", "smudge_iterations"):
@@ -149,6 +153,8 @@ class Settings:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}")
         if self.style not in STYLES:
             raise ValueError(f"style must be one of {', '.join(STYLES)}, not {self.style!r}")
+        if self.grain not in GRAIN_CHOICES:
+            raise ValueError(f"grain must be one of {', '.join(GRAIN_CHOICES)}, not {self.grain!r}")
         strokes_per_level(self.strokes, self.levels)  # raises when the budget cannot cover the levels
 
 
@@ -174,6 +180,7 @@ class Reconstruction:
     psnr: float
     seconds: float
     style: StrokeStyle | None = None  # the paint strokes' textures (painting order), after the style phases
+    grain: CanvasGrain | None = None  # the canvas grain under the painting (its canvas), None when flat
 
 
 def strokes_per_level(total: int, levels: int) -> list[int]:
@@ -258,10 +265,15 @@ def _reconstruct(
         painting = _joint_phase(run, painting, bg_image)
         painting = _relocate(run, painting, bg_image, final=True)
 
+    def finished(bare_canvas: Tensor) -> Tensor:
+        return (render_painting(painting, bare_canvas, settings.raster) if style is None
+                else render_styled_painting(painting, style, bare_canvas, settings.raster))
+
     with torch.no_grad():
-        final = (render_painting(painting, bg_image, settings.raster) if style is None
-                 else render_styled_painting(painting, style, bg_image, settings.raster))
-    return Reconstruction(painting, final, background, psnr(final, target), time.perf_counter() - run.start, style)
+        grain = None if settings.grain == NO_GRAIN else fit_grain(settings.grain, target, background, finished)
+        final = finished(canvas_image(background, grain, width, height, target.device))
+    return Reconstruction(painting, final, background, psnr(final, target), time.perf_counter() - run.start, style,
+                          grain)
 
 
 @contextmanager
