@@ -173,3 +173,27 @@ def test_textured_strokes_show_their_textures_as_the_backend_renders_them(medium
     assert textured > 21.0 and textured > plain + 8.0, (textured, plain)  # ink: its translucency blends in sRGB
     # Each texture is embedded once per mip level it is drawn at, not once per stroke.
     assert svg.count("data:image/png") <= 2 * len({s.texture for s in doc.strokes}) * 8
+
+
+def test_a_canvas_grain_is_embedded_under_the_strokes_as_the_backend_renders_it() -> None:
+    from diffpaint.grain import canvas_image, grain_texture
+    from diffpaint.painting import render_painting
+
+    doc = _one(sf.Stroke(points=((8.0, 24.0), (32.0, 20.0), (56.0, 24.0)), radius=(6.0, 6.0),
+                         color=((0.7, 0.2, 0.1), (0.7, 0.2, 0.1))))
+    grainy = replace(doc, canvas=replace(doc.canvas, background=(0.8, 0.75, 0.6),
+                                         grain=replace(grain_texture("canvas"), scale=2.0, strength=0.15)))
+    svg = to_svg(grainy)
+    root = ET.fromstring(svg)
+    images = [e for e in root if e.tag == f"{SVG}image"]
+    assert [e.get("id") for e in images] == ["grain"]
+    assert list(root).index(images[0]) < len(list(root)) - 1  # under the strokes' layer
+    assert "grain" not in to_svg(doc)
+    flat_doc = replace(grainy, canvas=replace(grainy.canvas, grain=None))
+    with torch.no_grad():
+        backend = render_painting(from_stroke_file(grainy), canvas_image((0.8, 0.75, 0.6), grainy.canvas.grain, 64, 48))
+        flat = render_painting(from_stroke_file(grainy), canvas_image((0.8, 0.75, 0.6), None, 64, 48))
+    # The grain adds no error of its own to what the stroke edges differ by (the SVG and backend AA).
+    flat_svg = _pixels(to_svg(flat_doc))
+    grain_score, flat_score, without = psnr(_pixels(svg), backend), psnr(flat_svg, flat), psnr(flat_svg, backend)
+    assert grain_score > flat_score - 1.0 and grain_score > without + 3.0, (grain_score, flat_score, without)
