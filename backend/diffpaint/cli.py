@@ -16,6 +16,7 @@ import torch
 from diffpaint import __version__, samples
 from diffpaint.fit.losses import LossWeights
 from diffpaint.fit.optimize import Progress, Reconstruction, Settings, refine
+from diffpaint.grain import file_canvas
 from diffpaint.imageio import ImageInputError, load_image, read_image, save_png
 from diffpaint.job import fit_settings, torch_device
 from diffpaint.metrics import psnr
@@ -159,6 +160,8 @@ def _refine(args: argparse.Namespace) -> int:
     doc = strokefile.load(args.strokes)
     if doc.textures:
         raise ValueError(f"{args.strokes} is textured: refine the unstyled reconstruction, then stylize it again")
+    if doc.canvas.grain is not None:  # refine fits over a flat canvas and has no grain fit
+        raise ValueError(f"{args.strokes} has a canvas grain: refine a reconstruction made without --grain")
     width, height = doc.canvas.width, doc.canvas.height
     image = read_image(args.target, max(width, height))
     if (image.rgb.shape[1], image.rgb.shape[0]) != (width, height):
@@ -195,8 +198,8 @@ def _render(args: argparse.Namespace) -> int:
         raise ValueError("--scale must lie in (0, 16]")
     doc = strokefile.load(args.strokes)
     strokes = from_stroke_file(doc).scaled(args.scale)  # paint and smudge strokes, in painting order
-    width, height = round(doc.canvas.width * args.scale), round(doc.canvas.height * args.scale)
-    background = torch.tensor(doc.canvas.background).expand(height, width, 3).contiguous()
+    background = file_canvas(doc.canvas, args.scale)  # its grain too
+    height, width = background.shape[:2]
     style = style_from_file(doc)
     with torch.no_grad():
         image = (render_painting(strokes, background) if style is None
@@ -225,7 +228,7 @@ def _stylize(args: argparse.Namespace) -> int:
     target, _ = load_image(args.target, max_side=1 << 16)
     if target.shape[:2] != (height, width):
         raise ValueError(f"the target is {target.shape[1]}×{target.shape[0]}, the canvas {width}×{height}")
-    background = torch.tensor(doc.canvas.background).expand(height, width, 3).contiguous()
+    background = file_canvas(doc.canvas)  # its grain too
     start = time.perf_counter()
     painting, style = style_phase(from_stroke_file(doc), args.style, target, background, args.iterations, args.seed)
     seconds = time.perf_counter() - start
@@ -233,8 +236,8 @@ def _stylize(args: argparse.Namespace) -> int:
         image = render_styled_painting(painting, style, background)
     metadata = {**doc.metadata, "psnr": round(psnr(image, target), 3), "style": args.style}
     textured = styled_paint(style.detach())  # smudges drag the textured paint
-    strokefile.save(attach_style(to_stroke_file(painting, width, height, doc.canvas.background, metadata, textured),
-                                 style), args.out)
+    strokefile.save(attach_style(to_stroke_file(painting, width, height, doc.canvas.background, metadata, textured,
+                                                doc.canvas.grain), style), args.out)
     if args.render:
         save_png(image, args.render)
     print(f"{args.style}: PSNR {psnr(image, target):.2f} dB, style phase {seconds:.1f} s → {args.out}")

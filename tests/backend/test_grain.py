@@ -100,3 +100,25 @@ def test_a_reconstruction_with_grain_writes_it_into_the_stroke_file(tmp_path: Pa
     assert (rendered - again).abs().max() < 2 / 255
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["psnr"] > report["blank_psnr"]
+
+
+def test_render_and_refine_of_a_grain_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`diffpaint render` shows the file's grain (at --scale too); refine, which has no grain fit, refuses it."""
+    from diffpaint.cli import main
+    from diffpaint.grain import file_canvas
+
+    doc = _painting()
+    grainy = replace(doc, canvas=replace(doc.canvas, grain=replace(grain_texture("cold-press"), scale=2.0,
+                                                                      strength=0.1)))
+    sf.save(grainy, tmp_path / "s.json")
+    assert main(["render", str(tmp_path / "s.json"), "--out", str(tmp_path / "r.png"), "--scale", "2"]) == 0
+    rendered, _ = load_image(tmp_path / "r.png", 1 << 16)
+    bare = file_canvas(grainy.canvas, 2.0)
+    assert torch.equal(bare, canvas_image(BACKGROUND, replace(grainy.canvas.grain, scale=4.0), 192, 128))
+    with torch.no_grad():
+        expected = render_painting(from_stroke_file(grainy).scaled(2.0), bare)
+    assert (rendered - expected).abs().max() < 1.5 / 255
+    save_png(expected, tmp_path / "target.png")
+    assert main(["refine", str(tmp_path / "s.json"), "--target", str(tmp_path / "target.png"),
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "has a canvas grain" in capsys.readouterr().err

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -97,15 +96,12 @@ def _frames(args: argparse.Namespace) -> int:
 
 def _painting(doc: strokefile.StrokeFile, scale: float) -> tuple[Painting, Tensor]:
     """A stroke file's painting (paint and smudge strokes) and bare canvas (its grain too), resized by `scale`."""
-    from diffpaint.grain import canvas_image
+    from diffpaint.grain import file_canvas
     from diffpaint.painting import from_stroke_file
 
     if not 0 < scale <= 16:
         raise ValueError("--scale must lie in (0, 16]")
-    width, height = round(doc.canvas.width * scale), round(doc.canvas.height * scale)
-    grain = doc.canvas.grain
-    scaled_grain = None if grain is None else dataclasses.replace(grain, scale=grain.scale * scale)
-    return from_stroke_file(doc).scaled(scale), canvas_image(doc.canvas.background, scaled_grain, width, height)
+    return from_stroke_file(doc).scaled(scale), file_canvas(doc.canvas, scale)
 
 
 def _image_at(path: Path, width: int, height: int) -> Tensor:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from torch import Tensor
 from diffpaint_shared.color import linear_to_srgb, srgb_to_linear
 from diffpaint_shared.grain import canvas_linear, grain_field
 from diffpaint_shared.jobschema import GRAINS
-from diffpaint_shared.strokefile import CanvasGrain
+from diffpaint_shared.strokefile import Canvas, CanvasGrain
 
 BANK = Path(__file__).resolve().parent / "bank"
 # Canvas pixels per texel the fit tries: a 128-texel tile spans 256 … 1024 canvas pixels. No finer: Blender's
@@ -61,6 +62,13 @@ def canvas_image(background: tuple[float, float, float], grain: CanvasGrain | No
         return torch.tensor(background, dtype=torch.float32, device=device).expand(height, width, 3).contiguous()
     linear = canvas_linear(background, gray_texels(grain.png), grain.scale, grain.strength, width, height)
     return linear_to_srgb(torch.from_numpy(linear).to(device=device, dtype=torch.float32))
+
+
+def file_canvas(canvas: Canvas, scale: float = 1.0, device: torch.device | None = None) -> Tensor:
+    """A stroke file's bare canvas, its grain included, resized by ``scale`` (its pixels and the grain's)."""
+    width, height = round(canvas.width * scale), round(canvas.height * scale)
+    grain = None if canvas.grain is None else replace(canvas.grain, scale=canvas.grain.scale * scale)
+    return canvas_image(canvas.background, grain, width, height, device)
 
 
 def fit_grain(name: str, target: Tensor, background: tuple[float, float, float],
