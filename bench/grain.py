@@ -37,21 +37,27 @@ def main() -> None:
     torch.set_num_threads(1)
     fit = plain_fit(args.pid, args.size, Settings(strokes=args.strokes, iterations=args.iterations))
     height, width = fit.target.shape[:2]
-    print(f"painting {args.pid} at {width}×{height} px, {args.strokes} strokes, fitted in {fit.seconds:.1f} s: "
-          f"PSNR {psnr(fit.canvas, fit.target):.2f} dB on a flat canvas")
+    flat = psnr(fit.canvas, fit.target)
+    line = (f"painting {args.pid} at {width}×{height} px, {args.strokes} strokes, fitted in {fit.seconds:.1f} s: "
+            f"PSNR {flat:.3f} dB on a flat canvas")
 
     def finished(bare: torch.Tensor) -> torch.Tensor:
         return render_painting(fit.painting, bare)
 
     with tempfile.TemporaryDirectory() as folder:
+        if args.blender:
+            doc = to_stroke_file(fit.painting, width, height, fit.background, {})
+            line += f", Blender vs backend {blender_psnr(doc, fit.canvas, Path(folder), 'flat'):.2f} dB"
+        print(line)
         for name in GRAINS:
             start = time.perf_counter()
             grain = fit_grain(name, fit.target, fit.background, finished)
             seconds = time.perf_counter() - start
             with torch.no_grad():
                 canvas = finished(canvas_image(fit.background, grain, width, height))
-            line = (f"{name:>10}: scale {grain.scale:g}, strength {grain.strength:.3f}: PSNR "
-                    f"{psnr(canvas, fit.target):.2f} dB, fit {seconds:.2f} s")
+            score = psnr(canvas, fit.target)
+            line = (f"{name:>10}: scale {grain.scale:g}, strength {grain.strength:.3f}: PSNR {score:.3f} dB "
+                    f"({score - flat:+.3f}), fit {seconds:.2f} s")
             if args.blender:
                 doc = to_stroke_file(fit.painting, width, height, fit.background, {}, grain=grain)
                 line += f", Blender vs backend {blender_psnr(doc, canvas, Path(folder), name):.2f} dB"
