@@ -16,6 +16,7 @@ from diffpaint.grain import BANK, GRAIN_SCALES, canvas_image, fit_grain, grain_t
 from diffpaint.imageio import load_image, save_png
 from diffpaint.painting import from_stroke_file, render_painting
 from diffpaint.results import reconstruct_image
+from diffpaint.style import initial_style, render_styled_painting
 from diffpaint_shared import strokefile as sf
 from diffpaint_shared.color import linear_to_srgb
 from diffpaint_shared.grain import canvas_linear
@@ -59,13 +60,19 @@ def _painting() -> sf.StrokeFile:
     ))
 
 
-@pytest.mark.parametrize(("scale", "strength"), [(2.0, 0.06), (4.0, 0.15)])
-def test_the_fit_finds_the_grain_under_a_painting(scale: float, strength: float) -> None:
+@pytest.mark.parametrize(("scale", "strength", "medium"), [(2.0, 0.06, "digital"), (4.0, 0.15, "digital"),
+                                                          (2.0, 0.1, "oil")])
+def test_the_fit_finds_the_grain_under_a_painting(scale: float, strength: float, medium: str) -> None:
     painting = from_stroke_file(_painting())
+    style = None if medium == "digital" else initial_style(medium, len(painting.paint))
+
+    def finished(bare: torch.Tensor) -> torch.Tensor:
+        return render_painting(painting, bare) if style is None else render_styled_painting(painting, style, bare)
+
     truth = replace(grain_texture("canvas"), scale=scale, strength=strength)
     with torch.no_grad():
-        target = render_painting(painting, canvas_image(BACKGROUND, truth, 96, 64))
-    fitted = fit_grain("canvas", target, BACKGROUND, lambda bare: render_painting(painting, bare))
+        target = finished(canvas_image(BACKGROUND, truth, 96, 64))
+    fitted = fit_grain("canvas", target, BACKGROUND, finished)
     assert (fitted.name, fitted.scale) == ("canvas", scale)
     assert fitted.strength == pytest.approx(strength, abs=0.004)
     assert fitted.png == truth.png and fitted.source == truth.source
