@@ -4,6 +4,7 @@ strokes completes with peak memory ≤ 8 GiB).
 
     .venv/bin/python bench/large_canvas.py [--case SIZE STROKES ...] [--limit-gib 12]
     .venv/bin/python bench/large_canvas.py --reconstruct [--case SIZE STROKES ...] [--iterations N] [--rounds N]
+        [--time-budget SECONDS]
 
 Each measurement runs in its own child process under an address-space limit (`--limit-gib`, so a case
 that would need more fails instead of taking the machine's memory); peak memory is the child's own
@@ -16,10 +17,12 @@ Renderer rows: random strokes (`common.random_strokes`), forward+backward passes
 
 `--reconstruct` rows: `diffpaint reconstruct` of a sample painting (about 600 px) resized to the canvas,
 with the job's defaults (3 levels, 2 placement rounds of 80 steps; `--iterations`/`--rounds` lower them
-for a quick check; the joint phase's 100 and the relocation's 40 steps run whatever they say): the wall
-time of the whole process, the fit's own time and PSNR (from its report.json), and the fit's time per
-phase (from its --progress-json events, kept in the run's folder): each level's paint rounds,
-relocation and the joint phase.
+for a quick check; the joint phase's 100 and the relocation's 40 steps run whatever they say; `--time-budget`
+is passed on): the wall and CPU time of the whole process, the fit's own time and PSNR at the full canvas (from its
+report.json), the detail ratio of its render.png to its target.png (`diffpaint.metrics.detail_ratio`: 1 = as
+much fine detail as the target, below 1 = smoother), and the fit's time per phase (from its --progress-json
+events, kept in the run's folder): each level's paint rounds, relocation and the joint phase. Canvases over
+`FIT_MAX_SIDE` are fitted at that long side and their strokes scaled up (fit/optimize.py).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ PAINTING = 436535  # Van Gogh, "Wheat Field with Cypresses"
 @dataclass
 class ChildRun:
     wall: float  # s, start-up included
+    cpu: float  # s of CPU time (user + system) of the child: on a loaded machine, less load-dependent than wall
     peak_gib: float  # resident peak of the child
     code: int
     stdout: str
@@ -72,8 +76,8 @@ def run_limited(cmd: list[str], limit_gib: float, stdout: Path) -> ChildRun:
         wall = time.perf_counter() - start
         err.seek(0)
         stderr = err.read()
-    return ChildRun(wall, usage.ru_maxrss / 2**20, proc.returncode, stdout.read_text(), stderr.strip()[-300:],
-                    (load_before, os.getloadavg()[0]))
+    return ChildRun(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 2**20, proc.returncode,
+                    stdout.read_text(), stderr.strip()[-300:], (load_before, os.getloadavg()[0]))
 
 
 def renderer_rows(cases: list[tuple[int, int]], limit_gib: float, repeats: int) -> None:
@@ -115,26 +119,36 @@ def upscaled_painting(size: int, out: Path) -> Path:
     return path
 
 
+def detail(out: Path) -> float:
+    """`detail_ratio` of a finished run's render.png to its target.png."""
+    from diffpaint.imageio import load_image
+    from diffpaint.metrics import detail_ratio
+
+    return detail_ratio(load_image(out / "render.png", 1 << 16)[0], load_image(out / "target.png", 1 << 16)[0])
+
+
 def reconstruct_rows(cases: list[tuple[int, int]], limit_gib: float, iterations: int | None,
-                     rounds: int | None) -> None:
-    extra = [*(["--iterations", str(iterations)] if iterations else []), *(["--rounds", str(rounds)] if rounds else [])]
+                     rounds: int | None, time_budget: float | None) -> None:
+    extra = [*(["--iterations", str(iterations)] if iterations else []), *(["--rounds", str(rounds)] if rounds else []),
+             *(["--time-budget", f"{time_budget:g}"] if time_budget else [])]
     print(f"diffpaint reconstruct (sample painting {PAINTING} resized to SIZE) --size SIZE --strokes STROKES "
           f"{' '.join(extra)}; each run's progress in OUT/progress.jsonl".rstrip())
-    print("\n| canvas | strokes | wall (process) | fit | PSNR | peak memory | fit time per phase | load before → after "
-          "| status | OUT |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("\n| canvas | strokes | wall (process) | CPU (process) | fit | PSNR | detail ratio | peak memory "
+          "| fit time per phase | load before → after | status | OUT |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for size, count in cases:
         out = Path(tempfile.mkdtemp(prefix="large_canvas_"))
         cmd = [sys.executable, "-m", "diffpaint", "reconstruct", str(upscaled_painting(size, out)), "--out", str(out),
                "--size", str(size), "--strokes", str(count), "--gif-frames", "2", "--progress-json", *extra]
         child = run_limited(cmd, limit_gib, out / "progress.jsonl")
-        fit = psnr = "—"
+        fit = psnr = ratio = "—"
         if child.code == 0:
             report = json.loads((out / "report.json").read_text())
-            fit, psnr = f"{report['seconds']:.1f} s", f"{report['psnr']:.2f} dB"
+            fit, psnr, ratio = f"{report['seconds']:.1f} s", f"{report['psnr']:.2f} dB", f"{detail(out):.2f}"
         phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in phase_times(child.stdout).items())
-        print(f"| {size}² | {count} | {child.wall:.1f} s | {fit} | {psnr} | {child.peak_gib:.2f} GiB | {phases} | "
-              f"{child.load[0]:.1f} → {child.load[1]:.1f} | {child.status()} | {out} |", flush=True)
+        print(f"| {size}² | {count} | {child.wall:.1f} s | {child.cpu:.0f} s | {fit} | {psnr} | {ratio} | "
+              f"{child.peak_gib:.2f} GiB | {phases} | {child.load[0]:.1f} → {child.load[1]:.1f} | {child.status()} | "
+              f"{out} |", flush=True)
 
 
 def main() -> None:
@@ -147,12 +161,14 @@ def main() -> None:
     parser.add_argument("--reconstruct", action="store_true", help="time whole reconstructions instead")
     parser.add_argument("--iterations", type=int, help="reconstruct: steps per placement round (default: the job's)")
     parser.add_argument("--rounds", type=int, help="reconstruct: placement rounds per level (default: the job's)")
+    parser.add_argument("--time-budget", type=float, help="reconstruct: the job's time budget in seconds (default: "
+                        "none)")
     args = parser.parse_args()
     cases = [tuple(case) for case in args.case] if args.case else CASES
     print(f"{os.cpu_count()} CPUs, address-space limit {args.limit_gib:g} GiB per child, load average "
           f"{os.getloadavg()[0]:.1f}\n")
     if args.reconstruct:
-        reconstruct_rows(cases, args.limit_gib, args.iterations, args.rounds)
+        reconstruct_rows(cases, args.limit_gib, args.iterations, args.rounds, args.time_budget)
     else:
         renderer_rows(cases, args.limit_gib, args.repeats)
 

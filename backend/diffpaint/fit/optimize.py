@@ -88,9 +88,6 @@ from diffpaint_shared.strokefile import CanvasGrain
 PROGRESS_EVERY = 10  # optimizer steps between progress reports (a report reads loss and PSNR off the device)
 PLATEAU_EVERY = 20  # joint phase steps per plateau check (one host read of their summed loss)
 PLATEAU_GAIN = 0.002  # the joint phase stops when a window's mean loss fell by less than this share
-# The joint phase fits every stroke at once: on larger canvases (without smudges) it runs at this long side,
-# where its steps cost a canvas of this size (at 2,048 px a sixteenth), as coarse levels do.
-JOINT_MAX_SIDE = 512
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
 LEVELS_SHARE = 0.75  # of a time budget, for the levels; the joint phase gets the rest and what they leave
 
@@ -117,6 +114,12 @@ class Settings:
     time_budget: float | None = None  # seconds: levels get LEVELS_SHARE of it, the joint phase the rest
     tie_colors: float = 0.02  # a stroke whose two colors end closer than this becomes single-color
     min_working_side: int = 64  # coarse levels are fitted at no less than this resolution
+    # Long side (px) strokes are fitted at: a larger canvas is fitted as if it were this size (finest level and joint
+    # phase at it, coarser levels halved below), its strokes scaled up. Strokes are sized by the grid cell, a third
+    # of the long side on the finest of 3 levels: at 512 px they are placed 10–20 px in radius and 50–120 px long and
+    # may thin to 3.4 px (0.02 cell), so they still span enough pixels to fit; a 2,048 px canvas fitted at 512 px
+    # costs a sixteenth of its pixels per step (bench/large_canvas.py, bench/RESULTS.md "Large canvases").
+    fit_max_side: int = 512
     seed: int = 0
     raster: RasterSettings = field(default_factory=RasterSettings)
     weights: LossWeights = field(default_factory=LossWeights)
@@ -139,7 +142,7 @@ class Settings:
     grain: str = NO_GRAIN  # canvas grain fitted under the finished painting (diffpaint.grain), or none
 
     def __post_init__(self) -> None:
-        for name in ("strokes", "levels", "rounds", "iterations", "smudge_iterations"):
+        for name in ("strokes", "levels", "rounds", "iterations", "smudge_iterations", "fit_max_side"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
         for name in ("joint_iterations", "relocation_iterations", "hidden_color"):
@@ -230,7 +233,38 @@ def reconstruct(
     transparent areas, which stay bare canvas.
     """
     with deterministic_algorithms(settings.deterministic):
+        if settings.style == "digital" and max(target.shape[:2]) > settings.fit_max_side:
+            return _reconstruct_at_max_side(target, background, settings, on_progress, on_level, mask)
         return _reconstruct(target, background, settings, on_progress, on_level, mask)
+
+
+def _reconstruct_at_max_side(
+    target: Tensor,
+    background: tuple[float, float, float],
+    settings: Settings,
+    on_progress: Callable[[Progress], None] | None,
+    on_level: Callable[[int, Painting, Tensor, StrokeStyle | None], None] | None,
+    mask: Tensor | None,
+) -> Reconstruction:
+    """A plain painting of a canvas larger than `fit_max_side`, fitted whole on the target downscaled to that long
+    side, then its strokes scaled up and rendered on the full canvas. Placement, relocation and the canvases between
+    rounds are forward renders of every stroke at the fit's resolution too: at full resolution they cost more than
+    the fit itself on large canvases (bench/RESULTS.md "Large canvases"). Smudges are fitted at that side as well
+    (their stamps scale with their radius). Textured paintings take `_reconstruct`: their style phase fits at full
+    resolution, as a texture's look depends on its pixel footprint (their paint rounds are capped by
+    `_working_scale`). Progress and `on_level`'s canvas come at the fit's resolution, `on_level`'s strokes full size.
+    """
+    start = time.perf_counter()
+    scale = settings.fit_max_side / max(target.shape[:2])
+    small_mask = None if mask is None else _downscale(mask.to(target)[..., None], scale)[..., 0]
+    level_hook = None if on_level is None else (
+        lambda level, painting, canvas, style: on_level(level, painting.scaled(1.0 / scale), canvas, style))
+    fitted = _reconstruct(_downscale(target, scale), background, settings, on_progress, level_hook, small_mask)
+    painting = fitted.strokes.scaled(1.0 / scale)
+    bg_image = torch.tensor(background, device=target.device).expand(*target.shape[:2], 3)
+    with torch.no_grad():
+        final = render_painting(painting, bg_image.contiguous(), settings.raster)
+    return Reconstruction(painting, final, background, psnr(final, target), time.perf_counter() - start)
 
 
 def _reconstruct(
@@ -475,8 +509,8 @@ def _move_invisible(run: _Run, painting: Painting, bg_image: Tensor, iterations:
 
 
 def _joint_phase(run: _Run, painting: Painting, bg_image: Tensor) -> Painting:
-    """Fit every paint stroke of the painting together, in its order, on the full loss at full resolution (on
-    canvases larger than `JOINT_MAX_SIDE` without smudges, at that long side): the levels froze each other,
+    """Fit every paint stroke of the painting together, in its order, on the full loss at the finest level's working
+    resolution (full resolution with smudges: they drag the canvas at its own pixels): the levels froze each other,
     so a coarse stroke never learned what the fine ones over it paint.
 
     The learning rate decays on a cosine to 0 over `joint_iterations`; the phase stops early when the mean
@@ -489,11 +523,11 @@ def _joint_phase(run: _Run, painting: Painting, bg_image: Tensor) -> Painting:
     if steps == 0 or len(painting.paint) == 0:
         run.step += steps
         return painting
-    scale = 1.0 if len(painting.smudge) else min(1.0, JOINT_MAX_SIDE / run.long_side)
+    finest = settings.levels - 1
+    scale = 1.0 if len(painting.smudge) else _working_scale(run.long_side, finest, settings)
     target, bg_image = _downscale(target, scale), _downscale(bg_image, scale)
     bare = None if run.bare is None else _downscale(run.bare, scale)[..., 0]
     paint = painting.paint.scaled(scale)
-    finest = settings.levels - 1
     cell = run.long_side * scale / (paint.level + 1).to(paint.radius.dtype)  # each stroke's level's cell
     labels_tiles = (None if run.labels is None or len(painting.smudge)
                     else _labels_on_tiles(run.labels, target, settings.raster.tile, run.regions))
@@ -658,9 +692,10 @@ def _labels_on_tiles(labels: Tensor, work_target: Tensor, tile: int, num_regions
 
 
 def _working_scale(long_side: float, level: int, settings: Settings) -> float:
-    """Resolution factor for fitting a level: 1 at the finest, halved per level below it."""
-    halvings = settings.levels - 1 - level
-    return max(0.5**halvings, min(1.0, settings.min_working_side / long_side))
+    """Resolution factor for fitting a level: 1 at the finest (`fit_max_side` / `long_side` on larger canvases),
+    halved per level below it down to `min_working_side`."""
+    top = min(1.0, settings.fit_max_side / long_side)
+    return max(top * 0.5 ** (settings.levels - 1 - level), min(top, settings.min_working_side / long_side))
 
 
 def _downscale(image: Tensor, scale: float) -> Tensor:
