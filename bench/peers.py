@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,6 +61,14 @@ def targets(only: list[str] | None = None, size: int = SIZE) -> dict[str, torch.
             for name, image in images.items() if not only or name in only}
 
 
+def settings_overrides(items: list[str]) -> dict[str, Any]:
+    """`Settings` overrides from NAME=VALUE strings, each value of its field's type (float for fields that
+    default to None)."""
+    defaults = Settings()
+    return {k: type(getattr(defaults, k))(v) if getattr(defaults, k) is not None else float(v)
+            for k, v in (item.split("=", 1) for item in items)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--strokes", type=int, nargs="+", default=[200, 512])
@@ -68,8 +77,7 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
                         help="Settings overrides for experiments, e.g. joint_iterations=200")
     args = parser.parse_args()
-    overrides = {k: type(getattr(Settings(), k))(v) if getattr(Settings(), k) is not None else float(v)
-                 for k, v in (item.split("=", 1) for item in args.set)}
+    overrides = settings_overrides(args.set)
 
     print(f"{SIZE}×{SIZE} targets, {torch.get_num_threads()} CPU threads, settings {overrides or 'default'}\n")
     print("| image | N | best peer PSNR / SSIM | target PSNR | DiffPaint before | DiffPaint now | detail ratio |"

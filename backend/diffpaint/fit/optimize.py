@@ -15,8 +15,9 @@ strokes over it move. It is off by default (`Settings.hidden_color`): it cost PS
 Strokes that end invisible (faint, covered by later strokes, off the canvas:
 less than `Settings.min_visible` px² shown, `fit.visibility`) are not pruned but relocated
 (`_relocate`), before the joint phase and after it: moved to the top of the painting where the error is
-highest, sized for the finest level, colored from the target and fitted there, so a budget of N strokes
-returns N strokes that all show. Strokes that lie on a thin line of the target (`losses.line_strength`)
+highest, sized for the finest level, colored from the target and fitted there within bounds that keep them
+showing (`RELOCATED_MIN_RADIUS`, `RELOCATED_MIN_OPACITY`, on the canvas), so a budget of N strokes returns N
+strokes that all show. Strokes that lie on a thin line of the target (`losses.line_strength`)
 may thin down to `Settings.line_radius`, so they can ink it; elsewhere the area term keeps them at least
 0.02 of their level's cell wide.
 
@@ -90,6 +91,12 @@ PLATEAU_EVERY = 20  # joint phase steps per plateau check (one host read of thei
 PLATEAU_GAIN = 0.002  # the joint phase stops when a window's mean loss fell by less than this share
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
 LEVELS_SHARE = 0.75  # of a time budget, for the levels; the joint phase gets the rest and what they leave
+# A relocated stroke is fitted on top of the painting with its center line kept on the canvas and at least this
+# wide (px) and opaque: there it shows ≥ 2 px² (a 1.5 px disc at 0.3), so the fit cannot hide it by fading,
+# shrinking or leaving the canvas. Unbounded, a stroke that can help nowhere went there, and the final relocation
+# put it back unfitted, at placement's size and opacity, on top: a flat band (the Van Gogh at 384 px, 768 strokes).
+RELOCATED_MIN_RADIUS = 1.5
+RELOCATED_MIN_OPACITY = 0.3
 
 
 @dataclass(frozen=True)
@@ -442,7 +449,11 @@ def _fit_round(run: _Run, phase: str, level: int, new: Strokes, canvas: Tensor, 
     settings, target, cell = run.settings, run.target, run.cell(level)
     scale = _working_scale(run.long_side, level, settings)
     work_target, work_canvas = _downscale(target, scale), _downscale(canvas, scale)
-    params = _Parameters(new.scaled(scale), settings, run.long_side * scale)
+    bounds = None
+    if phase == "relocate":
+        height, width = work_target.shape[:2]
+        bounds = _Bounds(RELOCATED_MIN_RADIUS * scale, RELOCATED_MIN_OPACITY, (float(width), float(height)))
+    params = _Parameters(new.scaled(scale), settings, run.long_side * scale, bounds)
     weights = _level_weights(settings, level)
     labels_tiles = None if run.labels is None else _labels_on_tiles(run.labels, work_target, settings.raster.tile,
                                                                   run.regions)
@@ -472,7 +483,8 @@ def _fit_round(run: _Run, phase: str, level: int, new: Strokes, canvas: Tensor, 
 def _relocate(run: _Run, painting: Painting, bg_image: Tensor, final: bool = False) -> Painting:
     """Move every paint stroke that shows less than `min_visible` px² (or is fainter than `min_opacity`) to
     the top of the painting and fit it there (`_move_invisible`). With `final`, strokes that still end
-    invisible after that fit are moved once more, unfitted: on top, at placement's opacity, they show."""
+    invisible after that fit (the bounds keep a stroke on top showing, but relocated strokes may cover each
+    other) are moved once more, unfitted: on top, at placement's opacity, they show."""
     iterations = run.settings.relocation_iterations
     painting, moved = _move_invisible(run, painting, bg_image, iterations)
     if not moved and not final:
@@ -627,16 +639,26 @@ def _smudge_phase(run: _Run, level: int, count: int, canvas: Tensor) -> tuple[Sm
         return fitted, smudge(canvas, fitted, settings.smudge_brush)
 
 
-class _Parameters:
-    """Optimizable stroke parameters, kept inside their valid ranges after every step."""
+@dataclass(frozen=True)
+class _Bounds:
+    """Tighter ranges than the valid ones for strokes that must keep showing (relocated strokes)."""
 
-    def __init__(self, init: Strokes, settings: Settings, long_side: float):
+    min_radius: float  # px
+    min_opacity: float
+    canvas: tuple[float, float]  # (width, height), px: the control points stay on it
+
+
+class _Parameters:
+    """Optimizable stroke parameters, kept inside their valid ranges (or `bounds`) after every step."""
+
+    def __init__(self, init: Strokes, settings: Settings, long_side: float, bounds: _Bounds | None = None):
         self.level = init.level
         self.points = init.points.clone().requires_grad_()
         self.radius = init.radius.clone().requires_grad_()
         self.color = init.color.clone().requires_grad_()
         self.opacity = init.opacity.clone().requires_grad_()
         self.long_side = long_side
+        self.bounds = bounds
         self.optimizer = OPTIMIZERS[settings.optimizer]([
             {"params": [self.points], "lr": settings.lr_position * long_side},
             {"params": [self.radius], "lr": settings.lr_radius * long_side},
@@ -652,9 +674,13 @@ class _Parameters:
         loss.backward()
         self.optimizer.step()
         with torch.no_grad():
-            self.radius.clamp_(0.5, 0.5 * self.long_side)
+            bounds = self.bounds
+            self.radius.clamp_(0.5 if bounds is None else bounds.min_radius, 0.5 * self.long_side)
             self.color.clamp_(0.0, 1.0)
-            self.opacity.clamp_(0.0, 1.0)
+            self.opacity.clamp_(0.0 if bounds is None else bounds.min_opacity, 1.0)
+            if bounds is not None:
+                for axis, extent in enumerate(bounds.canvas):
+                    self.points[..., axis].clamp_(0.0, extent)
 
 
 class _SmudgeParameters:

@@ -84,3 +84,23 @@ def test_joint_phase_keeps_a_covered_stroke_near_the_colors_it_lies_on():
     fitted = optimize._joint_phase(run, painting, torch.full_like(target, 0.5)).paint
     print(f"covered stroke's colors {fitted.color[0].tolist()}")
     assert (fitted.color[0] - 0.5).abs().max() < 0.1
+
+
+def test_a_relocated_stroke_that_helps_nowhere_stays_visible_and_on_the_canvas():
+    # Over a canvas that already equals the target, a red stroke only costs: fitted freely it fades, thins
+    # or leaves the canvas, and the final relocation used to put such a stroke back unfitted (a flat band).
+    target = torch.full((48, 48, 3), 0.5)
+    strokes = _dots([(40.0, 24.0), (24.0, 8.0)], 2.0, [0.4, 0.4])  # as faint and thin as the fit leaves them
+    strokes.color[:] = torch.tensor([1.0, 0.0, 0.0])
+    settings = Settings(strokes=4, levels=2)
+    run = optimize._Run(target, settings, 100, None)
+    shown = {}
+    for phase in ("paint", "relocate"):
+        fitted = optimize._fit_round(run, phase, 1, strokes, target.clone(), 30)
+        with torch.no_grad():
+            shown[phase] = visible_area(fitted, render(fitted, target))
+        print(f"{phase}: shown {shown[phase].tolist()} px², opacity {fitted.opacity.tolist()}, "
+              f"radius {fitted.radius.tolist()}")
+    assert (shown["paint"] < 1.0).all()  # unbounded, the fit hides what cannot help
+    assert (shown["relocate"] >= 1.0).all()
+    assert ((fitted.points >= 0) & (fitted.points <= 48)).all()
