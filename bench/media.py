@@ -7,10 +7,11 @@ the reconstruction's, and (with --blender) Blender's render of the textured stro
 Each Met painting (CC0) is reconstructed once with plain strokes (bench/common.py `plain_fit`, cached in --out as
 <id>-<size>-<strokes>.pt, so reruns fit styles only); then one style phase over the finished painting textures
 it: "today" = the procedural variants, each stroke's drawn at random, 60 steps of pixel + gradient loss (the
-phase before the bank; --no-today skips it); "new" = the real-media bank (backend/diffpaint/style/bank), each
-stroke's texture, shift and contrast chosen by `choose_textures`, then the default steps with the detail term
-and the medium's body-paint prior. Detail ratio: `metrics.detail_ratio` (render ÷ target share of spectral power
-at 0.5–1 Nyquist). Style share: the new phase's seconds over plain fit + phase. Side-by-side PNGs
+phase before the bank; --no-today skips it); "new" = the real-media bank (backend/diffpaint/style/bank, each texture
+at full strength and solid: `textures.medium_textures`), each stroke's texture, shift and contrast chosen by
+`choose_textures`, then the default steps with the detail term and the medium's body-paint prior. Detail ratio:
+`metrics.detail_ratio` (render ÷ target share of spectral power at 0.5–1 Nyquist). Style share: the new phase's
+seconds over plain fit + phase. Side-by-side PNGs
 (target | plain | new) go to --out. Prints a markdown table.
 """
 

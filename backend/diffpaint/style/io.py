@@ -15,6 +15,12 @@ def texture_key(style: str, variant: int) -> str:
     return f"{style}-{variant}"
 
 
+def _texture_order(key: str) -> tuple[str, int, str]:
+    """Keys in the order `attach_style` numbers them (watercolor-2 before watercolor-10), others by name."""
+    stem, _, index = key.rpartition("-")
+    return (stem, int(index), "") if index.isdigit() else (key, -1, key)
+
+
 def attach_style(doc: strokefile.StrokeFile, style: StrokeStyle) -> strokefile.StrokeFile:
     """`doc` with its paint strokes (in painting order, as `style` indexes them) textured by `style`."""
     sources = style.sources or ("",) * len(style.textures)
@@ -42,7 +48,7 @@ def style_from_file(doc: strokefile.StrokeFile, device: torch.device | None = No
     paint = sorted((s for s in doc.strokes if s.kind == "paint"), key=lambda s: s.order)
     if not doc.textures or not any(s.texture for s in paint):
         return None
-    keys = sorted(doc.textures)
+    keys = sorted(doc.textures, key=_texture_order)
     textures = [texture_from_png(doc.textures[k].png) for k in keys]
     if len({t.shape for t in textures}) != 1:
         raise strokefile.StrokeFileError("the backend renders textures of one size per file only")

@@ -174,23 +174,47 @@ def contrast_limits(color: Tensor, means: Tensor) -> Tensor:
     return limit.amin((2, 3)).clamp(0.0, 1.0)
 
 
+def lookups(textures: Tensor) -> list[tuple[int, int | None]]:
+    """The texture lookups `choose_textures` makes: each texture that has a stencil, with its solid partner
+    (the same light and shade at alpha 1, see `textures.solid`) scored from the same lookup, or None; and
+    each solid texture without such a partner alone."""
+    opaque = (textures[..., 3] == 1.0).flatten(1).all(1).tolist()
+    partner: dict[int, int] = {}
+    for v in range(len(textures)):
+        for w in range(len(textures)):
+            if (opaque[w] and not opaque[v] and v not in partner and w not in partner.values()
+                    and torch.equal(textures[v, ..., :3], textures[w, ..., :3])):
+                partner[v] = w
+    return [(v, partner.get(v)) for v in range(len(textures)) if v in partner or v not in partner.values()]
+
+
 def _choose_once(painting: Painting, style: StrokeStyle, base: StrokeStyle | None, target: Tensor,
                  background: Tensor, geometry: FrozenGeometry, settings: StyleSettings) -> StrokeStyle:
     """One pass of `choose_textures`, its linear model taken around the plain strokes (`base` None) or around
     the strokes textured by `base`."""
     chain, means = mip_chain(style.textures), texture_means(style)
+    pairs = lookups(style.textures)
     factors = opacity_factors(style, painting.paint.opacity.detach())
     limits = contrast_limits(painting.paint.color.detach(), means)
 
     def footprint(frags: Fragments, own: StrokeStyle, variant: Tensor, shift: Tensor, lod: Tensor,
                   first: int) -> tuple[Tensor, Tensor]:
         """A texture's coverage factor (P, T², 1) and its gray pattern around its mean (P, T², 3)."""
+        texel, edge = sample(frags, own, variant, shift, lod)
+        return shape(texel, edge, frags.stroke_index, variant, first, texel[..., 3])
+
+    def sample(frags: Fragments, own: StrokeStyle, variant: Tensor, shift: Tensor,
+               lod: Tensor) -> tuple[Tensor, Tensor]:
+        """The texels (P, T², 4) under the fragments and the strokes' soft edge (P, T²)."""
         assert frags.uv is not None and frags.axis_distance is not None
         s = frags.stroke_index
         uv = torch.stack([frags.uv[..., 0] * own.u_scale[s, None] + shift, frags.uv[..., 1]], dim=-1)
-        texel = sample_texture(chain, variant, uv, lod)
-        edge = soft_edge(frags.axis_distance, own.softness[s, None])
-        stencil = texel[..., 3] * edge * factors[first + s, variant][:, None]
+        return sample_texture(chain, variant, uv, lod), soft_edge(frags.axis_distance, own.softness[s, None])
+
+    def shape(texel: Tensor, edge: Tensor, s: Tensor, variant: Tensor, first: int,
+              alpha: Tensor | float) -> tuple[Tensor, Tensor]:
+        """Coverage factor and pattern (see `footprint`) of texels sampled with stencil `alpha`."""
+        stencil = alpha * edge * factors[first + s, variant][:, None]
         return stencil[..., None], texel[..., :3] - means[variant][:, None]
 
     def level(run: Run, frags: Fragments) -> Tensor:
@@ -232,21 +256,24 @@ def _choose_once(painting: Painting, style: StrokeStyle, base: StrokeStyle | Non
         shown = by_coverage * (scale.detach() - 1.0) + by_color * offset.detach()
         best = torch.full((count,), -math.inf, device=target.device)
         at = slice(run.first_paint, run.first_paint + count)
-        for v in range(len(style.textures)):
+        for v, partner in pairs:
             for k in range(settings.shifts):
-                candidate, pattern = footprint(frags, own, torch.full_like(s, v), torch.tensor(k / settings.shifts),
-                                               lod, run.first_paint)
-                fixed = by_coverage * (candidate - 1.0) - shown
-                pattern = by_color * pattern
-                ra, rp, ff, pp, fp = _stroke_sums([left * fixed, left * pattern, fixed.square(), pattern.square(),
-                                                   fixed * pattern], s, count).unbind(-1)
-                contrast = torch.minimum(((rp - fp) / (credit * pp).clamp(min=1e-12)).clamp(min=0.0), limits[at, v])
-                score = 2.0 * (ra + contrast * rp) - ff - 2.0 * contrast * fp - credit * contrast.square() * pp
-                better = score > best
-                best = torch.where(better, score, best)
-                variant[at] = torch.where(better, v, variant[at])
-                shift[at] = torch.where(better, k / settings.shifts, shift[at])
-                mix[at] = torch.where(better, 1.0 - contrast, mix[at])
+                texel, edge = sample(frags, own, torch.full_like(s, v), torch.tensor(k / settings.shifts), lod)
+                for u in (v,) if partner is None else (v, partner):
+                    candidate, pattern = shape(texel, edge, s, torch.full_like(s, u), run.first_paint,
+                                               texel[..., 3] if u == v else 1.0)
+                    fixed = by_coverage * (candidate - 1.0) - shown
+                    pattern = by_color * pattern
+                    ra, rp, ff, pp, fp = _stroke_sums([left * fixed, left * pattern, fixed.square(),
+                                                       pattern.square(), fixed * pattern], s, count).unbind(-1)
+                    contrast = torch.minimum(((rp - fp) / (credit * pp).clamp(min=1e-12)).clamp(min=0.0),
+                                             limits[at, u])
+                    score = 2.0 * (ra + contrast * rp) - ff - 2.0 * contrast * fp - credit * contrast.square() * pp
+                    better = score > best
+                    best = torch.where(better, score, best)
+                    variant[at] = torch.where(better, u, variant[at])
+                    shift[at] = torch.where(better, k / settings.shifts, shift[at])
+                    mix[at] = torch.where(better, 1.0 - contrast, mix[at])
     return replace(style, variant=variant, u_translation=shift, mix=mix)
 
 
@@ -263,7 +290,8 @@ def choose_textures(painting: Painting, style: StrokeStyle, target: Tensor, back
     1 − mix; each candidate is sampled once per stroke footprint, and per stroke the squared-error reduction,
     at the contrast that maximizes it (in [0, 1]), is summed in closed form. `settings.detail_credit` counts
     that share of the pattern's own energy as a gain rather than a cost, so patterns keep a contrast that
-    carries brushwork, not only the one that minimizes the error. The best candidate wins; strokes keep their
+    carries brushwork, not only the one that minimizes the error. A texture's solid partner (see `lookups`)
+    is scored from the same lookup at alpha 1. The best candidate wins; strokes keep their
     u_scale and softness. Overlapping strokes and large stencils make the model rough: each of
     `settings.choice_passes` passes takes it again around the previous pass's choice."""
     chosen: StrokeStyle | None = None

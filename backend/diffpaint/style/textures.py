@@ -146,11 +146,32 @@ def bank_sources(style: str) -> tuple[str, ...]:
     return tuple(sources[f"{style}-{i}"] for i in range(0 if bank is None else len(bank)))
 
 
+def full_strength(textures: Tensor) -> Tensor:
+    """Textures whose alpha stencils peak at 1 (each one's alpha over its maximum, 8-bit as PNGs store it).
+    The bank bakes a medium's transparency into its stencils (watercolor's wash peaks near 0.6), so an
+    opaque stroke could not stay opaque under them and washed out; how transparent a stroke is belongs to
+    its opacity, which the paint phase fits to the painting, and the stencil keeps only the pattern."""
+    alpha = textures[..., 3:]
+    alpha = (alpha / alpha.amax((1, 2), keepdim=True).clamp(min=1e-6) * 255.0).round() / 255.0
+    return torch.cat([textures[..., :3], alpha], dim=-1)
+
+
+def solid(textures: Tensor) -> Tensor:
+    """The textures with alpha 1: their light and shade without their stencil's gaps."""
+    return torch.cat([textures[..., :3], torch.ones_like(textures[..., 3:])], dim=-1)
+
+
 def medium_textures(style: str, seed: int = 0) -> tuple[Tensor, tuple[str, ...]]:
-    """The textures a medium paints with and their sources: its bank where it has one, else its procedural
-    variants (made here, no source to record)."""
+    """The textures a medium paints with and their sources: where it has a bank, each bank texture at full
+    strength (`full_strength`) followed by all of them `solid` (a stroke whose stencil's gaps would cost
+    more than its pattern brings keeps its coverage whole), else its procedural variants (made here, no
+    source to record)."""
     bank = bank_textures(style)
-    return (generate_textures(style, seed=seed), ()) if bank is None else (bank, bank_sources(style))
+    if bank is None:
+        return generate_textures(style, seed=seed), ()
+    sources = bank_sources(style)
+    full = full_strength(bank)
+    return torch.cat([full, solid(full)]), sources + tuple(f"{s}; alpha set to 1" for s in sources)
 
 
 def texture_png(texture: Tensor) -> bytes:

@@ -19,7 +19,14 @@ from diffpaint.style import (
     render_styled_painting,
     styled_painting,
 )
-from diffpaint.style.phase import compensate, contrast_limits, detail_loss, opacity_factors, texture_means
+from diffpaint.style.phase import (
+    compensate,
+    contrast_limits,
+    detail_loss,
+    lookups,
+    opacity_factors,
+    texture_means,
+)
 from diffpaint.style.textures import BANK, bank_textures, generate_textures, medium_textures
 from diffpaint_shared.color import linear_to_srgb, srgb_to_linear
 
@@ -32,8 +39,15 @@ def test_each_medium_has_a_bank_of_one_size_with_its_sources_recorded(medium: st
     assert bank is not None and len(bank) >= 4 and bank.shape[1:] == (64, 128, 4)
     assert torch.equal(bank, (bank * 255).round() / 255)  # exactly what the PNGs hold
     textures, sources = medium_textures(medium)
-    assert torch.equal(textures, bank) and len(sources) == len(bank)
+    assert len(textures) == len(sources) == 2 * len(bank)
     assert all("CC-0" in s and "brushes/" in s for s in sources)
+    # Each bank texture at full strength (its stencil peaks at 1, the pattern kept), then each one solid.
+    full, solid = textures[: len(bank)], textures[len(bank):]
+    assert torch.equal(full, (full * 255).round() / 255)
+    assert torch.equal(full[..., :3], bank[..., :3]) and torch.equal(solid[..., :3], bank[..., :3])
+    assert torch.all(full[..., 3].amax((1, 2)) == 1.0) and torch.all(solid[..., 3] == 1.0)
+    assert torch.allclose(full[..., 3] * bank[..., 3].amax((1, 2), keepdim=True), bank[..., 3], atol=1 / 255)
+    assert lookups(textures) == [(v, v + len(bank)) for v in range(len(bank))]
     sources = (BANK / "SOURCES.md").read_text()
     assert "CC-0" in sources
     assert all(f"| {medium}-{i}.png |" in sources for i in range(len(bank)))
@@ -68,7 +82,11 @@ def test_the_texture_choice_explains_what_plain_strokes_miss(medium: str) -> Non
     size, count = 48, 6
     p = painting(count, size)
     bg = torch.full((size, size, 3), 0.9)
-    truth = replace(initial_style(medium, count, seed=1), mix=torch.full((count,), 0.5),
+    # The bank as stored: the choice itself is under test here, not how a medium prepares its textures.
+    bank = bank_textures(medium)
+    assert bank is not None
+    drawn = initial_style(medium, count, seed=1)
+    truth = replace(drawn, textures=bank, variant=drawn.variant % len(bank), mix=torch.full((count,), 0.5),
                     u_translation=torch.arange(count) % 4 / 4)
     start = replace(truth, variant=(truth.variant + 3) % len(truth.textures), u_translation=torch.zeros(count),
                     mix=torch.ones(count))
@@ -88,6 +106,28 @@ def test_the_texture_choice_explains_what_plain_strokes_miss(medium: str) -> Non
             render_painting(p, bg), textured(start), render_styled_painting(chosen, fitted, bg))]
     assert errors[2] < 0.6 * min(errors[:2])  # plain strokes and wrongly textured ones
     assert torch.equal(kept.variant, start.variant) and torch.equal(kept.mix, start.mix)
+
+
+def test_opaque_watercolor_strokes_stay_opaque_under_their_texture() -> None:
+    """The bank's watercolor stencils peak near 0.6 (a wash): used as they are, opaque strokes turned into
+    glazes and the painting washed out toward its background; a stroke's transparency is its opacity's."""
+    size, count = 48, 6
+    p = painting(count, size)
+    p = replace(p, paint=replace(p.paint, opacity=torch.ones(count)))
+    bg = torch.full((size, size, 3), 0.95)
+    with torch.no_grad():
+        target = render_painting(p, bg)
+    style = initial_style("watercolor", count)
+    bank = bank_textures("watercolor")
+    assert bank is not None and bank[..., 3].max() < 0.7
+    settings = StyleSettings(iterations=0)
+    errors = []
+    for textures in (bank, style.textures):
+        chosen, fitted = optimize_style(p, replace(style, textures=textures, variant=style.variant % len(textures)),
+                                        target, bg, settings)
+        with torch.no_grad():
+            errors.append((render_styled_painting(chosen, fitted, bg) - target).abs().mean())
+    assert errors[1] < 0.02 < 0.5 * errors[0]
 
 
 def test_detail_loss_is_zero_on_the_target_and_grows_as_detail_is_lost() -> None:
