@@ -129,3 +129,20 @@ def test_render_and_refine_of_a_grain_file(tmp_path: Path, capsys: pytest.Captur
     assert main(["refine", str(tmp_path / "s.json"), "--target", str(tmp_path / "target.png"),
                  "--out", str(tmp_path / "o")]) == 2
     assert "has a canvas grain" in capsys.readouterr().err
+
+
+def test_a_canvas_over_the_fit_side_fits_its_grain_at_full_size() -> None:
+    """Strokes are fitted at `fit_max_side`, the grain on the full canvas: its scale is in full-size pixels."""
+    from diffpaint.fit.optimize import reconstruct
+
+    truth = replace(grain_texture("canvas"), scale=4.0, strength=0.15)
+    with torch.no_grad():
+        target = render_painting(from_stroke_file(_painting()), canvas_image(BACKGROUND, truth, 96, 64))
+    settings = Settings(strokes=3, levels=1, rounds=1, iterations=20, joint_iterations=0, relocation_iterations=0,
+                        fit_max_side=48, grain="canvas")
+    result = reconstruct(target, BACKGROUND, settings)
+    assert result.canvas.shape == target.shape and result.grain is not None
+    assert result.grain.scale == 4.0 and result.grain.strength == pytest.approx(0.15, abs=0.05)
+    with torch.no_grad():
+        again = render_painting(result.strokes, canvas_image(BACKGROUND, result.grain, 96, 64))
+    assert torch.equal(again, result.canvas)

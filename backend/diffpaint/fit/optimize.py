@@ -266,12 +266,12 @@ def _reconstruct_at_max_side(
     small_mask = None if mask is None else _downscale(mask.to(target)[..., None], scale)[..., 0]
     level_hook = None if on_level is None else (
         lambda level, painting, canvas, style: on_level(level, painting.scaled(1.0 / scale), canvas, style))
-    fitted = _reconstruct(_downscale(target, scale), background, settings, on_progress, level_hook, small_mask)
+    # The grain is fitted on the full canvas: its scale is in canvas pixels per texel.
+    fitted = _reconstruct(_downscale(target, scale), background, replace(settings, grain=NO_GRAIN), on_progress,
+                          level_hook, small_mask)
     painting = fitted.strokes.scaled(1.0 / scale)
-    bg_image = torch.tensor(background, device=target.device).expand(*target.shape[:2], 3)
-    with torch.no_grad():
-        final = render_painting(painting, bg_image.contiguous(), settings.raster)
-    return Reconstruction(painting, final, background, psnr(final, target), time.perf_counter() - start)
+    final, grain = _final_render(painting, None, target, background, settings)
+    return Reconstruction(painting, final, background, psnr(final, target), time.perf_counter() - start, None, grain)
 
 
 def _reconstruct(
@@ -306,15 +306,23 @@ def _reconstruct(
         painting = _joint_phase(run, painting, bg_image)
         painting = _relocate(run, painting, bg_image, final=True)
 
+    final, grain = _final_render(painting, style, target, background, settings)
+    return Reconstruction(painting, final, background, psnr(final, target), time.perf_counter() - run.start, style,
+                          grain)
+
+
+def _final_render(painting: Painting, style: StrokeStyle | None, target: Tensor, background: tuple[float, float, float],
+                  settings: Settings) -> tuple[Tensor, CanvasGrain | None]:
+    """The finished painting rendered over its canvas: flat, or with the grain `settings.grain` fitted under it."""
+    height, width = target.shape[:2]
+
     def finished(bare_canvas: Tensor) -> Tensor:
         return (render_painting(painting, bare_canvas, settings.raster) if style is None
                 else render_styled_painting(painting, style, bare_canvas, settings.raster))
 
     with torch.no_grad():
         grain = None if settings.grain == NO_GRAIN else fit_grain(settings.grain, target, background, finished)
-        final = finished(canvas_image(background, grain, width, height, target.device))
-    return Reconstruction(painting, final, background, psnr(final, target), time.perf_counter() - run.start, style,
-                          grain)
+        return finished(canvas_image(background, grain, width, height, target.device)), grain
 
 
 @contextmanager
