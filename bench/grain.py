@@ -20,7 +20,7 @@ import torch
 from common import blender_psnr, plain_fit
 
 from diffpaint.fit.optimize import Settings
-from diffpaint.grain import canvas_image, fit_grain
+from diffpaint.grain.fit import canvas_image, fit_grain
 from diffpaint.metrics import psnr
 from diffpaint.painting import render_painting, to_stroke_file
 from diffpaint_shared.jobschema import GRAINS

@@ -39,7 +39,7 @@ class CanvasGrain:
     (zero mean, unit deviation over its texels) and tiled from the canvas's top-left corner, ``scale``
     canvas pixels per texel, sampled bilinearly at pixel centers. docs/stroke-format.md gives the rule."""
 
-    name: str  # which texture, e.g. "canvas" (the backend's set: diffpaint.grain.GRAINS)
+    name: str  # which texture, e.g. "canvas" (the backend's set: jobschema.GRAINS)
     png: bytes  # an 8-bit gray, RGB or RGBA PNG (its first channel is the gray); stored base64-encoded
     scale: float = 1.0  # canvas pixels per texel, in (0, MAX_GRAIN_SCALE]
     strength: float = 0.0  # in [0, 1]: the modulation's standard deviation, relative to the background

@@ -10,6 +10,6 @@ cd "$ROOT"
 # The tests import diffpaint_addon and the bpy-free diffpaint.samples from the checkout; those that
 # need torch (the backend, its server, test_addon_textures' backend renders) stay with the main suite.
 PYTHONPATH="$ROOT:$ROOT/backend${PYTHONPATH:+:$PYTHONPATH}" exec "$VENV/bin/python" -m pytest -p no:cacheprovider \
-  tests/addon/test_addon_import*.py tests/addon/test_addon_export*.py \
+  tests/addon/test_addon_import*.py tests/addon/test_addon_export*.py tests/addon/test_addon_canvas_grain.py \
   tests/addon/test_addon_render.py tests/addon/test_addon_panels.py tests/addon/test_addon_package.py \
   -k "not installs_and_runs and not set_up_backend" "$@"

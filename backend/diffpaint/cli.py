@@ -16,7 +16,7 @@ import torch
 from diffpaint import __version__, samples
 from diffpaint.fit.losses import LossWeights
 from diffpaint.fit.optimize import Progress, Reconstruction, Settings, refine
-from diffpaint.grain import file_canvas
+from diffpaint.grain.fit import file_canvas
 from diffpaint.imageio import ImageInputError, load_image, read_image, save_png
 from diffpaint.job import fit_settings, torch_device
 from diffpaint.metrics import psnr

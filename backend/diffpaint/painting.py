@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from diffpaint.grain import canvas_image
+from diffpaint.grain.fit import canvas_image
 from diffpaint.render import RasterSettings, render
 from diffpaint.render.smudge import SmudgeSettings, SmudgeStrokes, smudge, smudge_deposits, stamp_parameters
 from diffpaint.strokes import Strokes

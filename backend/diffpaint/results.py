@@ -21,7 +21,7 @@ from torch import Tensor
 from diffpaint import __version__
 from diffpaint.export.process import Timing, build_frames, save_animation, stroke_counts
 from diffpaint.fit.optimize import Progress, Reconstruction, reconstruct
-from diffpaint.grain import canvas_image
+from diffpaint.grain.fit import canvas_image
 from diffpaint.imageio import save_png
 from diffpaint.job import fit_settings, fit_target, torch_device
 from diffpaint.metrics import psnr

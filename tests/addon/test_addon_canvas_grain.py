@@ -9,7 +9,7 @@ from pathlib import Path
 
 from blender_helpers import bpy_eval, small_painting
 
-from diffpaint.grain import grain_texture
+from diffpaint.grain.textures import grain_texture
 from diffpaint_shared.strokefile import StrokeFile, load, save
 
 

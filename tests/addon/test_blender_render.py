@@ -48,7 +48,7 @@ def _grain_painting(scale: float, strength: float):
     """Opaque and translucent strokes over a grain canvas, most of it left bare."""
     from dataclasses import replace
 
-    from diffpaint.grain import grain_texture
+    from diffpaint.grain.textures import grain_texture
     from diffpaint_shared import strokefile as sf
 
     red, blue = (0.8, 0.2, 0.1), (0.1, 0.3, 0.7)
@@ -62,7 +62,7 @@ def _grain_painting(scale: float, strength: float):
 
 @pytest.mark.parametrize(("scale", "strength"), [(2.0, 0.1), (4.0, 0.2)])
 def test_blender_render_shows_the_canvas_grain_as_the_backend_does(tmp_path, scale, strength):
-    from diffpaint.grain import canvas_image
+    from diffpaint.grain.fit import canvas_image
     from diffpaint.painting import from_stroke_file, render_painting
     from diffpaint_shared.strokefile import save
 

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from diffpaint.fit.optimize import Settings
-from diffpaint.grain import BANK, GRAIN_SCALES, canvas_image, fit_grain, grain_texture, gray_texels
+from diffpaint.grain.fit import GRAIN_SCALES, canvas_image, fit_grain
+from diffpaint.grain.textures import BANK, grain_texture, gray_texels
 from diffpaint.imageio import load_image, save_png
 from diffpaint.painting import from_stroke_file, render_painting
 from diffpaint.results import reconstruct_image
@@ -112,7 +113,7 @@ def test_a_reconstruction_with_grain_writes_it_into_the_stroke_file(tmp_path: Pa
 def test_render_and_refine_of_a_grain_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`diffpaint render` shows the file's grain (at --scale too); refine, which has no grain fit, refuses it."""
     from diffpaint.cli import main
-    from diffpaint.grain import file_canvas
+    from diffpaint.grain.fit import file_canvas
 
     doc = _painting()
     grainy = replace(doc, canvas=replace(doc.canvas, grain=replace(grain_texture("cold-press"), scale=2.0,

@@ -96,7 +96,7 @@ def _frames(args: argparse.Namespace) -> int:
 
 def _painting(doc: strokefile.StrokeFile, scale: float) -> tuple[Painting, Tensor]:
     """A stroke file's painting (paint and smudge strokes) and bare canvas (its grain too), resized by `scale`."""
-    from diffpaint.grain import file_canvas
+    from diffpaint.grain.fit import file_canvas
     from diffpaint.painting import from_stroke_file
 
     if not 0 < scale <= 16:

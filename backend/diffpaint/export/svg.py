@@ -36,7 +36,7 @@ from itertools import groupby
 import numpy as np
 from PIL import Image
 
-from diffpaint.grain import gray_texels
+from diffpaint.grain.textures import gray_texels
 from diffpaint_shared.color import linear_to_srgb
 from diffpaint_shared.curves import lerp, quadratic_bezier
 from diffpaint_shared.grain import canvas_linear

@@ -67,7 +67,7 @@ from diffpaint.fit.placement import place_smudges, place_strokes
 from diffpaint.fit.segmentation import Method, resize_labels, segment
 from diffpaint.fit.smudge_fit import image_loss, prune_smudges, smudge_loss
 from diffpaint.fit.visibility import hidden_footprint, visible_area
-from diffpaint.grain import canvas_image, fit_grain
+from diffpaint.grain.fit import canvas_image, fit_grain
 from diffpaint.metrics import psnr
 from diffpaint.painting import Painting, render_painting
 from diffpaint.render import RasterSettings, TileGrid, render

@@ -176,7 +176,8 @@ def test_textured_strokes_show_their_textures_as_the_backend_renders_them(medium
 
 
 def test_a_canvas_grain_is_embedded_under_the_strokes_as_the_backend_renders_it() -> None:
-    from diffpaint.grain import canvas_image, grain_texture
+    from diffpaint.grain.fit import canvas_image
+    from diffpaint.grain.textures import grain_texture
     from diffpaint.painting import render_painting
 
     doc = _one(sf.Stroke(points=((8.0, 24.0), (32.0, 20.0), (56.0, 24.0)), radius=(6.0, 6.0),
