@@ -18,8 +18,6 @@ bpy, numpy and the standard library only: this module runs inside Blender.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 
 import bpy
 import numpy as np
@@ -28,7 +26,7 @@ from diffpaint_shared.color import linear_to_srgb, srgb_to_linear
 from diffpaint_shared.grain import canvas_linear
 from diffpaint_shared.strokefile import Canvas, CanvasGrain
 
-from .gp_textures import encode_png
+from .gp_textures import encode_png, packed_image
 from .sampling import CanvasMapping
 
 CANVAS_MATERIAL = "DiffPaint Canvas"
@@ -80,7 +78,7 @@ def _grain_image(canvas: Canvas, name: str, created: list[bpy.types.ID]) -> bpy.
                            canvas.width, canvas.height)
     srgb = np.round(linear_to_srgb(linear) * 255.0).astype(np.uint8)
     rgba = np.concatenate([srgb, np.full((*srgb.shape[:2], 1), 255, dtype=np.uint8)], axis=-1)
-    image = _load_png(encode_png(rgba), name)
+    image = packed_image(encode_png(rgba), name)
     created.append(image)
     image.colorspace_settings.name = "sRGB"
     image["diffpaint_source"] = grain.source
@@ -89,7 +87,7 @@ def _grain_image(canvas: Canvas, name: str, created: list[bpy.types.ID]) -> bpy.
 
 def grain_gray(grain: CanvasGrain) -> np.ndarray:
     """A grain PNG's first channel as 8-bit gray (h, w), row 0 the top, as the backend decodes it."""
-    image = _load_png(grain.png, "DiffPaint grain texture")
+    image = packed_image(grain.png, "DiffPaint grain texture")
     try:
         image.colorspace_settings.name = "Non-Color"  # the stored values, undecoded
         width, height = (int(n) for n in image.size)  # type: ignore[attr-defined]
@@ -98,20 +96,6 @@ def grain_gray(grain: CanvasGrain) -> np.ndarray:
         return np.round(pixels.reshape(height, width, image.channels)[::-1, :, 0] * 255.0).astype(np.uint8)
     finally:
         bpy.data.images.remove(image)
-
-
-def _load_png(png: bytes, name: str) -> bpy.types.Image:
-    """A packed image from PNG bytes (Blender reads images from files only)."""
-    fd, path = tempfile.mkstemp(suffix=".png")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(png)
-        image = bpy.data.images.load(path)
-        image.pack()
-    finally:
-        os.remove(path)
-    image.name = name
-    return image
 
 
 def grain_uv_scale(canvas: Canvas, mapping: CanvasMapping) -> tuple[float, float] | None:

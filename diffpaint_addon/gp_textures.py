@@ -51,10 +51,8 @@ def material_key(s: Stroke) -> str:
     return texture_material_name(s.texture, s.mapping.mix)
 
 
-def _load_png(key: str, png: bytes, source: str) -> bpy.types.Image:
-    """A packed image from PNG bytes (Blender reads images from files only), its pixels as stored:
-    the texture values are linear already. As custom properties: where it comes from (and its licence),
-    its texture key and fingerprints of the PNG and of its pixels, so the export knows it unless it is edited."""
+def packed_image(png: bytes, name: str) -> bpy.types.Image:
+    """A packed image ``name`` from PNG bytes (Blender reads images from files only)."""
     fd, path = tempfile.mkstemp(suffix=".png")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -63,7 +61,15 @@ def _load_png(key: str, png: bytes, source: str) -> bpy.types.Image:
         image.pack()
     finally:
         os.remove(path)
-    image.name = f"DiffPaint {key}"
+    image.name = name
+    return image
+
+
+def _load_png(key: str, png: bytes, source: str) -> bpy.types.Image:
+    """A packed image from PNG bytes, its pixels as stored: the texture values are linear already. As custom
+    properties: where it comes from (and its licence), its texture key and fingerprints of the PNG and of its
+    pixels, so the export knows it unless it is edited."""
+    image = packed_image(png, f"DiffPaint {key}")
     image.colorspace_settings.name = "Non-Color"
     image.alpha_mode = "STRAIGHT"
     image["diffpaint_source"] = source
