@@ -97,7 +97,8 @@ class JobSettings:
                           "strength fitted to the image after the strokes ('none': a flat canvas)",
                           choices=GRAIN_CHOICES)
     time_budget: int = _setting(0, "Time Budget", "seconds the whole fit may take: the levels get three quarters "
-                                "of it and the joint fit of all strokes the rest (0: no limit, every step runs)",
+                                "of it, relocating faint strokes and the joint fit of all strokes the rest (0: no limit, "
+                                "every step runs)",
                                 minimum=0, soft_maximum=3600)
     deterministic: bool = _setting(False, "Deterministic", "deterministic kernels only, so a CUDA run repeats bit "
                                    "for bit (slower on CUDA; CPU runs repeat anyway)")
