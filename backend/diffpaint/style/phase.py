@@ -54,7 +54,7 @@ class StyleSettings:
     detail_weight: float = 0.5
     choose: bool = True  # choose each stroke's texture, shift and contrast (`choose_textures`); False keeps the drawn
     shifts: int = 4  # u-translations tried per texture by `choose_textures`
-    detail_credit: float = 0.7  # in [0, 1): share of a texture's added fine-band energy `choose_textures` credits
+    detail_credit: float = 0.7  # in [0, 1): share of a pattern's fine-band energy `choose_textures` credits
     choice_passes: int = 2  # of `choose_textures`, each around the previous one's choice
     body_weight: float = 0.05  # pull of the medium's body opacity (`BODY_OPACITY`) on each stroke's opacity
     reference: BrushworkStatistics | None = None  # a reference painting's brushwork to match (style.reference)
@@ -270,25 +270,26 @@ def _choose_once(painting: Painting, style: StrokeStyle, base: StrokeStyle | Non
         shown = by_coverage * (scale.detach() - 1.0) + by_color * offset.detach()
         best = torch.full((count,), -math.inf, device=target.device)
         at = slice(run.first_paint, run.first_paint + count)
+        fine_color = fine_band(by_color, grid.tile)
         for v, partner in pairs:
             for k in range(settings.shifts):
                 texel, edge = sample(frags, own, torch.full_like(s, v), torch.tensor(k / settings.shifts), lod)
+                fine_texel = fine_band(by_color * texel[..., :3], grid.tile)
                 for u in (v,) if partner is None else (v, partner):
                     candidate, pattern = shape(texel, edge, s, torch.full_like(s, u), run.first_paint,
                                                texel[..., 3] if u == v else 1.0)
                     fixed = by_coverage * (candidate - 1.0) - shown
                     pattern = by_color * pattern
-                    # Fine-band energy counts against the plain strokes, not the base: the stencil's change is
-                    # `fixed + shown`.
-                    fine_fixed, fine_pattern = fine_band(fixed + shown, grid.tile), fine_band(pattern, grid.tile)
-                    ra, rp, ff, pp, fp, hff, hpp, hfp = _stroke_sums(
+                    # The pattern's fine band: `fine_band` is linear and the textures gray.
+                    fine = fine_texel - means[u].mean() * fine_color
+                    ra, rp, ff, pp, fp, hpp = _stroke_sums(
                         [left * fixed, left * pattern, fixed.square(), pattern.square(), fixed * pattern,
-                         fine_fixed.square(), fine_pattern.square(), fine_fixed * fine_pattern], s, count).unbind(-1)
-                    # Squared error removed plus `credit` times the fine-band energy added: a quadratic in contrast.
-                    slope = rp - fp + credit * hfp
+                         fine.square()], s, count).unbind(-1)
+                    # Squared error removed plus `credit` times the pattern's fine-band energy: a quadratic in the
+                    # contrast.
                     curvature = (pp - credit * hpp).clamp(min=1e-12)
-                    contrast = torch.minimum((slope / curvature).clamp(min=0.0), limits[at, u])
-                    score = 2.0 * ra - ff + credit * hff + 2.0 * contrast * slope - contrast.square() * curvature
+                    contrast = torch.minimum(((rp - fp) / curvature).clamp(min=0.0), limits[at, u])
+                    score = 2.0 * (ra + contrast * (rp - fp)) - ff - contrast.square() * curvature
                     better = score > best
                     best = torch.where(better, score, best)
                     variant[at] = torch.where(better, u, variant[at])
@@ -309,9 +310,9 @@ def choose_textures(painting: Painting, style: StrokeStyle, target: Tensor, back
     changes coverage by its alpha stencil and color by its gray pattern, scaled by the stroke's contrast
     1 − mix; each candidate is sampled once per stroke footprint, and per stroke the squared-error reduction,
     at the contrast that maximizes it (in [0, 1]), is summed in closed form. `settings.detail_credit` counts
-    that share of the fine-band energy (`fine_band`, the band the detail ratio measures) the candidate adds
-    over the plain strokes as a gain rather than a cost: a fine pattern that explains part of the target keeps
-    more contrast than the error alone asks for, a smooth one (which brings back no brushwork) only that.
+    that share of the pattern's fine-band energy (`fine_band`, the band the detail ratio measures) as a gain
+    rather than a cost: a fine pattern that explains part of the target keeps more contrast than the error
+    alone asks for, a smooth one (which brings back no brushwork) only that.
     A texture's solid partner (see `lookups`) is scored from the same lookup at alpha 1. The best candidate
     wins; strokes keep their u_scale and softness. Overlapping strokes and large stencils make the model rough: each of
     `settings.choice_passes` passes takes it again around the previous pass's choice."""
