@@ -54,7 +54,7 @@ class StyleSettings:
     detail_weight: float = 0.5
     choose: bool = True  # choose each stroke's texture, shift and contrast (`choose_textures`); False keeps the drawn
     shifts: int = 4  # u-translations tried per texture by `choose_textures`
-    detail_credit: float = 0.7  # in [0, 1): share of a pattern's fine-band energy `choose_textures` credits
+    detail_credit: float = 0.7  # share of a pattern's fine-band energy `choose_textures` credits
     choice_passes: int = 2  # of `choose_textures`, each around the previous one's choice
     body_weight: float = 0.05  # pull of the medium's body opacity (`BODY_OPACITY`) on each stroke's opacity
     reference: BrushworkStatistics | None = None  # a reference painting's brushwork to match (style.reference)
@@ -286,7 +286,7 @@ def _choose_once(painting: Painting, style: StrokeStyle, base: StrokeStyle | Non
                         [left * fixed, left * pattern, fixed.square(), pattern.square(), fixed * pattern,
                          fine.square()], s, count).unbind(-1)
                     # Squared error removed plus `credit` times the pattern's fine-band energy: a quadratic in the
-                    # contrast.
+                    # contrast (a pattern near Nyquist can outweigh its cost: then it takes its cap).
                     curvature = (pp - credit * hpp).clamp(min=1e-12)
                     contrast = torch.minimum(((rp - fp) / curvature).clamp(min=0.0), limits[at, u])
                     score = 2.0 * (ra + contrast * (rp - fp)) - ff - contrast.square() * curvature
@@ -312,9 +312,9 @@ def choose_textures(painting: Painting, style: StrokeStyle, target: Tensor, back
     at the contrast that maximizes it (in [0, 1]), is summed in closed form. `settings.detail_credit` counts
     that share of the pattern's fine-band energy (`fine_band`, the band the detail ratio measures) as a gain
     rather than a cost: a fine pattern that explains part of the target keeps more contrast than the error
-    alone asks for, a smooth one (which brings back no brushwork) only that.
-    A texture's solid partner (see `lookups`) is scored from the same lookup at alpha 1. The best candidate
-    wins; strokes keep their u_scale and softness. Overlapping strokes and large stencils make the model rough: each of
+    alone asks for, a smooth one (which brings back no brushwork) only that. A texture's solid partner (see
+    `lookups`) is scored from the same lookup at alpha 1. The best candidate wins; strokes keep their u_scale
+    and softness. Overlapping strokes and large stencils make the model rough: each of
     `settings.choice_passes` passes takes it again around the previous pass's choice."""
     chosen: StrokeStyle | None = None
     for _ in range(settings.choice_passes):
