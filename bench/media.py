@@ -3,6 +3,7 @@ today's procedural textures and the real-media bank with per-stroke choice, the 
 the reconstruction's, and (with --blender) Blender's render of the textured stroke file against the backend's.
 
     .venv/bin/python bench/media.py [--size 512] [--strokes 512] [--only oil ink] [--out bench-media/] [--blender]
+        [--detail-weight 0.5] [--detail-credit 0.7]
 
 Each Met painting (CC0) is reconstructed once with plain strokes (bench/common.py `plain_fit`, cached in --out as
 <id>-<size>-<strokes>.pt, so reruns fit styles only); then one style phase over the finished painting textures
@@ -45,16 +46,22 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--strokes", type=int, default=512)
     parser.add_argument("--style-iterations", type=int, default=StyleSettings.iterations)
+    parser.add_argument("--detail-weight", type=float, default=StyleSettings.detail_weight,
+                        help="weight of the style phase's detail term")
+    parser.add_argument("--detail-credit", type=float, default=StyleSettings.detail_credit,
+                        help="share of the fine-band energy a texture adds that the texture choice credits")
     parser.add_argument("--only", nargs="*", choices=sorted(PAINTINGS))
     parser.add_argument("--out", type=Path, default=Path("bench-media"))
     parser.add_argument("--no-today", action="store_true", help="skip today's procedural textures")
     parser.add_argument("--blender", action="store_true", help="also render the new stroke file in Blender")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    new = replace(StyleSettings(), iterations=args.style_iterations)
+    new = replace(StyleSettings(), iterations=args.style_iterations, detail_weight=args.detail_weight,
+                  detail_credit=args.detail_credit)
 
     print(f"{args.size} px, {args.strokes} strokes, default settings, no smudge; one style phase over the finished "
-          f"painting ({new.iterations} steps after the texture choice); {torch.get_num_threads()} CPU threads\n")
+          f"painting ({new.iterations} steps after the texture choice, detail weight {new.detail_weight}, "
+          f"detail credit {new.detail_credit}); {torch.get_num_threads()} CPU threads\n")
     print("| medium | painting | plain PSNR / SSIM / detail | today PSNR / SSIM / detail "
           "| new PSNR / SSIM / detail | new − plain (dB) | style s (share) | opaque > 0.9 plain → new "
           "| Blender vs backend (dB) |")

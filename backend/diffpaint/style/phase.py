@@ -4,14 +4,14 @@ parameters to the target.
 What is fitted is what Grease Pencil can show: per stroke which of the medium's textures it uses, u_scale,
 u_translation, softness and the color/texture mix. The discrete part is chosen first, without gradient steps
 (`choose_textures`): each candidate texture and shift is sampled once over each stroke's footprint and scored
-by how much of the target's residual its pattern explains, at its best contrast, in closed form. A few Adam
-steps then refine the continuous parameters under the paper's schedule: linear warm-up to the peak rate over
-the first 5 % of steps, constant for the next 70 %, cosine decay to 0 over the last 25 %. Loss: L1 pixel +
-weighted gradient term, as in the paint phase, plus a detail term (`detail_loss`): the local energy of the
-finest band should match the target's, so a texture that brings back brushwork is not switched off merely
-because its streaks are out of phase. Each stroke's opacity is fitted too (starting from the one that keeps
-its coverage under its texture's stencil); a medium with body paint (`BODY_OPACITY`, oil) pulls it up toward
-the medium's.
+by how much of the target's residual its pattern explains, plus a share of the fine detail it adds, at its
+best contrast, in closed form. A few Adam steps then refine the continuous parameters under the paper's
+schedule: linear warm-up to the peak rate over the first 5 % of steps, constant for the next 70 %, cosine
+decay to 0 over the last 25 %. Loss: L1 pixel + weighted gradient term, as in the paint phase, plus a detail
+term (`detail_loss`): the local energy of the finest band should match the target's, so a texture that brings
+back brushwork is not switched off merely because its streaks are out of phase. Each stroke's opacity is
+fitted too (starting from the one that keeps its coverage under its texture's stencil); a medium with body
+paint (`BODY_OPACITY`, oil) pulls it up toward the medium's.
 
 A textured stroke shows mix · vertex color + (1 − mix) · texture, so a stroke keeping its fitted color
 as vertex color would drift toward the texture's gray. The phase keeps the fitted color as what the
@@ -49,10 +49,12 @@ class StyleSettings:
     lr: float = 0.01  # the paper's peak rate
     gradient_weight: float = 0.1
     max_softness: float = 0.9
-    detail_weight: float = 1.0  # weight of `detail_loss` (0: pixel and gradient terms only)
+    # Weight of `detail_loss` (0: pixel and gradient terms only). At 1 the detail ratio rose further but SSIM fell
+    # below the plain strokes' on oil, watercolor and ink (256 px, bench/RESULTS.md issue 15); 0.5 keeps it above.
+    detail_weight: float = 0.5
     choose: bool = True  # choose each stroke's texture, shift and contrast (`choose_textures`); False keeps the drawn
     shifts: int = 4  # u-translations tried per texture by `choose_textures`
-    detail_credit: float = 0.7  # in [0, 1): share of a texture's added fine-detail energy `choose_textures` credits
+    detail_credit: float = 0.7  # share of a pattern's fine-band energy `choose_textures` credits
     choice_passes: int = 2  # of `choose_textures`, each around the previous one's choice
     body_weight: float = 0.05  # pull of the medium's body opacity (`BODY_OPACITY`) on each stroke's opacity
     reference: BrushworkStatistics | None = None  # a reference painting's brushwork to match (style.reference)
@@ -89,10 +91,22 @@ def initial_style(name: str, count: int, seed: int = 0, device: torch.device | N
     )
 
 
+def finest_band(gray: Tensor) -> Tensor:
+    """Gray images (B, 1, H, W) minus their 3 × 3 means (edges replicated): a high-pass whose gain is 2/3–4/3
+    over the band the detail ratio measures (0.5–1 of Nyquist) and 0.2–0.35 at a quarter of Nyquist."""
+    return gray - F.avg_pool2d(F.pad(gray, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+
+
+def fine_band(values: Tensor, tile: int) -> Tensor:
+    """`finest_band` of the gray of fragment values (P, T², 3), tile by tile: (P, T², 1), times √3 so that
+    its energy compares with a three-channel change's."""
+    high = finest_band(values.mean(-1).view(-1, 1, tile, tile))
+    return high.view(values.shape[0], -1, 1) * math.sqrt(3.0)
+
+
 def detail_energy(image: Tensor, cell: int = 8) -> Tensor:
-    """Per `cell` × `cell` block the RMS of an (H, W, 3) image's finest band (gray minus its 3 × 3 mean)."""
-    gray = image.mean(-1)[None, None]
-    high = gray - F.avg_pool2d(F.pad(gray, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    """Per `cell` × `cell` block the RMS of an (H, W, 3) image's `finest_band`."""
+    high = finest_band(image.mean(-1)[None, None])
     return F.avg_pool2d(high.square(), cell, cell, ceil_mode=True).clamp(min=1e-10).sqrt()[0, 0]
 
 
@@ -241,7 +255,7 @@ def _choose_once(painting: Painting, style: StrokeStyle, base: StrokeStyle | Non
         leaves = [leaf for pair in probes for leaf in pair]
         slopes = [torch.autograd.grad(image[..., c].sum(), leaves, retain_graph=c < 2) for c in range(3)]
     residual = (target - image).detach()
-    credit = 1.0 - settings.detail_credit
+    credit = settings.detail_credit
     variant, shift, mix = style.variant.clone(), style.u_translation.clone(), style.mix.clone()
     runs = [run for run in painting.runs() if len(run.paint)]
     for i, run in enumerate(runs):
@@ -256,19 +270,26 @@ def _choose_once(painting: Painting, style: StrokeStyle, base: StrokeStyle | Non
         shown = by_coverage * (scale.detach() - 1.0) + by_color * offset.detach()
         best = torch.full((count,), -math.inf, device=target.device)
         at = slice(run.first_paint, run.first_paint + count)
+        fine_color = fine_band(by_color, grid.tile)
         for v, partner in pairs:
             for k in range(settings.shifts):
                 texel, edge = sample(frags, own, torch.full_like(s, v), torch.tensor(k / settings.shifts), lod)
+                fine_texel = fine_band(by_color * texel[..., :3], grid.tile)
                 for u in (v,) if partner is None else (v, partner):
                     candidate, pattern = shape(texel, edge, s, torch.full_like(s, u), run.first_paint,
                                                texel[..., 3] if u == v else 1.0)
                     fixed = by_coverage * (candidate - 1.0) - shown
                     pattern = by_color * pattern
-                    ra, rp, ff, pp, fp = _stroke_sums([left * fixed, left * pattern, fixed.square(),
-                                                       pattern.square(), fixed * pattern], s, count).unbind(-1)
-                    contrast = torch.minimum(((rp - fp) / (credit * pp).clamp(min=1e-12)).clamp(min=0.0),
-                                             limits[at, u])
-                    score = 2.0 * (ra + contrast * rp) - ff - 2.0 * contrast * fp - credit * contrast.square() * pp
+                    # The pattern's fine band: `fine_band` is linear and the textures gray.
+                    fine = fine_texel - means[u].mean() * fine_color
+                    ra, rp, ff, pp, fp, hpp = _stroke_sums(
+                        [left * fixed, left * pattern, fixed.square(), pattern.square(), fixed * pattern,
+                         fine.square()], s, count).unbind(-1)
+                    # Squared error removed plus `credit` times the pattern's fine-band energy: a quadratic in the
+                    # contrast (a pattern near Nyquist can outweigh its cost: then it takes its cap).
+                    curvature = (pp - credit * hpp).clamp(min=1e-12)
+                    contrast = torch.minimum(((rp - fp) / curvature).clamp(min=0.0), limits[at, u])
+                    score = 2.0 * (ra + contrast * (rp - fp)) - ff - contrast.square() * curvature
                     better = score > best
                     best = torch.where(better, score, best)
                     variant[at] = torch.where(better, u, variant[at])
@@ -289,10 +310,11 @@ def choose_textures(painting: Painting, style: StrokeStyle, target: Tensor, back
     changes coverage by its alpha stencil and color by its gray pattern, scaled by the stroke's contrast
     1 − mix; each candidate is sampled once per stroke footprint, and per stroke the squared-error reduction,
     at the contrast that maximizes it (in [0, 1]), is summed in closed form. `settings.detail_credit` counts
-    that share of the pattern's own energy as a gain rather than a cost, so patterns keep a contrast that
-    carries brushwork, not only the one that minimizes the error. A texture's solid partner (see `lookups`)
-    is scored from the same lookup at alpha 1. The best candidate wins; strokes keep their
-    u_scale and softness. Overlapping strokes and large stencils make the model rough: each of
+    that share of the pattern's fine-band energy (`fine_band`, the band the detail ratio measures) as a gain
+    rather than a cost: a fine pattern that explains part of the target keeps more contrast than the error
+    alone asks for, a smooth one (which brings back no brushwork) only that. A texture's solid partner (see
+    `lookups`) is scored from the same lookup at alpha 1. The best candidate wins; strokes keep their u_scale
+    and softness. Overlapping strokes and large stencils make the model rough: each of
     `settings.choice_passes` passes takes it again around the previous pass's choice."""
     chosen: StrokeStyle | None = None
     for _ in range(settings.choice_passes):

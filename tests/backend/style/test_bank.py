@@ -20,6 +20,8 @@ from diffpaint.style import (
     styled_painting,
 )
 from diffpaint.style.phase import (
+    FrozenGeometry,
+    choose_textures,
     compensate,
     contrast_limits,
     detail_loss,
@@ -163,3 +165,31 @@ def test_contrast_limits_keep_the_vertex_color_in_range_so_a_stroke_shows_its_co
         mean = texture_means(at_limit)[v]
         mix = at_limit.mix[:, None, None]
         assert torch.allclose(linear_to_srgb(mix * shown + (1.0 - mix) * mean), color, atol=1e-4)
+
+
+def test_the_choice_raises_the_contrast_of_fine_detail_only() -> None:
+    """`detail_credit` counts the fine-band energy a texture adds as a gain: a pattern that explains part of the
+    target gets more contrast than the error alone asks for when it is fine (stripes a few pixels apart), and
+    keeps the contrast that minimizes the error when it is smooth (a ramp across the stroke)."""
+    size, count = 64, 3
+    p = painting(count, size)  # strokes about 13 px wide: 8 texels across, magnified (no mip blur)
+    p = replace(p, paint=replace(p.paint, color=torch.full((count, 2, 3), 0.5)))
+    bg = torch.full((size, size, 3), 0.9)
+    rows = torch.arange(8, dtype=torch.float32)[:, None].expand(8, 16)
+    stripes, ramp = 0.5 + 0.3 * (rows % 2 * 2 - 1), 0.2 + 0.6 * rows / 7
+    textures = torch.stack([torch.stack([g, g, g, torch.ones_like(g)], dim=-1) for g in (stripes, ramp)])
+    base = replace(initial_style("oil", count), textures=textures, variant=torch.zeros(count, dtype=torch.long))
+    contrasts = {}
+    for v, name in enumerate(("stripes", "ramp")):
+        truth = replace(base, variant=torch.full((count,), v), mix=torch.full((count,), 0.8))
+        with torch.no_grad():
+            target = render_styled_painting(styled_painting(p, truth), truth, bg)
+        for credit in (0.0, 0.7):
+            settings = StyleSettings(detail_credit=credit)
+            chosen, _ = choose_textures(p, base, target, bg, FrozenGeometry(), settings)
+            assert torch.equal(chosen.variant, truth.variant)
+            contrasts[name, credit] = (1.0 - chosen.mix).mean().item()
+    assert contrasts["stripes", 0.0] == pytest.approx(0.2, abs=0.03)
+    assert contrasts["ramp", 0.0] == pytest.approx(0.2, abs=0.03)
+    assert contrasts["stripes", 0.7] > 0.26
+    assert contrasts["ramp", 0.7] == pytest.approx(contrasts["ramp", 0.0], abs=0.03)
