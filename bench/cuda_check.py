@@ -92,7 +92,7 @@ def main() -> None:
         result = reconstruct(image.to(cuda), (1.0, 1.0, 1.0), settings, on_progress=lambda p: None)
         torch.cuda.synchronize()
         seconds = time.perf_counter() - start
-    steps = settings.levels * settings.rounds * settings.iterations
+    steps = settings.level_count * settings.rounds * settings.iterations
     print(f"reconstruction 128 px, 96 strokes, 30 iterations: {seconds:.1f} s, PSNR {result.psnr:.2f} dB, "
           f"{reads.total / steps:.2f} host reads per paint step ({sum(reads.implicit.values()) / steps:.2f} "
           "implicit)")

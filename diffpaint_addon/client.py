@@ -33,7 +33,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from diffpaint_shared import sequence
-from diffpaint_shared.jobschema import SETTING
+from diffpaint_shared.jobschema import SETTING, levels_for_budget
 
 Event = dict[str, Any]
 CONNECT_TIMEOUT = 5.0  # a first short request: a hung server is named at once, not after the upload's timeout
@@ -415,7 +415,8 @@ class HttpJob:
         level = levels[-1]
         path = os.path.join(self.out_dir, f"level-{level}.json")
         write_atomic(path, client.level(self.job_id, level))
-        return {"event": "cancelled", "partial": path, "level": level, "levels": status["settings"]["levels"]}
+        levels_of_job = levels_for_budget(status["settings"]["strokes"], status["settings"]["levels"])
+        return {"event": "cancelled", "partial": path, "level": level, "levels": levels_of_job}
 
 
 class HttpSequenceJob(HttpJob):

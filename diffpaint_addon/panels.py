@@ -9,6 +9,8 @@ from typing import Any
 
 import bpy
 
+from diffpaint_shared.jobschema import levels_for_budget
+
 from .import_ops import DIFFPAINT_OT_export_strokes, DIFFPAINT_OT_import_sequence, DIFFPAINT_OT_import_strokes
 from .preferences import UiState, backend_status, calibration
 from .presets import CUSTOM, describe_duration
@@ -51,7 +53,7 @@ def draw_image_and_medium(layout: bpy.types.UILayout, context: bpy.types.Context
     reference.active = settings.style != "DIGITAL" and not is_sequence_source(context, in_image_editor)
     smudge = layout.row()
     smudge.prop(settings, "smudge")
-    smudge.active = settings.levels > 1  # the last level never smudges
+    smudge.active = levels_for_budget(settings.strokes, settings.levels) > 1  # the last level never smudges
     layout.prop(settings, "grain")
 
 

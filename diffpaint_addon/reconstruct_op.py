@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import bpy
 
-from diffpaint_shared.jobschema import Setting
+from diffpaint_shared.jobschema import Setting, levels_for_budget
 from diffpaint_shared.progress import describe_progress, progress_fraction
 from diffpaint_shared.strokefile import StrokeFileError
 
@@ -170,7 +170,7 @@ def _form_value(setting: Setting, value: Any) -> object:
 
 def model_seconds(settings: Any) -> float:
     """The preset model's fit time for the panel's settings (before this machine's calibration)."""
-    return estimate_seconds(settings.quality, settings.strokes, settings.levels,
+    return estimate_seconds(settings.quality, settings.strokes, levels_for_budget(settings.strokes, settings.levels),
                             "cuda" if settings.device == "CUDA" else "cpu",
                             (settings.size, settings.iterations, settings.rounds))
 

@@ -25,6 +25,10 @@ BACKGROUND_PATTERN = r"^(mean|white|#?[0-9a-fA-F]{6})$"
 BACKGROUND_CHOICES = "'mean' (of the image), 'white', or a hex color like '#f0e8d8'"
 _HEX_COLOR = re.compile(r"^#?[0-9a-fA-F]{6}$")
 MAX_SEED = 2**31 - 1
+# What levels 0 asks for (`levels_for_budget`): the fewest levels, from 3 to 5, whose finest grid gets at most
+# this many strokes per cell. The paper paints ≤ 512 strokes on 4×4 grids and 1,024 on 5×5 (bench/RESULTS.md "Levels").
+AUTO_LEVELS = (3, 5)
+AUTO_LEVELS_STROKES_PER_CELL = 20
 
 
 @dataclass(frozen=True)
@@ -72,8 +76,8 @@ class JobSettings:
 
     strokes: int = _setting(256, "Stroke Budget", "stroke budget over all levels, paint and smudge strokes together",
                             minimum=1, soft_maximum=4096)
-    levels: int = _setting(3, "Detail Levels", "coarse-to-fine grid levels 1×1 … n×n of ever smaller strokes",
-                           minimum=1, soft_maximum=6)
+    levels: int = _setting(0, "Detail Levels", "coarse-to-fine grid levels 1×1 … n×n of ever smaller strokes "
+                           "(0: as many as the stroke budget fills, 3 to 5)", minimum=0, soft_maximum=6)
     size: int = _setting(256, "Resolution", "long side in pixels the image is fitted at; larger images are "
                          "downscaled", minimum=8, soft_maximum=1024)
     iterations: int = _setting(80, "Steps", "optimizer steps per placement round", minimum=1, soft_maximum=500)
@@ -97,8 +101,8 @@ class JobSettings:
                           "strength fitted to the image after the strokes ('none': a flat canvas)",
                           choices=GRAIN_CHOICES)
     time_budget: int = _setting(0, "Time Budget", "seconds the whole fit may take: the levels get three quarters "
-                                "of it, relocating faint strokes and the joint fit of all strokes the rest (0: no limit, "
-                                "every step runs)",
+                                "of it, relocating faint strokes and the joint fit of all strokes the rest "
+                                "(0: no limit, every step runs)",
                                 minimum=0, soft_maximum=3600)
     deterministic: bool = _setting(False, "Deterministic", "deterministic kernels only, so a CUDA run repeats bit "
                                    "for bit (slower on CUDA; CPU runs repeat anyway)")
@@ -116,11 +120,25 @@ class JobSettings:
             found.append("a style reference needs a painting medium: choose a style other than digital (or auto)")
         if not found and self.strokes < self.levels:
             found.append(f"a budget of {self.strokes} strokes cannot cover {self.levels} levels: "
-                         f"ask for at least {self.levels} strokes or fewer levels")
+                         f"ask for at least {self.levels} strokes or fewer levels (or 0, as many as it fills)")
         return found
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def levels_for_budget(strokes: int, levels: int) -> int:
+    """The levels a budget of ``strokes`` is painted in: ``levels``, or for 0 the fewest of `AUTO_LEVELS` whose
+    finest n×n grid gets at most `AUTO_LEVELS_STROKES_PER_CELL` strokes per cell (never more levels than strokes).
+    The budget splits over the levels as their cell counts, so the finest grid's cells get 6·strokes / (n(n+1)(2n+1))
+    each: 3 levels up to 280 strokes, 4 up to 600, 5 beyond."""
+    if levels:
+        return levels
+    fewest, most = AUTO_LEVELS
+    n = fewest
+    while n < most and 6 * strokes > AUTO_LEVELS_STROKES_PER_CELL * n * (n + 1) * (2 * n + 1):
+        n += 1
+    return max(1, min(n, strokes))
 
 
 def _settings() -> tuple[Setting, ...]:

@@ -83,7 +83,7 @@ from diffpaint.style import (
     render_styled_painting,
 )
 from diffpaint.style.reference import BrushworkStatistics
-from diffpaint_shared.jobschema import GRAIN_CHOICES, NO_GRAIN
+from diffpaint_shared.jobschema import GRAIN_CHOICES, NO_GRAIN, levels_for_budget
 from diffpaint_shared.strokefile import CanvasGrain
 
 PROGRESS_EVERY = 10  # optimizer steps between progress reports (a report reads loss and PSNR off the device)
@@ -104,7 +104,7 @@ RELOCATED_CELL = 1.0  # of the finest level's cell: relocated strokes are placed
 @dataclass(frozen=True)
 class Settings:
     strokes: int = 256  # total budget across levels, paint and smudge strokes together
-    levels: int = 3
+    levels: int = 0  # coarse-to-fine levels; 0: as many as the budget fills (`levels_for_budget`: 3 to 5)
     rounds: int = 2  # placement rounds per level (error map refreshed between rounds)
     iterations: int = 80  # optimizer steps per round
     lr_position: float = 0.004  # in units of the canvas' long side per step
@@ -125,8 +125,8 @@ class Settings:
     min_working_side: int = 64  # coarse levels are fitted at no less than this resolution
     # Long side (px) strokes are fitted at: a larger canvas is fitted as if it were this size (finest level and joint
     # phase at it, coarser levels halved below), its strokes scaled up. Strokes are sized by the grid cell, a third
-    # of the long side on the finest of 3 levels: at 512 px they are placed 10–20 px in radius and 50–120 px long and
-    # may thin to 3.4 px (0.02 cell), so they still span enough pixels to fit; a 2,048 px canvas fitted at 512 px
+    # of the long side on the finest of 3 levels: at 512 px they are placed 10–20 px in radius and 50–120 px long
+    # and may thin to 3.4 px (0.02 cell), so they still span enough pixels to fit; a 2,048 px canvas fitted at 512 px
     # costs a sixteenth of its pixels per step (bench/large_canvas.py, bench/RESULTS.md "Large canvases").
     fit_max_side: int = 512
     seed: int = 0
@@ -151,10 +151,10 @@ class Settings:
     grain: str = NO_GRAIN  # canvas grain fitted under the finished painting (diffpaint.grain), or none
 
     def __post_init__(self) -> None:
-        for name in ("strokes", "levels", "rounds", "iterations", "smudge_iterations", "fit_max_side"):
+        for name in ("strokes", "rounds", "iterations", "smudge_iterations", "fit_max_side"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
-        for name in ("joint_iterations", "relocation_iterations", "hidden_color"):
+        for name in ("levels", "joint_iterations", "relocation_iterations", "hidden_color"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be at least 0, not {getattr(self, name)}")
         if self.time_budget is not None and not self.time_budget > 0:
@@ -167,7 +167,12 @@ class Settings:
             raise ValueError(f"style must be one of {', '.join(STYLES)}, not {self.style!r}")
         if self.grain not in GRAIN_CHOICES:
             raise ValueError(f"grain must be one of {', '.join(GRAIN_CHOICES)}, not {self.grain!r}")
-        strokes_per_level(self.strokes, self.levels)  # raises when the budget cannot cover the levels
+        strokes_per_level(self.strokes, self.level_count)  # raises when the budget cannot cover the levels
+
+    @property
+    def level_count(self) -> int:
+        """The levels the budget is painted in (`levels`, or as many as the budget fills)."""
+        return levels_for_budget(self.strokes, self.levels)
 
 
 @dataclass(frozen=True)
@@ -209,8 +214,8 @@ def level_budgets(settings: Settings) -> list[tuple[int, int]]:
     """(paint, smudge) stroke counts per level: the smudge share of every level but the last (at least
     one paint stroke stays), when smudging is on."""
     budgets = []
-    for level, count in enumerate(strokes_per_level(settings.strokes, settings.levels)):
-        smudges = round(count * settings.smudge_share) if settings.smudge and level < settings.levels - 1 else 0
+    for level, count in enumerate(strokes_per_level(settings.strokes, settings.level_count)):
+        smudges = round(count * settings.smudge_share) if settings.smudge and level < settings.level_count - 1 else 0
         smudges = min(smudges, count - 1)
         budgets.append((count - smudges, smudges))
     return budgets
@@ -221,7 +226,7 @@ def style_steps_per_level(settings: Settings) -> list[int]:
     as one style phase over the finished painting would give it, at about its cost (a step textures
     only the level's strokes). Splitting the steps over the levels like the strokes cost 0.6 dB on the
     Van Gogh at 128 px (bench/style_levels.py, bench/RESULTS.md)."""
-    return [0 if settings.style == "digital" else settings.style_iterations] * settings.levels
+    return [0 if settings.style == "digital" else settings.style_iterations] * settings.level_count
 
 
 def reconstruct(
@@ -353,7 +358,7 @@ def deterministic_algorithms(on: bool) -> Iterator[None]:
 def _level_steps(settings: Settings) -> int:
     """Optimizer steps of the levels: paint rounds, smudge and style phases on every level."""
     smudged_levels = sum(1 for _, m in level_budgets(settings) if m)
-    return (settings.levels * settings.rounds * settings.iterations
+    return (settings.level_count * settings.rounds * settings.iterations
             + smudged_levels * settings.smudge_iterations + sum(style_steps_per_level(settings)))
 
 
@@ -430,7 +435,7 @@ class _Run:
         fraction = self.step / self.total_steps
         if self.settings.time_budget is not None:
             fraction = max(fraction, elapsed / self.settings.time_budget)
-        self.on_progress(Progress(phase, level + 1, self.settings.levels, iteration + 1, iterations,
+        self.on_progress(Progress(phase, level + 1, self.settings.level_count, iteration + 1, iterations,
                                   min(1.0, fraction), loss_value, quality, elapsed, image.detach()))
 
 
@@ -528,7 +533,7 @@ def _move_invisible(run: _Run, painting: Painting, bg_image: Tensor, iterations:
                        smudge_after=painting.smudge_after - moved_before[painting.smudge_after])
     with torch.no_grad():
         canvas = render_painting(painting, bg_image, settings.raster)
-    finest = settings.levels - 1
+    finest = settings.level_count - 1
     cell = run.cell(finest) * RELOCATED_CELL
     new = place_strokes(target.cpu(), canvas.cpu(), count, cell, finest, run.generator).to(target.device)
     if iterations:
@@ -551,7 +556,7 @@ def _joint_phase(run: _Run, painting: Painting, bg_image: Tensor) -> Painting:
     if steps == 0 or len(painting.paint) == 0:
         run.step += steps
         return painting
-    finest = settings.levels - 1
+    finest = settings.level_count - 1
     scale = 1.0 if len(painting.smudge) else _working_scale(run.long_side, finest, settings)
     target, bg_image = _downscale(target, scale), _downscale(bg_image, scale)
     bare = None if run.bare is None else _downscale(run.bare, scale)[..., 0]
@@ -724,7 +729,7 @@ class _SmudgeParameters:
 
 def _level_weights(settings: Settings, level: int) -> LossWeights:
     """The segmentation term fades in over the levels: coarse strokes are meant to span regions."""
-    fade = level / max(1, settings.levels - 1)
+    fade = level / max(1, settings.level_count - 1)
     return replace(settings.weights, segmentation=settings.weights.segmentation * fade)
 
 
@@ -737,7 +742,7 @@ def _working_scale(long_side: float, level: int, settings: Settings) -> float:
     """Resolution factor for fitting a level: 1 at the finest (`fit_max_side` / `long_side` on larger canvases),
     halved per level below it down to `min_working_side`."""
     top = min(1.0, settings.fit_max_side / long_side)
-    return max(top * 0.5 ** (settings.levels - 1 - level), min(top, settings.min_working_side / long_side))
+    return max(top * 0.5 ** (settings.level_count - 1 - level), min(top, settings.min_working_side / long_side))
 
 
 def _downscale(image: Tensor, scale: float) -> Tensor:
@@ -782,7 +787,7 @@ def refine(
     """Continue optimizing a finished painting against `target` (H, W, 3) in [0, 1].
 
     With `add` > 0, that many new paint strokes are first placed and fitted on top as one more round
-    of the finest level (`settings.levels` − 1 sets its cell). Then every paint stroke is fine-tuned
+    of the finest level (`settings.level_count` − 1 sets its cell). Then every paint stroke is fine-tuned
     jointly for `settings.iterations` steps at full resolution, through the whole painting (smudges
     included, their geometry frozen), on the pixel, gradient and OT terms. No stroke is pruned or
     reordered, so the painting order — and the smudges' place in it — is kept. `mask` is the image's
@@ -800,7 +805,7 @@ def _refine(painting: Painting, target: Tensor, background: tuple[float, float, 
     height, width = target.shape[:2]
     bg_image = torch.tensor(background, device=target.device).expand(height, width, 3).contiguous()
     painting = painting.to(target.device)
-    finest = settings.levels - 1
+    finest = settings.level_count - 1
     if add:
         with torch.no_grad():
             canvas = render_painting(painting, bg_image, settings.raster)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from diffpaint_shared import sequence
-from diffpaint_shared.jobschema import JobSettings
+from diffpaint_shared.jobschema import JobSettings, levels_for_budget
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 FINISHED_STATES = (DONE, FAILED, CANCELLED)
@@ -94,7 +94,8 @@ class Job:
 
     def completed_levels_on_disk(self) -> list[int]:
         """The levels whose stroke files the worker finished writing (it renames them into place)."""
-        return sorted(level for level in range(1, self.settings.levels + 1) if self.level_path(level).is_file())
+        levels = levels_for_budget(self.settings.strokes, self.settings.levels)
+        return sorted(level for level in range(1, levels + 1) if self.level_path(level).is_file())
 
     def frames_on_disk(self) -> int:
         """The frames the sequence's manifest lists: those the worker finished (it rewrites the manifest,

@@ -20,6 +20,19 @@ def test_budget_is_split_over_levels_coarse_to_fine():
         strokes_per_level(2, 3)
 
 
+def test_levels_0_follow_the_budget_as_the_paper_grids_it():
+    # The paper paints up to 512 strokes on 4×4 grids and 1,024 on 5×5; small budgets keep 3 levels.
+    counts = {n: Settings(strokes=n).level_count for n in (2, 96, 256, 512, 1024, 8000)}
+    assert counts == {2: 2, 96: 3, 256: 3, 512: 4, 1024: 5, 8000: 5}
+    def per_finest_cell(n: int, levels: int) -> float:
+        return strokes_per_level(n, levels)[-1] / levels**2
+
+    for n, levels in counts.items():  # the fewest levels, from 3 to 5, whose finest cells get ≤ 20 strokes each
+        assert levels == min(n, 5) or per_finest_cell(n, levels) <= 20
+        assert levels <= 3 or per_finest_cell(n, levels - 1) > 20
+    assert Settings(strokes=1024, levels=2).level_count == 2  # a level count asked for is kept
+
+
 def test_reconstruction_of_a_real_painting_beats_the_blank_canvas(painting_path):
     target, _ = load_image(painting_path, 128)
     background = tuple(target.mean(dim=(0, 1)).tolist())
