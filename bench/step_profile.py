@@ -1,7 +1,7 @@
 """One joint-phase optimizer step on real fitted strokes, timed stage by stage (issue 14).
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/step_profile.py [--size 512] [--strokes 1024] [--repeats 3]
-        [--cache /tmp/diffpaint-step-profile] [--profile]
+        [--cache /tmp/diffpaint-step-profile] [--profile] [--release-memory]
 
 The strokes are those of a plain reconstruction of the Van Gogh (`diffpaint.samples.painting(436535)`) at
 `--size` px with `--strokes` strokes (40 steps a round, 30 joint steps: fitted sizes, in a few minutes), cached
@@ -12,14 +12,17 @@ level, backward, Adam step.
 Each stage runs on detached copies of its inputs, so forward and backward are timed per stage:
 rasterize (sampling, binning, fragments) → composite (over the background) → each loss term on the image
 (or the fragments / strokes) → the optimizer step. "step" is the whole step as the joint phase runs it; the
-stages add up to about it. Times are medians over `--repeats` after one warm-up; `--profile` adds torch.profiler's
-table of the whole step's most expensive operators.
+stages add up to about it. Times are the least CPU time of the process (`time.process_time`) over `--repeats`
+after one warm-up: on a shared machine wall times swing with the load, and with OMP_NUM_THREADS=1 the CPU time is
+the step's work (system time included: page faults count). Freed memory is kept for reuse as `diffpaint` does
+(`render.host_memory`), unless `--release-memory`. `--profile` adds torch.profiler's table of the whole step's most
+expensive operators. Peak resident memory is printed at the end.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import resource
 import sys
 import time
 from collections.abc import Callable
@@ -37,6 +40,7 @@ from diffpaint.fit.optimize import MIN_RADIUS_OF_CELL, Settings, _labels_on_tile
 from diffpaint.fit.segmentation import segment  # noqa: E402
 from diffpaint.render import render  # noqa: E402
 from diffpaint.render.composite import composite  # noqa: E402
+from diffpaint.render.host_memory import retain_freed_memory  # noqa: E402
 from diffpaint.render.raster import Fragments, bin_segments, rasterize_entries, sample_strokes  # noqa: E402
 from diffpaint.render.renderer import canvas_grid  # noqa: E402
 from diffpaint_shared.color import srgb_to_linear  # noqa: E402
@@ -45,19 +49,19 @@ PAINTING = 436535  # Van Gogh, "Wheat Field with Cypresses"
 
 
 class Timer:
-    """Wall times per stage name, over repeats."""
+    """CPU times per stage name, over repeats."""
 
     def __init__(self) -> None:
         self.times: dict[str, list[float]] = {}
 
     def __call__(self, name: str, fn: Callable[[], object]) -> object:
-        start = time.perf_counter()
+        start = time.process_time()
         out = fn()
-        self.times.setdefault(name, []).append(time.perf_counter() - start)
+        self.times.setdefault(name, []).append(time.process_time() - start)
         return out
 
-    def medians(self) -> dict[str, float]:
-        return {name: statistics.median(values) for name, values in self.times.items()}
+    def least(self) -> dict[str, float]:
+        return {name: min(values) for name, values in self.times.items()}
 
 
 def leaf(x: Tensor) -> Tensor:
@@ -104,7 +108,7 @@ def staged_step(timer: Timer, params: _Parameters, bg_image: Tensor, target: Ten
 def whole_step(timer: Timer, params: _Parameters, bg_image: Tensor, target: Tensor, settings: Settings,
                context: dict) -> Tensor:
     """The joint phase's step as `_joint_phase` runs it (no smudges, no mask, no hidden-color term)."""
-    start = time.perf_counter()
+    start = time.process_time()
     strokes = params.strokes()
     min_radius = losses.line_floor(strokes, context["lines"], MIN_RADIUS_OF_CELL * context["cell"],
                                    settings.line_radius, 1.0)
@@ -114,15 +118,15 @@ def whole_step(timer: Timer, params: _Parameters, bg_image: Tensor, target: Tens
     loss = loss + settings.weights.segmentation * losses.segmentation_loss(
         rendered.fragments, context["labels_tiles"], len(strokes), context["regions"],
         strokes.opacity * context["level_share"])
-    forward = time.perf_counter()
+    forward = time.process_time()
     params.optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    backward = time.perf_counter()
+    backward = time.process_time()
     params.optimizer.step()
     timer.times.setdefault("step: forward", []).append(forward - start)
     timer.times.setdefault("step: backward", []).append(backward - forward)
-    timer.times.setdefault("step: optimizer", []).append(time.perf_counter() - backward)
-    timer.times.setdefault("step", []).append(time.perf_counter() - start)
+    timer.times.setdefault("step: optimizer", []).append(time.process_time() - backward)
+    timer.times.setdefault("step", []).append(time.process_time() - start)
     return loss.detach()
 
 
@@ -133,7 +137,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/diffpaint-step-profile"))
     parser.add_argument("--profile", action="store_true", help="print torch.profiler's table of one whole step")
+    parser.add_argument("--release-memory", action="store_true",
+                        help="leave glibc's malloc at its defaults (freed tensors go back to the OS)")
     args = parser.parse_args()
+    if not args.release_memory:
+        retain_freed_memory()
 
     args.cache.mkdir(parents=True, exist_ok=True)
     settings = Settings(strokes=args.strokes, iterations=40, joint_iterations=30)
@@ -163,14 +171,15 @@ def main() -> None:
         whole_step(timer, params, bg_image, target, settings, context)
     for values in timer.times.values():
         del values[0]
-    medians = timer.medians()
-    staged = sum(v for k, v in medians.items() if not k.startswith("step"))
-    print("| stage | seconds | share of the stages |")
+    least = timer.least()
+    staged = sum(v for k, v in least.items() if not k.startswith("step"))
+    print("| stage | CPU seconds | share of the stages |")
     print("| --- | --- | --- |")
-    for name, seconds in medians.items():
+    for name, seconds in least.items():
         share = "" if name.startswith("step") else f"{100 * seconds / staged:.0f} %"
         print(f"| {name} | {seconds:.3f} | {share} |")
     print(f"| sum of stages | {staged:.3f} | |")
+    print(f"peak resident memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
     if args.profile:
         with torch.profiler.profile() as prof:
             whole_step(Timer(), params, bg_image, target, settings, context)
