@@ -4,6 +4,7 @@ from dataclasses import replace
 import torch
 
 from diffpaint.render import Fragments, RasterSettings, canvas_grid, composite, rasterize_strokes, render
+from diffpaint.render.composite import _TransmittanceAfter
 from diffpaint.render.raster import _segment_signed_distance, _SweptSegment
 from diffpaint.render.reference import render_sequential
 from diffpaint.strokes import Strokes
@@ -142,3 +143,13 @@ def test_swept_segment_function_equals_autograd_through_its_plain_formula():
 
 def _swept(centers, radii, colors, first, px, py):
     return _SweptSegment.apply(centers, radii, colors, first, px, py)
+
+
+def test_transmittance_after_each_fragment_in_its_tile_and_its_hand_written_gradient():
+    g = torch.Generator().manual_seed(6)
+    tile_index = torch.tensor([0, 0, 0, 2, 3, 3, 5, 5, 5, 5])
+    log_t = (-torch.rand(len(tile_index), 4, generator=g, dtype=torch.float64) * 3).requires_grad_()
+    expected = torch.stack([log_t[(tile_index == tile_index[i]) & (torch.arange(len(log_t)) > i)].sum(0).exp()
+                            for i in range(len(log_t))])
+    assert torch.allclose(_TransmittanceAfter.apply(log_t, tile_index), expected, rtol=1e-12)
+    assert torch.autograd.gradcheck(lambda x: _TransmittanceAfter.apply(x, tile_index), (log_t,))
