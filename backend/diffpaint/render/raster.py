@@ -191,7 +191,6 @@ def rasterize_entries(samples: StrokeSamples, entries: SegmentEntries, grid: Til
         return per_pair.gather(1, index)
 
     uv = axis_distance = None
-    pix = torch.stack([px.T, py.T], dim=-1)  # (P, T*T, 2)
     if settings.sweep:
         first = (nearest.T + stroke_index * centers.shape[1]).contiguous()  # segment starts, flat (stroke · K + i)
         u, signed, frag_color = _SweptSegment.apply(centers, radii, colors, first, px, py)
@@ -199,9 +198,10 @@ def rasterize_entries(samples: StrokeSamples, entries: SegmentEntries, grid: Til
             a, b, ra, rb = pick(centers, 0), pick(centers, 1), pick(radii, 0), pick(radii, 1)
             arc = samples.arc
             along = pick(arc, 0) + u * (pick(arc, 1) - pick(arc, 0))
+            pix = torch.stack([px.T, py.T], dim=-1)  # (P, T*T, 2)
             uv, axis_distance = _stroke_uv(pix, a, b, ra + u * (rb - ra), signed, along)
     else:
-        signed = _stamp_signed_distance(pix, pick(centers, 0), pick(radii, 0))
+        signed = _stamp_signed_distance(torch.stack([px.T, py.T], dim=-1), pick(centers, 0), pick(radii, 0))
         frag_color = pick(colors, 0)
     coverage = torch.sigmoid(-signed / settings.edge)
     return Fragments(tile_index, stroke_index, coverage, frag_color, uv, axis_distance)
