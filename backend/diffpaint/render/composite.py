@@ -4,6 +4,7 @@ whole tiles at a time or the whole canvas."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -42,12 +43,38 @@ def fragment_weights(frags: Fragments, opacity: Tensor) -> tuple[Tensor, Tensor]
     """
     alpha = (frags.coverage * opacity[frags.stroke_index][:, None]).clamp(max=1.0) * _MAX_ALPHA
     log_t = torch.log1p(-alpha)
-    log_t64 = log_t.double()
-    suffix = torch.flip(cumulative_sum(torch.flip(log_t64, [0]), 0), [0])  # inclusive, global
-    suffix = torch.cat([suffix, suffix.new_zeros(1, suffix.shape[1])])
-    next_tile_start = torch.searchsorted(frags.tile_index, frags.tile_index, right=True)
-    after = suffix[:-1] - log_t64 - suffix[next_tile_start]
-    return alpha * torch.exp(after).to(alpha.dtype), log_t
+    return alpha * _TransmittanceAfter.apply(log_t, frags.tile_index), log_t
+
+
+class _TransmittanceAfter(torch.autograd.Function):
+    """exp of the sum of log(1 − a) over the fragments after each one in its tile (fragments sorted by tile):
+    (P, T*T) → (P, T*T). Sums run in float64 over the whole canvas (prefix sums minus the part before or
+    after the tile), in both passes; the backward is written by hand, as one prefix sum: autograd's
+    through reversed cumulative sums flipped and copied the float64 tensors six times."""
+
+    @staticmethod
+    def forward(ctx: Any, log_t: Tensor, tile_index: Tensor) -> Tensor:
+        total = _exclusive_sums(log_t)  # (P + 1, T*T): total[i] = Σ_{j < i}
+        next_tile = torch.searchsorted(tile_index, tile_index, right=True)
+        after = total.index_select(0, next_tile).sub_(total[1:])
+        transmittance = after.exp_().to(log_t.dtype)
+        ctx.save_for_backward(transmittance, tile_index)
+        return transmittance
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        transmittance, tile_index = ctx.saved_tensors
+        # ∂T_i/∂log_t_j = T_i for every j after i in its tile: each log_t_j gets Σ g_i T_i over the i before it there.
+        total = _exclusive_sums(grad * transmittance)
+        tile_start = torch.searchsorted(tile_index, tile_index)
+        before = total[:-1].sub_(total.index_select(0, tile_start))
+        return before.to(grad.dtype), None
+
+
+def _exclusive_sums(x: Tensor) -> Tensor:
+    """Σ_{j < i} x_j along dim 0 in float64, for i = 0 … len(x): (P, ...) → (P + 1, ...)."""
+    x64 = x.double()
+    return torch.cat([x64.new_zeros(1, *x.shape[1:]), cumulative_sum(x64, 0)])
 
 
 def composite_over(frags: Fragments, opacity: Tensor, background: Tensor, grid: TileGrid) -> tuple[Tensor, Tensor]:
