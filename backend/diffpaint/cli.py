@@ -22,7 +22,6 @@ from diffpaint.job import fit_settings, torch_device
 from diffpaint.metrics import psnr
 from diffpaint.options import add_setting, job_settings, positive_int
 from diffpaint.painting import from_stroke_file, render_painting, to_stroke_file
-from diffpaint.render.host_memory import retain_freed_memory
 from diffpaint.results import ResultFiles, Summary, reconstruct_image
 from diffpaint.style import attach_style, render_styled_painting, style_from_file, style_phase
 from diffpaint.style.render import styled_paint
@@ -42,7 +41,6 @@ examples:
 
 
 def main(argv: list[str] | None = None) -> int:
-    retain_freed_memory()  # a third of a CPU step was page faults of freshly mapped tensors
     parser = _parser()
     args = parser.parse_args(argv)
     try:

@@ -65,7 +65,8 @@ def test_bad_images_fail_clearly_and_write_nothing(tmp_path, painting_path, cont
 @pytest.mark.parametrize(
     ("args", "message"),
     [(["--strokes", "0"], "argument --strokes: strokes must be at least 1, not 0"),
-     (["--strokes", "2", "--levels", "3"], "cannot cover 3 levels"), (["--strokes", "many"], "strokes must be int, not 'many'"),
+     (["--strokes", "2", "--levels", "3"], "cannot cover 3 levels"),
+     (["--strokes", "many"], "strokes must be int, not 'many'"),
      (["--seed", "-1"], "seed must be between 0 and 2147483647, not -1"), (["--size", "4"], "size must be at least 8"),
      (["--background", "purple"], "argument --background: background must be 'mean' (of the image), 'white'"),
      (["--style", "gouache"], "style must be one of digital, oil, watercolor, ink, pencil"),

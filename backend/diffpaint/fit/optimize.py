@@ -71,6 +71,7 @@ from diffpaint.grain.fit import canvas_image, fit_grain
 from diffpaint.metrics import psnr
 from diffpaint.painting import Painting, render_painting
 from diffpaint.render import RasterSettings, TileGrid, render
+from diffpaint.render.host_memory import retain_freed_memory
 from diffpaint.render.smudge import SmudgeSettings, SmudgeStrokes, smudge
 from diffpaint.strokes import Strokes
 from diffpaint.style import (
@@ -246,6 +247,7 @@ def reconstruct(
     reconstruction). `mask` (H, W) in [0, 1], on any device, is the image's alpha: paint strokes are kept off its
     transparent areas, which stay bare canvas.
     """
+    retain_freed_memory()  # a third of a CPU step was page faults of freshly mapped tensors
     with deterministic_algorithms(settings.deterministic):
         if settings.style == "digital" and max(target.shape[:2]) > settings.fit_max_side:
             return _reconstruct_at_max_side(target, background, settings, on_progress, on_level, mask)
@@ -794,6 +796,7 @@ def refine(
     alpha, as for `reconstruct`: it keeps added strokes off transparent areas. An `anchor` adds its term
     to the fine-tuning's loss.
     """
+    retain_freed_memory()
     with deterministic_algorithms(settings.deterministic):
         return _refine(painting, target, background, settings, add, on_progress, mask, anchor)
 
