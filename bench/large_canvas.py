@@ -15,14 +15,15 @@ are only comparable between runs at the same load; memory does not depend on it.
 Renderer rows: random strokes (`common.random_strokes`), forward+backward passes of an L1 loss
 (`bench/renderer.py --one`): one pass, cold, by default; with `--repeats N`, a warm-up and the median of N.
 
-`--reconstruct` rows: `diffpaint reconstruct` of a sample painting (about 600 px) resized to the canvas,
-with the job's defaults (3 levels, 2 placement rounds of 80 steps; `--iterations`/`--rounds` lower them
-for a quick check; the joint phase's 100 and the relocation's 40 steps run whatever they say; `--time-budget`
-is passed on): the wall and CPU time of the whole process, the fit's own time and PSNR at the full canvas (from its
-report.json), the detail ratio of its render.png to its target.png (`diffpaint.metrics.detail_ratio`: 1 = as
-much fine detail as the target, below 1 = smoother), and the fit's time per phase (from its --progress-json
-events, kept in the run's folder): each level's paint rounds, relocation and the joint phase. Canvases over
-`FIT_MAX_SIDE` are fitted at that long side and their strokes scaled up (fit/optimize.py).
+`--reconstruct` rows: `diffpaint reconstruct` of a sample painting (about 600 px) resized to the canvas, with the
+job's defaults (levels that follow the stroke budget, 2 placement rounds of 80 steps; `--iterations`/`--rounds`
+lower them for a quick check; the joint phase's 200 and the relocation's 40 steps run whatever they say, unless
+`--time-budget`, passed on, cuts them): the wall and CPU time of the whole process, the fit's own time and PSNR at
+the full canvas (from its report.json), the detail ratio of its render.png to its target.png
+(`diffpaint.metrics.detail_ratio`: 1 = as much fine detail as the target, below 1 = smoother), and the fit's time
+per phase (from its --progress-json events, kept in the run's folder): each level's paint rounds, relocation and the
+joint phase. Canvases over `FIT_MAX_SIDE` are fitted at that long side and their strokes scaled up
+(fit/optimize.py).
 """
 
 from __future__ import annotations

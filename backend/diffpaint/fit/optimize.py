@@ -115,7 +115,8 @@ class Settings:
     min_opacity: float = 0.05  # strokes fainter than this at the end are relocated
     min_visible: float = 1.0  # px²: strokes showing less of themselves on the canvas are relocated
     line_radius: float = 0.75  # px: strokes on the target's thin lines may thin down to this
-    joint_iterations: int = 100  # steps of the joint phase over the whole painting (0: none)
+    # Steps of the joint phase over the whole painting (0: none): 100 gave 0.1–0.4 dB less on bench/peers.py's images.
+    joint_iterations: int = 200
     # Weight of the joint phase's hidden-color term (`losses.hidden_color_loss`), relative to the pixel term:
     # what later strokes cover of a stroke is judged against the target under it as if it showed, this much.
     # Off: at 0.5 it cost the Van Gogh in bench/peers.py 0.42 dB (200 strokes) and 0.90 dB (512).
