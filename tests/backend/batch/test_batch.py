@@ -85,7 +85,7 @@ def test_remove_partials_touches_only_partial_folders(tmp_path):
 def test_batch_options_are_the_job_settings_with_their_defaults(tmp_path, capsys):
     args = cli._parser().parse_args(["batch", str(tmp_path), "--out", str(tmp_path / "out")])
     assert {s.name: getattr(args, s.name) for s in SETTINGS} == {s.name: s.default for s in SETTINGS}
-    assert cli.main(["batch", str(tmp_path), "--out", str(tmp_path / "out"), "--strokes", "2"]) == 2
+    assert cli.main(["batch", str(tmp_path), "--out", str(tmp_path / "out"), "--strokes", "2", "--levels", "3"]) == 2
     assert "cannot cover 3 levels" in capsys.readouterr().err
 
 

@@ -123,8 +123,10 @@ def test_rasterized_svg_resembles_the_backend_render(reconstruction):
     backend, _ = load_image(reconstruction / "render.png", 1 << 16)
     blank = torch.tensor(doc.canvas.background).expand_as(backend)
     svg = _pixels(to_svg(doc))
-    # Measured 30.7 dB here (mostly linear-light vs sRGB blending, and anti-aliasing); a blank canvas is ~14 dB.
-    assert psnr(svg, backend) > 28.5 > psnr(blank, backend) + 8.0
+    # Measured 30.7 dB here when the painting had few thin strokes; 27.7–28.0 dB since relocated strokes are fitted
+    # (down to 1.5 px) and 35 of 96 end thinner than 1 px on lines: sub-pixel strokes differ most in anti-aliasing,
+    # besides linear-light vs sRGB blending. A blank canvas is ~14 dB.
+    assert psnr(svg, backend) > 27.0 > psnr(blank, backend) + 8.0
 
 
 def test_export_svg_command(reconstruction, tmp_path):
