@@ -99,7 +99,6 @@ RELOCATION_ENDS = 0.8  # of a time budget: the relocation before the joint phase
 # unfitted, at placement's size and opacity, on top: a flat band (the Van Gogh at 384 px, 768 strokes).
 RELOCATED_MIN_RADIUS = 1.5
 RELOCATED_MIN_OPACITY = 0.3
-RELOCATED_CELL = 1.0  # of the finest level's cell: relocated strokes are placed sized for a cell this big
 
 
 @dataclass(frozen=True)
@@ -537,8 +536,7 @@ def _move_invisible(run: _Run, painting: Painting, bg_image: Tensor, iterations:
     with torch.no_grad():
         canvas = render_painting(painting, bg_image, settings.raster)
     finest = settings.level_count - 1
-    cell = run.cell(finest) * RELOCATED_CELL
-    new = place_strokes(target.cpu(), canvas.cpu(), count, cell, finest, run.generator).to(target.device)
+    new = place_strokes(target.cpu(), canvas.cpu(), count, run.cell(finest), finest, run.generator).to(target.device)
     if iterations:
         new = _fit_round(run, "relocate", finest, new, canvas, iterations, deadline)
     return painting.then_paint(new), count
