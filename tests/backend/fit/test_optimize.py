@@ -76,6 +76,18 @@ def test_level_and_progress_hooks_expose_intermediate_results(painting_path):
     assert "joint" in phases and set(phases) <= {"paint", "relocate", "joint"}
 
 
+def test_a_spent_time_budget_cuts_every_phase_short_and_keeps_the_whole_budget(painting_path):
+    target, _ = load_image(painting_path, 48)
+    events = []
+    settings = Settings(strokes=12, levels=2, iterations=3 * PROGRESS_EVERY, time_budget=1e-9)
+    result = reconstruct(target, (1.0, 1.0, 1.0), settings,
+                         on_progress=lambda p: events.append((p.phase, p.iteration, p.iterations, p.fraction)))
+    # Paint rounds stop at their first clock read; with the budget spent, nothing is relocated or jointly fitted.
+    assert [e[:3] for e in events] == [("paint", PROGRESS_EVERY, PROGRESS_EVERY)] * (2 * 2)
+    assert all(fraction == 1.0 for *_, fraction in events)
+    assert len(result.strokes.paint) == 12
+
+
 def test_same_seed_same_strokes_on_cpu(painting_path):
     target, _ = load_image(painting_path, 48)
     settings = Settings(strokes=12, levels=2, iterations=5, seed=7)
