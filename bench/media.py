@@ -11,7 +11,9 @@ it: "today" = the procedural variants, each stroke's drawn at random, 60 steps o
 phase before the bank; --no-today skips it); "new" = the real-media bank (backend/diffpaint/style/bank, each texture
 at full strength and solid: `textures.medium_textures`), each stroke's texture, shift and contrast chosen by
 `choose_textures`, then the default steps with the detail term and the medium's body-paint prior. Detail ratio:
-`metrics.detail_ratio` (render ÷ target share of spectral power at 0.5–1 Nyquist). Style share: the new phase's
+`metrics.detail_ratio` (render ÷ target share of spectral power at 0.5–1 Nyquist); ρ: `metrics.fine_band_correlation`
+(how far that band's detail is the target's own; a fine band of d times the target's power at correlation ρ adds
+d − 2ρ√d of the target's fine-band power to the squared error). Style share: the new phase's
 seconds over plain fit + phase. Side-by-side PNGs
 (target | plain | new) go to --out. Prints a markdown table.
 """
@@ -28,7 +30,7 @@ from common import blender_psnr, plain_fit
 
 from diffpaint.fit.optimize import Settings
 from diffpaint.imageio import save_png
-from diffpaint.metrics import detail_ratio, psnr, ssim
+from diffpaint.metrics import detail_ratio, fine_band_correlation, psnr, ssim
 from diffpaint.painting import to_stroke_file
 from diffpaint.style import StyleSettings, attach_style, initial_style, optimize_style, render_styled_painting
 
@@ -62,8 +64,8 @@ def main() -> None:
     print(f"{args.size} px, {args.strokes} strokes, default settings, no smudge; one style phase over the finished "
           f"painting ({new.iterations} steps after the texture choice, detail weight {new.detail_weight}, "
           f"detail credit {new.detail_credit}); {torch.get_num_threads()} CPU threads\n")
-    print("| medium | painting | plain PSNR / SSIM / detail | today PSNR / SSIM / detail "
-          "| new PSNR / SSIM / detail | new − plain (dB) | style s (share) | opaque > 0.9 plain → new "
+    print("| medium | painting | plain PSNR / SSIM / detail / ρ | today PSNR / SSIM / detail / ρ "
+          "| new PSNR / SSIM / detail / ρ | new − plain (dB) | style s (share) | opaque > 0.9 plain → new "
           "| Blender vs backend (dB) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for medium, pid in PAINTINGS.items():
@@ -89,7 +91,8 @@ def main() -> None:
                                new_style)
             versus = f"{blender_psnr(doc, images['new'], args.out, f'{medium}-{pid}'):.2f}"
         save_png(torch.cat([target, plain.canvas, images["new"]], dim=1), args.out / f"{medium}-{pid}-side-by-side.png")
-        scores = [f"{psnr(x, target):.2f} / {ssim(x, target):.3f} / {detail_ratio(x, target):.2f}" if x is not None
+        scores = [f"{psnr(x, target):.2f} / {ssim(x, target):.3f} / {detail_ratio(x, target):.2f} / "
+                  f"{fine_band_correlation(x, target):.2f}" if x is not None
                   else "—" for x in (plain.canvas, images.get("today"), images["new"])]
         opaque = [f"{(p.paint.opacity > 0.9).float().mean().item():.0%}" for p in (plain.painting, new_painting)]
         gain = psnr(images["new"], target) - psnr(plain.canvas, target)
