@@ -1,7 +1,18 @@
+import math
+
 import pytest
 import torch
 
-from diffpaint.fit.optimize import PROGRESS_EVERY, Progress, Settings, level_budgets, reconstruct, strokes_per_level
+from diffpaint.fit.optimize import (
+    PLATEAU_EVERY,
+    PROGRESS_EVERY,
+    Progress,
+    Settings,
+    _JointSchedule,
+    level_budgets,
+    reconstruct,
+    strokes_per_level,
+)
 from diffpaint.fit.placement import place_smudges, place_strokes
 from diffpaint.fit.smudge_fit import prune_smudges, smudge_loss
 from diffpaint.imageio import load_image
@@ -179,3 +190,19 @@ def test_a_segmentation_with_more_regions_than_asked_for_still_fits(painting_pat
     assert int(segment(target, settings.segmenter, settings.regions).max()) + 1 > settings.regions
     result = reconstruct(target, tuple(target.mean(dim=(0, 1)).tolist()), settings)
     assert len(result.strokes.paint) == 16
+
+
+def test_the_joint_schedule_anneals_over_one_window_once_the_loss_plateaus():
+    schedule = _JointSchedule(200)
+    assert schedule.factor(0) == 1.0 and abs(schedule.factor(100) - 0.5) < 1e-12 and schedule.factor(200) == 0.0
+    schedule.anneal(60)  # the plateau: from where the cosine was, straight down to 0 one window later
+    at_plateau = 0.5 * (1.0 + math.cos(math.pi * 60 / 200))
+    assert schedule.length == 60 + PLATEAU_EVERY
+    assert abs(schedule.factor(60) - at_plateau) < 1e-12
+    assert abs(schedule.factor(60 + PLATEAU_EVERY // 2) - at_plateau / 2) < 1e-12
+    assert schedule.factor(60 + PLATEAU_EVERY) == 0.0
+    schedule.anneal(100)  # a later plateau changes nothing
+    assert schedule.length == 60 + PLATEAU_EVERY
+    budgeted = _JointSchedule(200)
+    budgeted.shorten(50)  # a time budget's: the whole cosine fits into the steps there is time for
+    assert budgeted.length == 50 and abs(budgeted.factor(25) - 0.5) < 1e-12
