@@ -30,7 +30,10 @@ class RasterSettings:
     samples: int = 9  # curve samples (stamps) per stroke
     sweep: bool = True  # sweep the stamp between samples, or keep discrete stamps
     edge: float = 0.25  # sigmoid scale in px: 10–90 % over ~0.55 px, like Grease Pencil's anti-aliased edge
-    tile: int = 8
+    # Tile side (px). A (tile, stroke) pair evaluates every pixel of the tile, so thin strokes waste most of a large
+    # one: on the CPU, fitted strokes (radius median 3 px, 512 px, 2,048 strokes) take 0.53 s a fwd+bwd at 4,
+    # 0.64 s at 8, 0.70 s at 2 (per-pair work dominates) and 0.99 s at 16 (bench/RESULTS.md "Tiles of 4 px").
+    tile: int = 4
     stroke_uv: bool = False  # also give each fragment its stroke-space (u, v), for textured strokes (sweep only)
 
 

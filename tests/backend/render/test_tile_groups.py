@@ -17,7 +17,7 @@ from diffpaint.style.phase import initial_style
 from diffpaint.style.shader import texture_shader, textured_raster
 
 WHOLE = 1 << 40  # a budget no canvas here reaches: one group
-SMALL = 1 << 14  # a few hundred entries of 8×8 tiles per group: many groups
+SMALL = 1 << 13  # a few hundred entries of 4×4 tiles per group: many groups
 
 
 def _placed(painting_path: Path, size: int, count: int) -> tuple[torch.Tensor, Strokes]:
