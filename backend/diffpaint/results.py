@@ -21,7 +21,7 @@ from torch import Tensor
 from diffpaint import __version__
 from diffpaint.export.process import Timing, build_frames, save_animation, stroke_counts
 from diffpaint.fit.optimize import Progress, Reconstruction, reconstruct
-from diffpaint.grain.fit import canvas_image
+from diffpaint.grain.fit import canvas_image, file_canvas
 from diffpaint.imageio import save_png
 from diffpaint.job import fit_settings, fit_target, torch_device
 from diffpaint.metrics import psnr
@@ -32,6 +32,9 @@ from diffpaint_shared import strokefile
 from diffpaint_shared.jobschema import JobSettings
 
 PROCESS_TIMING = Timing(duration=6.0, hold=2.0)
+# process.gif is a preview: a larger canvas is animated at this long side (the strokes are vectors, rendered
+# smaller); at 2,048 px its frames cost as much as the final render. `diffpaint video` makes full-size ones.
+PROCESS_MAX_SIDE = 512
 
 
 def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
@@ -91,8 +94,9 @@ class ResultFiles:
         write_atomically(self.dir / "render.png", lambda p: save_png(result.canvas, p))
         write_atomically(self.dir / "target.png", lambda p: save_png(target, p))
         if process_frames is not None:
-            frames = build_frames(result.strokes, canvas, stroke_counts(len(result.strokes), process_frames),
-                                  style=result.style)
+            scale = min(1.0, PROCESS_MAX_SIDE / max(self.width, self.height))
+            frames = build_frames(result.strokes.scaled(scale), file_canvas(doc.canvas, scale, device),
+                                  stroke_counts(len(result.strokes), process_frames), style=result.style)
             write_atomically(self.dir / "process.gif", lambda p: save_animation(frames, p, PROCESS_TIMING))
         report = {"image": source, "width": self.width, "height": self.height, "strokes": len(result.strokes),
                   "smudge_strokes": len(result.strokes.smudge), "psnr": result.psnr, "blank_psnr": blank,
