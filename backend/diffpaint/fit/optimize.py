@@ -90,7 +90,8 @@ from diffpaint_shared.strokefile import CanvasGrain
 PROGRESS_EVERY = 10  # optimizer steps between progress reports (a report reads loss and PSNR off the device)
 PLATEAU_EVERY = 20  # joint phase steps per plateau check (one host read of their summed loss)
 # The joint phase anneals and stops when a window's mean loss fell by less than this share of the window's before.
-# 0.015 against 0.01: within ±0.05 dB on the bench rows and 10–15 % faster at 2,048 strokes; 0.02 lost 0.02–0.12 dB.
+# 0.015 against 0.01: −0.05 to +0.07 dB on the bench rows (mean −0.001), 12 % faster at 2,048 strokes; 0.02 lost
+# up to 0.12 dB (bench/RESULTS.md "The joint phase stops at a 1.5 % plateau").
 PLATEAU_GAIN = 0.015
 JOINT_TIMED_STEPS = 3  # with a time budget, the joint phase's first steps, timed to fit the phase into it
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
