@@ -91,11 +91,11 @@ def bin_boxes(boxes: Tensor, grid: TileGrid) -> tuple[Tensor, Tensor]:
     span_x = x1 - x0 + 1
     counts = span_x * (y1 - y0 + 1) * on_canvas
     box = torch.repeat_interleave(torch.arange(len(boxes), device=boxes.device), counts)
-    first = torch.cumsum(counts, 0) - counts
-    local = torch.arange(len(box), device=boxes.device) - first[box]
-    tile = (y0[box] + local // span_x[box]) * grid.cols + x0[box] + local % span_x[box]
+    first, span_x = (torch.cumsum(counts, 0) - counts).index_select(0, box), span_x.index_select(0, box)
+    local = torch.arange(len(box), device=boxes.device) - first
+    tile = (y0.index_select(0, box) + local // span_x) * grid.cols + x0.index_select(0, box) + local % span_x
     order = torch.argsort(tile * len(boxes) + box)
-    return tile[order], box[order]
+    return tile.index_select(0, order), box.index_select(0, order)
 
 
 @dataclass
@@ -161,12 +161,13 @@ def bin_segments(samples: StrokeSamples, grid: TileGrid, settings: RasterSetting
         entry_stroke, entry_segment = entry // s, entry % s
         # A box's corner tiles can lie beyond the round ends of a fat segment: keep the tiles whose
         # center is within the segment's reach plus the tile's half-diagonal.
-        center = grid.tile_origins(a)[entry_tile] + 0.5 * grid.tile
-        e, seg = entry_stroke, entry_segment
-        _, reach = _segment_signed_distance(center, a[e, seg], b[e, seg], grow[e, seg], grow[e, seg])
+        center = grid.tile_origins(a).index_select(0, entry_tile) + 0.5 * grid.tile
+        # Rows picked by one flat index: far faster than indexing (N, S, ·) by two index tensors.
+        a, b, grow = (x.reshape(n * s, -1).index_select(0, entry) for x in (a, b, grow[..., None]))
+        _, reach = _segment_signed_distance(center, a, b, grow[:, 0], grow[:, 0])
         # Compactions wait for the device (their size depends on the data): one `nonzero` each, not one per array.
         near = torch.nonzero(reach <= 0.5 * grid.tile * 2**0.5).squeeze(1)
-        return SegmentEntries(entry_tile[near], entry_stroke[near], entry_segment[near])
+        return SegmentEntries(*(x.index_select(0, near) for x in (entry_tile, entry_stroke, entry_segment)))
 
 
 def rasterize_entries(samples: StrokeSamples, entries: SegmentEntries, grid: TileGrid,
@@ -196,7 +197,8 @@ def rasterize_entries(samples: StrokeSamples, entries: SegmentEntries, grid: Til
     uv = axis_distance = None
     if settings.sweep:
         first = (nearest.T + stroke_index * centers.shape[1]).contiguous()  # segment starts, flat (stroke · K + i)
-        u, signed, frag_color = _SweptSegment.apply(centers, radii, colors, first, px, py)
+        u, signed, frag_color = _SweptSegment.apply(centers, radii, colors, first, px, py,
+                                                    _pair_chunk(px.shape[0], px.device))
         if settings.stroke_uv:
             a, b, ra, rb = pick(centers, 0), pick(centers, 1), pick(radii, 0), pick(radii, 1)
             arc = samples.arc
@@ -222,74 +224,104 @@ class _SweptSegment(torch.autograd.Function):
     straight into the curve samples. Values go plane by plane (x, y, radius, each color channel), since a
     1-D `index_select` or `index_add_` is many times faster than one of rows of 2 or 3, and pixel-major
     (T*T, P): consecutive pixels then belong to different strokes, so `index_add_` does not wait on its
-    own previous add to the same sample, which made it 2.5× slower in pair-major order.
+    own previous add to the same sample, which made it 2.5× slower in pair-major order. Both passes run
+    over `chunk` pairs at a time (see `_pair_chunk`), so that their dozen intermediates stay in the cache.
 
     Inputs: centers (N, K, 2), radii (N, K), colors (N, K, 3) of the curve samples; first (T*T, P) long, the
     flat index (stroke · K + segment) of each pixel's segment start (its end is the next sample); px, py
-    (T*T, P) the pixel centers. Returns u, signed (P, T*T) and color (P, T*T, 3), pair-major.
+    (T*T, P) the pixel centers; chunk the pairs per pass. Returns u, signed (P, T*T) and color (P, T*T, 3),
+    pair-major.
     """
 
     @staticmethod
     def forward(ctx: Any, centers: Tensor, radii: Tensor, colors: Tensor, first: Tensor, px: Tensor,
-                py: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+                py: Tensor, chunk: int) -> tuple[Tensor, Tensor, Tensor]:
         ctx.set_materialize_grads(False)  # u is unused unless the strokes are textured: no zeros for it
-        start, end = first.flatten(), first.flatten() + 1
-        (ax, ay, ra), (abx, aby, drb) = (_gather(_planes(centers, radii), i, px.shape) for i in (start, end))
-        abx.sub_(ax), aby.sub_(ay), drb.sub_(ra)
-        apx, apy = torch.sub(px, ax, out=ax), torch.sub(py, ay, out=ay)
-        t, scratch, scratch2 = apx * abx, apy * aby, aby * aby
-        t.add_(scratch).div_(torch.mul(abx, abx, out=scratch).add_(scratch2).add_(1e-8))
-        u = t.clamp(0.0, 1.0)
-        dx, dy = apx.sub_(torch.mul(u, abx, out=scratch)), apy.sub_(torch.mul(u, aby, out=scratch))
-        dist = torch.mul(dx, dx, out=scratch).add_(torch.mul(dy, dy, out=scratch2)).add_(1e-8).sqrt_()
-        signed = torch.sub(dist, torch.mul(u, drb, out=scratch2).add_(ra))
-        ca, cb = (_gather(_planes(colors), i, px.shape) for i in (start, end))
-        color = u.new_empty(u.shape[1], u.shape[0], len(ca))
-        for c in range(len(ca)):  # written channel by channel into the (P, T*T, 3) layout the compositor takes
-            torch.add(ca[c], cb[c].sub_(ca[c]).mul_(u), out=color[..., c].T)
-        ctx.save_for_backward(centers, radii, colors, start, end, px, py, t, dist)
-        return u.T.contiguous(), signed.T.contiguous(), color
+        geometry, color_planes = _planes(centers, radii), _planes(colors)
+        pixels, pairs = first.shape
+        t, dist = px.new_empty(pixels, pairs), px.new_empty(pixels, pairs)  # kept for backward
+        u_out, signed_out = px.new_empty(pairs, pixels), px.new_empty(pairs, pixels)
+        color = px.new_empty(pairs, pixels, len(color_planes))
+        for lo in range(0, pairs, chunk):
+            part = slice(lo, lo + chunk)
+            start = first[:, part].flatten()
+            shape = (pixels, len(start) // pixels)
+            (ax, ay, ra), (abx, aby, drb) = (_gather(geometry, i, shape) for i in (start, start + 1))
+            abx.sub_(ax), aby.sub_(ay), drb.sub_(ra)
+            apx, apy = torch.sub(px[:, part], ax, out=ax), torch.sub(py[:, part], ay, out=ay)
+            t_part, scratch, scratch2 = t[:, part], torch.empty_like(ax), aby * aby
+            torch.mul(apx, abx, out=t_part).add_(torch.mul(apy, aby, out=scratch))
+            t_part.div_(torch.mul(abx, abx, out=scratch).add_(scratch2).add_(1e-8))
+            u = t_part.clamp(0.0, 1.0)
+            dx, dy = apx.sub_(torch.mul(u, abx, out=scratch)), apy.sub_(torch.mul(u, aby, out=scratch))
+            dist_part = dist[:, part]
+            torch.mul(dx, dx, out=dist_part).add_(torch.mul(dy, dy, out=scratch2)).add_(1e-8).sqrt_()
+            signed_out[part] = torch.sub(dist_part, torch.mul(u, drb, out=scratch2).add_(ra)).T
+            u_out[part] = u.T
+            ca, cb = (_gather(color_planes, i, shape) for i in (start, start + 1))
+            for c in range(len(ca)):  # written channel by channel into the (P, T*T, 3) layout the compositor takes
+                torch.add(ca[c], cb[c].sub_(ca[c]).mul_(u), out=color[part, :, c].T)
+        ctx.chunk = chunk
+        ctx.save_for_backward(centers, radii, colors, first, px, py, t, dist)
+        return u_out, signed_out, color
 
     @staticmethod
     def backward(ctx: Any, grad_u: Tensor | None, grad_signed: Tensor | None,
                  grad_color: Tensor | None) -> tuple[Tensor | None, ...]:
-        centers, radii, colors, start, end, px, py, t, dist = ctx.saved_tensors
-        (ax, ay, ra), (abx, aby, drb) = (_gather(_planes(centers, radii), i, px.shape) for i in (start, end))
-        abx.sub_(ax), aby.sub_(ay), drb.sub_(ra)
-        apx, apy = torch.sub(px, ax, out=ax), torch.sub(py, ay, out=ay)
-        u = t.clamp(0.0, 1.0)
-        scratch, scratch2 = u * abx, u * aby
-        dx, dy = torch.sub(apx, scratch), torch.sub(apy, scratch2)
-        # signed = dist − (ra + u (rb − ra)), dist = |ap − u ab|
-        g_signed = torch.zeros_like(t) if grad_signed is None else grad_signed.T.contiguous()
-        g_dx, g_dy = dx.mul_(torch.div(g_signed, dist, out=scratch)), dy.mul_(scratch)
-        g_u = g_signed * drb
-        g_u.add_(torch.mul(g_dx, abx, out=scratch)).add_(torch.mul(g_dy, aby, out=scratch)).neg_()
-        if grad_u is not None:
-            g_u.add_(grad_u.T)
-        g_colors = None
-        if grad_color is not None:
-            ca, cb = (_gather(_planes(colors), i, px.shape) for i in (start, end))
-            g_ca, g_cb = [], []
-            for c in range(len(ca)):
-                g = grad_color[..., c].T.contiguous()
-                g_u.add_(cb[c].sub_(ca[c]).mul_(g))
-                g_cb.append(torch.mul(g, u, out=ca[c]))
-                g_ca.append(g.sub_(g_cb[-1]))
-            g_colors = _scatter(colors, start, end, g_ca, g_cb)
-        # u = clamp(t, 0, 1), t = (ap · ab) / (|ab|² + 1e-8)
-        g_num = g_u.mul_((t >= 0.0) & (t <= 1.0))
-        g_num.div_(torch.mul(abx, abx, out=scratch).add_(torch.mul(aby, aby, out=scratch2)).add_(1e-8))
-        g_den2 = torch.mul(g_num, t, out=scratch).mul_(-2.0)
-        g_abx = apx.mul_(g_num).add_(torch.mul(g_den2, abx, out=scratch2)).sub_(torch.mul(g_dx, u, out=scratch2))
-        g_aby = apy.mul_(g_num).add_(torch.mul(g_den2, aby, out=scratch2)).sub_(torch.mul(g_dy, u, out=scratch2))
-        g_ax = abx.mul_(g_num).add_(g_dx).add_(g_abx).neg_()  # −(∂/∂ap + ∂/∂ab)
-        g_ay = aby.mul_(g_num).add_(g_dy).add_(g_aby).neg_()
-        g_rb = torch.mul(g_signed, u, out=scratch2).neg_()
-        g_ra = torch.neg(g_signed, out=scratch).sub_(g_rb)
-        geometry = torch.cat([centers, radii[..., None]], dim=-1)
-        g_geometry = _scatter(geometry, start, end, [g_ax, g_ay, g_ra], [g_abx, g_aby, g_rb])
-        return g_geometry[..., :2], g_geometry[..., 2], g_colors, None, None, None
+        centers, radii, colors, first, px, py, t_all, dist_all = ctx.saved_tensors
+        geometry, color_planes = _planes(centers, radii), _planes(colors)
+        g_geometry = geometry.new_zeros(geometry.shape)
+        g_colors = None if grad_color is None else color_planes.new_zeros(color_planes.shape)
+        pixels, pairs = first.shape
+        for lo in range(0, pairs, ctx.chunk):
+            part = slice(lo, lo + ctx.chunk)
+            start = first[:, part].flatten()
+            end, shape = start + 1, (pixels, len(start) // pixels)
+            t, dist = t_all[:, part], dist_all[:, part]
+            (ax, ay, ra), (abx, aby, drb) = (_gather(geometry, i, shape) for i in (start, end))
+            abx.sub_(ax), aby.sub_(ay), drb.sub_(ra)
+            apx, apy = torch.sub(px[:, part], ax, out=ax), torch.sub(py[:, part], ay, out=ay)
+            u = t.clamp(0.0, 1.0)
+            scratch, scratch2 = u * abx, u * aby
+            dx, dy = torch.sub(apx, scratch), torch.sub(apy, scratch2)
+            # signed = dist − (ra + u (rb − ra)), dist = |ap − u ab|
+            g_signed = torch.zeros_like(t) if grad_signed is None else grad_signed[part].T.contiguous()
+            g_dx, g_dy = dx.mul_(torch.div(g_signed, dist, out=scratch)), dy.mul_(scratch)
+            g_u = g_signed * drb
+            g_u.add_(torch.mul(g_dx, abx, out=scratch)).add_(torch.mul(g_dy, aby, out=scratch)).neg_()
+            if grad_u is not None:
+                g_u.add_(grad_u[part].T)
+            if g_colors is not None and grad_color is not None:
+                ca, cb = (_gather(color_planes, i, shape) for i in (start, end))
+                g_ca, g_cb = [], []
+                for c in range(len(ca)):
+                    g = grad_color[part, :, c].T.contiguous()
+                    g_u.add_(cb[c].sub_(ca[c]).mul_(g))
+                    g_cb.append(torch.mul(g, u, out=ca[c]))
+                    g_ca.append(g.sub_(g_cb[-1]))
+                _scatter_add(g_colors, start, end, g_ca, g_cb)
+            # u = clamp(t, 0, 1), t = (ap · ab) / (|ab|² + 1e-8)
+            g_num = g_u.mul_((t >= 0.0) & (t <= 1.0))
+            g_num.div_(torch.mul(abx, abx, out=scratch).add_(torch.mul(aby, aby, out=scratch2)).add_(1e-8))
+            g_den2 = torch.mul(g_num, t, out=scratch).mul_(-2.0)
+            g_abx = apx.mul_(g_num).add_(torch.mul(g_den2, abx, out=scratch2)).sub_(torch.mul(g_dx, u, out=scratch2))
+            g_aby = apy.mul_(g_num).add_(torch.mul(g_den2, aby, out=scratch2)).sub_(torch.mul(g_dy, u, out=scratch2))
+            g_ax = abx.mul_(g_num).add_(g_dx).add_(g_abx).neg_()  # −(∂/∂ap + ∂/∂ab)
+            g_ay = aby.mul_(g_num).add_(g_dy).add_(g_aby).neg_()
+            g_rb = torch.mul(g_signed, u, out=scratch2).neg_()
+            g_ra = torch.neg(g_signed, out=scratch).sub_(g_rb)
+            _scatter_add(g_geometry, start, end, [g_ax, g_ay, g_ra], [g_abx, g_aby, g_rb])
+        g_centers_radii = _per_sample(g_geometry, (*radii.shape, 3))
+        g_color = None if g_colors is None else _per_sample(g_colors, colors.shape)
+        return g_centers_radii[..., :2], g_centers_radii[..., 2], g_color, None, None, None, None
+
+
+def _pair_chunk(pixels: int, device: torch.device) -> int:
+    """Pairs per pass of `_SweptSegment`. On the CPU 64 Ki values per plane (256 KiB in float32), so that a
+    pass's dozen intermediates stay in a core's cache: one pass over all pairs of a 512-px canvas (~3 M values
+    per plane) made the rasterizer's forward+backward ~1.3× slower (bench/RESULTS.md "Cache-sized passes").
+    A GPU takes them all at once."""
+    return max(1, (1 << 16) // pixels) if device.type == "cpu" else 1 << 62
 
 
 def _planes(*per_sample: Tensor) -> Tensor:
@@ -298,18 +330,21 @@ def _planes(*per_sample: Tensor) -> Tensor:
     return torch.cat(flat, dim=1).T.contiguous()
 
 
-def _gather(planes: Tensor, index: Tensor, shape: torch.Size) -> list[Tensor]:
+def _per_sample(planes: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """Planes (C, N·K) back as per-sample values (N, K, C): `_planes`' inverse."""
+    return planes.T.reshape(shape)
+
+
+def _gather(planes: Tensor, index: Tensor, shape: tuple[int, int]) -> list[Tensor]:
     """Each plane (N·K) at `index` (T*T·P), shaped `shape` (T*T, P)."""
     return [plane.index_select(0, index).view(shape) for plane in planes]
 
 
-def _scatter(like: Tensor, start: Tensor, end: Tensor, at_start: list[Tensor], at_end: list[Tensor]) -> Tensor:
-    """Per-sample sums, shaped like `like` (N, K, C), of per-pixel values (one (T*T, P) plane per channel)
-    at each pixel's segment start and end."""
-    planes = like.new_zeros(like.shape[-1], like.shape[0] * like.shape[1])
+def _scatter_add(planes: Tensor, start: Tensor, end: Tensor, at_start: list[Tensor], at_end: list[Tensor]) -> None:
+    """Add per-pixel values (one (T*T, P) plane per channel) to `planes` (C, N·K) at each pixel's segment
+    start and end."""
     for plane, a, b in zip(planes, at_start, at_end, strict=True):
         plane.index_add_(0, start, a.flatten()).index_add_(0, end, b.flatten())
-    return planes.T.reshape(like.shape)
 
 
 def _segment_ends(centers: Tensor, radii: Tensor, settings: RasterSettings) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -365,7 +400,7 @@ def _nearest_segments(
     entries: SegmentEntries,
     grid: TileGrid,
     sweep: bool = True,
-    chunk_elements: int = 1 << 22,
+    chunk_elements: int = 1 << 16,  # scratch that stays in a core's cache (see `_pair_chunk`)
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The (tile, stroke) pairs of `entries`, and per pixel the stroke's nearest segment there.
 
@@ -378,42 +413,49 @@ def _nearest_segments(
     origins = grid.tile_origins(a)
     entry_tile, entry_stroke, entry_segment = entries.tile, entries.stroke, entries.segment
 
-    # Entries of one (tile, stroke) pair are consecutive: number the pairs.
+    # Entries of one (tile, stroke) pair are consecutive, in segment order: number the pairs, and each entry's
+    # rank within its pair (below s).
     new_pair = torch.ones_like(entry_tile, dtype=torch.bool)
     new_pair[1:] = (entry_tile[1:] != entry_tile[:-1]) | (entry_stroke[1:] != entry_stroke[:-1])
     pair = torch.cumsum(new_pair, 0) - 1
     first = torch.nonzero(new_pair).squeeze(1)
     tile_index, stroke_index = entry_tile[first], entry_stroke[first]
+    pairs, pixels = len(first), local.shape[0]
+    slot = (torch.arange(len(entry_tile), device=a.device) - first[pair]) * pairs + pair
 
-    signed = torch.empty(len(entry_tile), local.shape[0], dtype=a.dtype, device=a.device)
-    chunk = max(1, chunk_elements // local.shape[0])
+    # Each entry's signed distances go to its slot of `signed` (s, P, T*T), whose unused slots stay +inf: the
+    # nearest segment is then a dense reduction over the first dimension (a segmented one by pair costs several
+    # times more). Segment ends are read from flat planes (1-D `index_select`, far faster than indexing (N, S, 2)
+    # by two index tensors).
+    signed = a.new_full((s * pairs, pixels), float("inf"))
+    ax_, ay_, ra_, bx_, by_, rb_ = (x.reshape(-1) for x in (a[..., 0], a[..., 1], ra, b[..., 0], b[..., 1], rb))
+    flat = entry_stroke * s + entry_segment
+    chunk = max(1, chunk_elements // pixels)
     # Four scratch tensors of one chunk, reused: a fresh tensor per operation would cost more in page faults
     # than the arithmetic. The values are `_segment_signed_distance`'s (`_stamp_signed_distance`'s), bit for bit.
-    scratch = signed.new_empty(4, min(chunk, len(entry_tile)), local.shape[0])
+    scratch = signed.new_empty(4, min(chunk, len(entry_tile)), pixels)
     lx, ly = local[:, 0].contiguous(), local[:, 1].contiguous()
     for lo in range(0, len(entry_tile), chunk):
-        e, seg = entry_stroke[lo : lo + chunk], entry_segment[lo : lo + chunk]
-        origin = origins[entry_tile[lo : lo + chunk]]
-        apx, apy, u, tmp = scratch[:, : len(e)]
-        ax, ay, r0 = a[e, seg, 0][:, None], a[e, seg, 1][:, None], ra[e, seg][:, None]
+        at = flat[lo : lo + chunk]
+        origin = origins.index_select(0, entry_tile[lo : lo + chunk])
+        apx, apy, u, tmp = scratch[:, : len(at)]
+        ax, ay, r0 = (x.index_select(0, at)[:, None] for x in (ax_, ay_, ra_))
         torch.add(origin[:, :1], lx, out=apx).sub_(ax)
         torch.add(origin[:, 1:], ly, out=apy).sub_(ay)
         if sweep:
-            abx, aby = b[e, seg, 0][:, None] - ax, b[e, seg, 1][:, None] - ay
+            abx, aby = bx_.index_select(0, at)[:, None] - ax, by_.index_select(0, at)[:, None] - ay
             torch.mul(apx, abx, out=u).add_(torch.mul(apy, aby, out=tmp)).div_(abx * abx + aby * aby + 1e-8)
             u.clamp_(0.0, 1.0)
             apx.sub_(torch.mul(u, abx, out=tmp)), apy.sub_(torch.mul(u, aby, out=tmp))
-            u.mul_(rb[e, seg][:, None] - r0).add_(r0)
+            u.mul_(rb_.index_select(0, at)[:, None] - r0).add_(r0)
         else:
             u.copy_(r0.expand_as(u))
         apx.mul_(apx).add_(torch.mul(apy, apy, out=tmp)).add_(1e-8).sqrt_()
-        torch.sub(apx, u, out=signed[lo : lo + chunk])
+        signed.index_copy_(0, slot[lo : lo + chunk], apx.sub_(u))
 
-    # Segmented argmin: the minimum per pair and pixel, then the lowest segment that attains it.
-    pixels = local.shape[0]
-    best = signed.new_full((len(tile_index), pixels), float("inf"))
-    best = best.scatter_reduce(0, pair[:, None].expand(-1, pixels), signed, "amin")
-    candidate = torch.where(signed == best[pair], entry_segment[:, None], s)
-    nearest = torch.full_like(best, s, dtype=torch.long)
-    nearest = nearest.scatter_reduce(0, pair[:, None].expand(-1, pixels), candidate, "amin")
+    # The first minimum over the slots (torch's rule on ties) is the lowest segment that attains it.
+    rank = signed.view(s, pairs, pixels).min(dim=0).indices
+    segment_of_slot = entry_segment.new_zeros(s * pairs).index_copy_(0, slot, entry_segment)
+    nearest = segment_of_slot.index_select(0, (rank * pairs + torch.arange(pairs, device=a.device)[:, None]).flatten())
+    nearest = nearest.view(pairs, pixels)
     return tile_index, stroke_index, nearest

@@ -1,4 +1,5 @@
 import functools
+import itertools
 from dataclasses import replace
 
 import torch
@@ -109,8 +110,9 @@ def test_render_is_its_stages_composed_and_the_shader_changes_what_is_composited
 def test_swept_segment_function_equals_autograd_through_its_plain_formula():
     # The rasterizer's hand-written backward (`raster._SweptSegment`) against autograd through
     # `_segment_signed_distance` and the color lerp: same values bit for bit, same gradients up to float
-    # rounding (float32), and a gradcheck in float64. Pixels lie before, along and past their segments.
-    for dtype in (torch.float32, torch.float64):
+    # rounding (float32), and a gradcheck in float64, in one pass over the pairs and in two (the second
+    # short). Pixels lie before, along and past their segments.
+    for dtype, chunk in itertools.product((torch.float32, torch.float64), (6, 4)):
         g = torch.Generator().manual_seed(5)
         n, k, pairs, pixels = 4, 5, 6, 16
         centers = (torch.rand(n, k, 2, generator=g, dtype=dtype) * 20).requires_grad_()
@@ -128,7 +130,7 @@ def test_swept_segment_function_equals_autograd_through_its_plain_formula():
         u, signed = _segment_signed_distance(pix, a, b, ra, rb)
         expected = u, signed, ca + u[..., None] * (cb - ca)
         px, py = pix[..., 0].T.contiguous(), pix[..., 1].T.contiguous()
-        fused = functools.partial(_swept, first=first, px=px, py=py)
+        fused = functools.partial(_swept, first=first, px=px, py=py, chunk=chunk)
         actual = fused(centers, radii, colors)
         for e, a in zip(expected, actual, strict=True):
             assert torch.equal(e, a)
@@ -141,8 +143,8 @@ def test_swept_segment_function_equals_autograd_through_its_plain_formula():
             assert torch.autograd.gradcheck(fused, inputs)
 
 
-def _swept(centers, radii, colors, first, px, py):
-    return _SweptSegment.apply(centers, radii, colors, first, px, py)
+def _swept(centers, radii, colors, first, px, py, chunk):
+    return _SweptSegment.apply(centers, radii, colors, first, px, py, chunk)
 
 
 def test_transmittance_after_each_fragment_in_its_tile_and_its_hand_written_gradient():
