@@ -342,8 +342,8 @@ def _final_render(painting: Painting, style: StrokeStyle | None, target: Tensor,
 def deterministic_algorithms(on: bool) -> Iterator[None]:
     """With `on`, run the block with `torch.use_deterministic_algorithms(True)`, then restore the setting.
 
-    On CUDA the renderer's and losses' scatter-adds (`index_add`, `scatter_reduce`, and the backward
-    passes of `index_select` and `gather`) add in an order that varies from run to run, so results differ
+    On CUDA the renderer's and losses' scatter-adds (`index_add` and the backward passes of `index_select`
+    and `gather`) add in an order that varies from run to run, so results differ
     in the last bits between runs; deterministic kernels are slower. CUDA's cuBLAS needs the environment
     variable CUBLAS_WORKSPACE_CONFIG=:4096:8 (or :16:8) set before the process first uses it, or torch
     raises on the first matrix product; it is set here when unset, which is enough when nothing ran
