@@ -227,24 +227,26 @@ def _softmin(eps: float, costs: tuple[Tensor, Tensor, float, float], h: Tensor) 
     One log-sum-exp along rows, then one along columns.
     """
     cost_y, cost_x, max_y, max_x = costs
-    along_x = _logsumexp_kernel(h, cost_x, max_x, eps)
-    along_y = _logsumexp_kernel(along_x.transpose(1, 2), cost_y, max_y, eps).transpose(1, 2)
-    return -eps * along_y
+    along_x = _logsumexp_kernel(h, cost_x, max_x, eps, dim=-1)
+    return -eps * _logsumexp_kernel(along_x, cost_y, max_y, eps, dim=-2)
 
 
-def _logsumexp_kernel(h: Tensor, cost: Tensor, max_cost: float, eps: float) -> Tensor:
-    """log Σ_q exp(h[..., q] − cost[p, q]/ε) for every p, along the last axis of h.
+def _logsumexp_kernel(h: Tensor, cost: Tensor, max_cost: float, eps: float, dim: int) -> Tensor:
+    """log Σ_q exp(h[..., q] − cost[p, q]/ε) for every p, along axis `dim` of h (−1: along rows, −2: along columns).
 
-    Computed as m + log(exp(h − m) @ exp(−cost/ε)ᵀ) with m the max of h along the axis: the
-    q that attains m alone contributes exp(−cost[p, q]/ε) ≥ exp(−max cost/ε), so in float64 the sum
-    cannot underflow while max cost/ε stays under ~700, and it never overflows. That is as stable
-    as a pairwise log-sum-exp, but it takes one small matmul and exp of h only, not of every pair.
-    Below that ε it falls back to the pairwise form. `max_cost` is cost's largest entry, known on the host.
+    Computed as m + log(exp(h − m) @ exp(−cost/ε)ᵀ) (along columns, exp(−cost/ε) @ exp(h − m): no transposed
+    copies) with m the max of h along the axis: the q that attains m alone contributes exp(−cost[p, q]/ε) ≥
+    exp(−max cost/ε), so in float64 the sum cannot underflow while max cost/ε stays under ~700, and it never
+    overflows. That is as stable as a pairwise log-sum-exp, but it takes one small matmul and exp of h only, not
+    of every pair. Below that ε it falls back to the pairwise form. `max_cost` is cost's largest entry, known on
+    the host.
     """
     if max_cost / eps > 600.0:
-        return torch.logsumexp(h[..., None, :] - cost / eps, dim=-1)
-    m = h.amax(dim=-1, keepdim=True)
-    return m + torch.log((h - m).exp() @ torch.exp(-cost / eps).T)
+        rows = h.movedim(dim, -1)
+        return torch.logsumexp(rows[..., None, :] - cost / eps, dim=-1).movedim(-1, dim)
+    m = h.amax(dim=dim, keepdim=True)
+    gibbs = torch.exp(-cost / eps)
+    return m + torch.log((h - m).exp() @ gibbs.T if dim == -1 else gibbs @ (h - m).exp())
 
 
 # --- Stroke shape --------------------------------------------------------------------------------
