@@ -245,8 +245,8 @@ def _logsumexp_kernel(h: Tensor, cost: Tensor, max_cost: float, eps: float, dim:
         rows = h.movedim(dim, -1)
         return torch.logsumexp(rows[..., None, :] - cost / eps, dim=-1).movedim(-1, dim)
     m = h.amax(dim=dim, keepdim=True)
-    gibbs = torch.exp(-cost / eps)
-    return m + torch.log((h - m).exp() @ gibbs.T if dim == -1 else gibbs @ (h - m).exp())
+    gibbs, weights = torch.exp(-cost / eps), (h - m).exp()
+    return m + torch.log(weights @ gibbs.T if dim == -1 else gibbs @ weights)
 
 
 # --- Stroke shape --------------------------------------------------------------------------------

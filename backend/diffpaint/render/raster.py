@@ -242,14 +242,10 @@ class _SweptSegment(torch.autograd.Function):
         t, dist = px.new_empty(pixels, pairs), px.new_empty(pixels, pairs)  # kept for backward
         u_out, signed_out = px.new_empty(pairs, pixels), px.new_empty(pairs, pixels)
         color = px.new_empty(pairs, pixels, len(color_planes))
-        for lo in range(0, pairs, chunk):
-            part = slice(lo, lo + chunk)
-            start = first[:, part].flatten()
-            shape = (pixels, len(start) // pixels)
-            (ax, ay, ra), (abx, aby, drb) = (_gather(geometry, i, shape) for i in (start, start + 1))
-            abx.sub_(ax), aby.sub_(ay), drb.sub_(ra)
-            apx, apy = torch.sub(px[:, part], ax, out=ax), torch.sub(py[:, part], ay, out=ay)
-            t_part, scratch, scratch2 = t[:, part], torch.empty_like(ax), aby * aby
+        for part in _pair_parts(pairs, chunk):
+            start, end, shape = _segment_index(first, part)
+            apx, apy, abx, aby, ra, drb = _segment_vectors(geometry, start, end, shape, px[:, part], py[:, part])
+            t_part, scratch, scratch2 = t[:, part], torch.empty_like(apx), aby * aby
             torch.mul(apx, abx, out=t_part).add_(torch.mul(apy, aby, out=scratch))
             t_part.div_(torch.mul(abx, abx, out=scratch).add_(scratch2).add_(1e-8))
             u = t_part.clamp(0.0, 1.0)
@@ -258,7 +254,7 @@ class _SweptSegment(torch.autograd.Function):
             torch.mul(dx, dx, out=dist_part).add_(torch.mul(dy, dy, out=scratch2)).add_(1e-8).sqrt_()
             signed_out[part] = torch.sub(dist_part, torch.mul(u, drb, out=scratch2).add_(ra)).T
             u_out[part] = u.T
-            ca, cb = (_gather(color_planes, i, shape) for i in (start, start + 1))
+            ca, cb = (_gather(color_planes, i, shape) for i in (start, end))
             for c in range(len(ca)):  # written channel by channel into the (P, T*T, 3) layout the compositor takes
                 torch.add(ca[c], cb[c].sub_(ca[c]).mul_(u), out=color[part, :, c].T)
         ctx.chunk = chunk
@@ -272,15 +268,11 @@ class _SweptSegment(torch.autograd.Function):
         geometry, color_planes = _planes(centers, radii), _planes(colors)
         g_geometry = geometry.new_zeros(geometry.shape)
         g_colors = None if grad_color is None else color_planes.new_zeros(color_planes.shape)
-        pixels, pairs = first.shape
-        for lo in range(0, pairs, ctx.chunk):
-            part = slice(lo, lo + ctx.chunk)
-            start = first[:, part].flatten()
-            end, shape = start + 1, (pixels, len(start) // pixels)
+        pairs = first.shape[1]
+        for part in _pair_parts(pairs, ctx.chunk):
+            start, end, shape = _segment_index(first, part)
+            apx, apy, abx, aby, ra, drb = _segment_vectors(geometry, start, end, shape, px[:, part], py[:, part])
             t, dist = t_all[:, part], dist_all[:, part]
-            (ax, ay, ra), (abx, aby, drb) = (_gather(geometry, i, shape) for i in (start, end))
-            abx.sub_(ax), aby.sub_(ay), drb.sub_(ra)
-            apx, apy = torch.sub(px[:, part], ax, out=ax), torch.sub(py[:, part], ay, out=ay)
             u = t.clamp(0.0, 1.0)
             scratch, scratch2 = u * abx, u * aby
             dx, dy = torch.sub(apx, scratch), torch.sub(apy, scratch2)
@@ -322,6 +314,27 @@ def _pair_chunk(pixels: int, device: torch.device) -> int:
     per plane) made the rasterizer's forward+backward ~1.3× slower (bench/RESULTS.md "Cache-sized passes").
     A GPU takes them all at once."""
     return max(1, (1 << 16) // pixels) if device.type == "cpu" else 1 << 62
+
+
+def _pair_parts(pairs: int, chunk: int) -> list[slice]:
+    """The pairs of each pass of `_SweptSegment`, `chunk` at a time."""
+    return [slice(lo, lo + chunk) for lo in range(0, pairs, chunk)]
+
+
+def _segment_index(first: Tensor, part: slice) -> tuple[Tensor, Tensor, tuple[int, int]]:
+    """The flat sample index of each pixel's segment start and end in the pairs `part`, and their (T*T, pairs)."""
+    start = first[:, part].flatten()
+    return start, start + 1, (first.shape[0], len(start) // first.shape[0])
+
+
+def _segment_vectors(geometry: Tensor, start: Tensor, end: Tensor, shape: tuple[int, int], px: Tensor,
+                     py: Tensor) -> tuple[Tensor, ...]:
+    """Per pixel, from its segment's ends in `geometry` (the (x, y, radius) planes): the pixel's offset from the
+    segment start (apx, apy), the segment (abx, aby), the start radius ra and the radius change drb; each a new
+    (T*T, pairs) tensor, free to be overwritten."""
+    (ax, ay, ra), (abx, aby, drb) = (_gather(geometry, i, shape) for i in (start, end))
+    abx.sub_(ax), aby.sub_(ay), drb.sub_(ra)
+    return torch.sub(px, ax, out=ax), torch.sub(py, ay, out=ay), abx, aby, ra, drb
 
 
 def _planes(*per_sample: Tensor) -> Tensor:
@@ -425,10 +438,10 @@ def _nearest_segments(
 
     # Each entry's signed distances go to its slot of `signed` (s, P, T*T), whose unused slots stay +inf: the
     # nearest segment is then a dense reduction over the first dimension (a segmented one by pair costs several
-    # times more). Segment ends are read from flat planes (1-D `index_select`, far faster than indexing (N, S, 2)
-    # by two index tensors).
+    # times more). Segment ends are read from flat planes (`_planes`: 1-D `index_select`, far faster than indexing
+    # (N, S, 2) by two index tensors).
     signed = a.new_full((s * pairs, pixels), float("inf"))
-    ax_, ay_, ra_, bx_, by_, rb_ = (x.reshape(-1) for x in (a[..., 0], a[..., 1], ra, b[..., 0], b[..., 1], rb))
+    (start_x, start_y, start_r), (end_x, end_y, end_r) = _planes(a, ra), _planes(b, rb)
     flat = entry_stroke * s + entry_segment
     chunk = max(1, chunk_elements // pixels)
     # Four scratch tensors of one chunk, reused: a fresh tensor per operation would cost more in page faults
@@ -439,15 +452,15 @@ def _nearest_segments(
         at = flat[lo : lo + chunk]
         origin = origins.index_select(0, entry_tile[lo : lo + chunk])
         apx, apy, u, tmp = scratch[:, : len(at)]
-        ax, ay, r0 = (x.index_select(0, at)[:, None] for x in (ax_, ay_, ra_))
+        ax, ay, r0 = (x.index_select(0, at)[:, None] for x in (start_x, start_y, start_r))
         torch.add(origin[:, :1], lx, out=apx).sub_(ax)
         torch.add(origin[:, 1:], ly, out=apy).sub_(ay)
         if sweep:
-            abx, aby = bx_.index_select(0, at)[:, None] - ax, by_.index_select(0, at)[:, None] - ay
+            abx, aby = end_x.index_select(0, at)[:, None] - ax, end_y.index_select(0, at)[:, None] - ay
             torch.mul(apx, abx, out=u).add_(torch.mul(apy, aby, out=tmp)).div_(abx * abx + aby * aby + 1e-8)
             u.clamp_(0.0, 1.0)
             apx.sub_(torch.mul(u, abx, out=tmp)), apy.sub_(torch.mul(u, aby, out=tmp))
-            u.mul_(rb_.index_select(0, at)[:, None] - r0).add_(r0)
+            u.mul_(end_r.index_select(0, at)[:, None] - r0).add_(r0)
         else:
             u.copy_(r0.expand_as(u))
         apx.mul_(apx).add_(torch.mul(apy, apy, out=tmp)).add_(1e-8).sqrt_()
