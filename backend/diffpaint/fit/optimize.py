@@ -93,6 +93,11 @@ PLATEAU_EVERY = 20  # joint phase steps per plateau check (one host read of thei
 # 0.015 against 0.01: −0.05 to +0.07 dB on the bench rows (mean −0.001), 12 % faster at 2,048 strokes; 0.02 lost
 # up to 0.12 dB (bench/RESULTS.md "The joint phase stops at a 1.5 % plateau").
 PLATEAU_GAIN = 0.015
+# The joint phase's learning rate ramps up over its first steps: Adam's first steps move every parameter by about the
+# full learning rate whatever its gradient, and at full rate they shook the fitted painting (1,024 px / 2,048 strokes:
+# −0.45 dB in 10 steps, regained only 20 steps later). With the ramp it ends 0.2 dB higher in 20 fewer steps
+# (bench/RESULTS.md "A warm-up for the joint phase").
+JOINT_WARMUP = 10
 JOINT_TIMED_STEPS = 3  # with a time budget, the joint phase's first steps, timed to fit the phase into it
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
 LEVELS_SHARE = 0.75  # of a time budget, for the levels; the joint phase gets the rest and what they leave
@@ -572,12 +577,12 @@ def _joint_phase(run: _Run, painting: Painting, bg_image: Tensor) -> Painting:
     resolution (full resolution with smudges: they drag the canvas at its own pixels): the levels froze each other,
     so a coarse stroke never learned what the fine ones over it paint.
 
-    The learning rate decays on a cosine to 0 over `joint_iterations`; once the mean loss of a window of
-    `PLATEAU_EVERY` steps falls by less than `PLATEAU_GAIN` of the window's before (one host read per window),
-    it falls to 0 over one more window and the phase ends (`_JointSchedule`). With a time budget, the phase is
-    skipped when the budget is spent; else its first `JOINT_TIMED_STEPS` are timed (one host read), the phase
-    shortened (cosine included) to the steps that fit in the time left, and it stops at the first step that ends
-    past the budget.
+    The learning rate ramps up over `JOINT_WARMUP` steps, then decays on a cosine to 0 over `joint_iterations`;
+    once the mean loss of a window of `PLATEAU_EVERY` steps falls by less than `PLATEAU_GAIN` of the window's before
+    (one host read per window), it falls to 0 over one more window and the phase ends (`_JointSchedule`). With a
+    time budget, the phase is skipped when the budget is spent; else its first `JOINT_TIMED_STEPS` are timed (one
+    host read), the phase shortened (cosine included) to the steps that fit in the time left, and it stops at the
+    first step that ends past the budget.
     """
     settings, target = run.settings, run.target
     steps = settings.joint_iterations
@@ -649,7 +654,8 @@ def _joint_phase(run: _Run, painting: Painting, bg_image: Tensor) -> Painting:
 
 class _JointSchedule:
     """The joint phase's learning-rate factor: a cosine from 1 to 0 over `length` steps; once the loss
-    plateaus, a straight line from where the cosine was to 0 over one more window of `PLATEAU_EVERY` steps."""
+    plateaus, a straight line from where the cosine was to 0 over one more window of `PLATEAU_EVERY` steps.
+    The first `JOINT_WARMUP` steps ramp it up linearly from 1 / (`JOINT_WARMUP` + 1)."""
 
     def __init__(self, length: int):
         self.length = length
@@ -657,6 +663,9 @@ class _JointSchedule:
         self._tail: tuple[int, float] | None = None  # (step it starts at, factor there)
 
     def factor(self, done: int) -> float:
+        return min(1.0, (done + 1) / (JOINT_WARMUP + 1)) * self._decay(done)
+
+    def _decay(self, done: int) -> float:
         if self._tail is None:
             return 0.5 * (1.0 + math.cos(math.pi * min(1.0, done / self._cosine_length)))
         start, at_start = self._tail
@@ -669,7 +678,7 @@ class _JointSchedule:
     def anneal(self, done: int) -> None:
         """The loss plateaued after `done` steps: end one window later, the learning rate falling to 0 by then."""
         if self._tail is None:
-            self._tail = (done, self.factor(done))
+            self._tail = (done, self._decay(done))
             self.length = min(self.length, done + PLATEAU_EVERY)
 
 

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from diffpaint.fit.optimize import (
+    JOINT_WARMUP,
     PLATEAU_EVERY,
     PROGRESS_EVERY,
     Progress,
@@ -192,9 +193,12 @@ def test_a_segmentation_with_more_regions_than_asked_for_still_fits(painting_pat
     assert len(result.strokes.paint) == 16
 
 
-def test_the_joint_schedule_anneals_over_one_window_once_the_loss_plateaus():
+def test_the_joint_schedule_warms_up_then_anneals_over_one_window_once_the_loss_plateaus():
     schedule = _JointSchedule(200)
-    assert schedule.factor(0) == 1.0 and abs(schedule.factor(100) - 0.5) < 1e-12 and schedule.factor(200) == 0.0
+    ramp = [schedule.factor(step) for step in range(JOINT_WARMUP + 1)]  # from a fitted painting: small steps first
+    assert ramp[0] == 1.0 / (JOINT_WARMUP + 1) and all(a < b for a, b in zip(ramp[:-1], ramp[1:], strict=True))
+    assert abs(ramp[-1] - 0.5 * (1.0 + math.cos(math.pi * JOINT_WARMUP / 200))) < 1e-12
+    assert abs(schedule.factor(100) - 0.5) < 1e-12 and schedule.factor(200) == 0.0
     schedule.anneal(60)  # the plateau: from where the cosine was, straight down to 0 one window later
     at_plateau = 0.5 * (1.0 + math.cos(math.pi * 60 / 200))
     assert schedule.length == 60 + PLATEAU_EVERY
